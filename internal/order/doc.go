@@ -1,0 +1,2 @@
+// Package order is the order contract every orderpipe component agrees on.
+package order
