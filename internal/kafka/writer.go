@@ -1,0 +1,150 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+)
+
+// WriterConfig holds the producing settings. The defaults favour durability
+// (acks from all in-sync replicas) and throughput (large batches, lz4) over the
+// last millisecond of latency.
+type WriterConfig struct {
+	Acks         string        `envconfig:"KAFKA_ACKS" default:"all" desc:"acknowledgements to wait for: all, one or none"`
+	Compression  string        `envconfig:"KAFKA_COMPRESSION" default:"lz4" desc:"batch compression: none, gzip, snappy, lz4 or zstd"`
+	BatchSize    int           `envconfig:"KAFKA_BATCH_SIZE" default:"1000" desc:"most messages in one batch"`
+	BatchBytes   int64         `envconfig:"KAFKA_BATCH_BYTES" default:"1048576" desc:"most bytes in one batch"`
+	BatchTimeout time.Duration `envconfig:"KAFKA_BATCH_TIMEOUT" default:"5ms" desc:"longest a message waits for its batch to fill"`
+}
+
+// Validate names the variable of the first bad setting.
+func (c WriterConfig) Validate() error {
+	if _, err := c.acks(); err != nil {
+		return err
+	}
+	if _, err := c.compression(); err != nil {
+		return err
+	}
+	if c.BatchSize < 1 {
+		return &ConfigError{"KAFKA_BATCH_SIZE", "must be at least 1"}
+	}
+	if c.BatchBytes < 1024 {
+		return &ConfigError{"KAFKA_BATCH_BYTES", "must be at least 1024"}
+	}
+	if c.BatchTimeout <= 0 {
+		return &ConfigError{"KAFKA_BATCH_TIMEOUT", "must be positive"}
+	}
+	return nil
+}
+
+func (c WriterConfig) acks() (kafkago.RequiredAcks, error) {
+	switch strings.ToLower(c.Acks) {
+	case "all", "-1":
+		return kafkago.RequireAll, nil
+	case "one", "1":
+		return kafkago.RequireOne, nil
+	case "none", "0":
+		return kafkago.RequireNone, nil
+	}
+	return 0, &ConfigError{"KAFKA_ACKS", fmt.Sprintf("%q is not all, one or none", c.Acks)}
+}
+
+func (c WriterConfig) compression() (compress.Compression, error) {
+	switch strings.ToLower(c.Compression) {
+	case "none", "":
+		return 0, nil
+	case "gzip":
+		return compress.Gzip, nil
+	case "snappy":
+		return compress.Snappy, nil
+	case "lz4":
+		return compress.Lz4, nil
+	case "zstd":
+		return compress.Zstd, nil
+	}
+	return 0, &ConfigError{"KAFKA_COMPRESSION", fmt.Sprintf("%q is not none, gzip, snappy, lz4 or zstd", c.Compression)}
+}
+
+// NewWriter returns a synchronous writer for topic. Messages are partitioned
+// by key with murmur2, the Java client's partitioner, so that a key lands on
+// the same partition whichever client wrote it, and one order's events stay in
+// order on one partition.
+func NewWriter(cfg Config, wc WriterConfig, topic string) (*kafkago.Writer, error) {
+	if err := wc.Validate(); err != nil {
+		return nil, err
+	}
+	acks, _ := wc.acks()
+	codec, _ := wc.compression()
+	tr, err := cfg.Transport()
+	if err != nil {
+		return nil, err
+	}
+	return &kafkago.Writer{
+		Addr:         kafkago.TCP(cfg.Brokers...),
+		Topic:        topic,
+		Balancer:     &kafkago.Murmur2Balancer{},
+		RequiredAcks: acks,
+		Compression:  codec,
+		BatchSize:    wc.BatchSize,
+		BatchBytes:   wc.BatchBytes,
+		BatchTimeout: wc.BatchTimeout,
+		// WriteAll retries what fails, with its own backoff and logging;
+		// kafka-go's own attempts only cover short blips.
+		MaxAttempts:     3,
+		WriteBackoffMin: 50 * time.Millisecond,
+		WriteBackoffMax: 500 * time.Millisecond,
+		Transport:       tr,
+	}, nil
+}
+
+// WriteAll writes msgs and retries exactly the messages that failed, with
+// capped exponential backoff, until every one is acknowledged or ctx ends. It
+// returns how many were acknowledged; on error the rest were not (as far as
+// the client can tell: a message whose acknowledgement was lost may still have
+// been written, which is why consumers must be idempotent).
+// onRetry, if set, is told about each retry before the wait.
+func WriteAll(ctx context.Context, w *kafkago.Writer, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) (int, error) {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxInterval = 5 * time.Second
+	bo.MaxElapsedTime = 0
+	pending := msgs
+	for {
+		err := w.WriteMessages(ctx, pending...)
+		if err == nil {
+			return len(msgs), nil
+		}
+		var werrs kafkago.WriteErrors
+		if errors.As(err, &werrs) && len(werrs) == len(pending) {
+			failed := pending[:0:0]
+			var first error
+			for i, e := range werrs {
+				if e != nil {
+					failed = append(failed, pending[i])
+					if first == nil {
+						first = e
+					}
+				}
+			}
+			pending, err = failed, first
+		}
+		if ctx.Err() != nil {
+			return len(msgs) - len(pending), fmt.Errorf("write messages: %w", err)
+		}
+		wait := bo.NextBackOff()
+		if onRetry != nil {
+			onRetry(len(pending), err, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return len(msgs) - len(pending), fmt.Errorf("write messages: %w", ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+}

@@ -1,0 +1,149 @@
+// Package ops is what an operator sees of a running orderpipe program: JSON
+// logs, and a listener apart from the data path that serves Prometheus
+// metrics, liveness (/healthz) and readiness (/readyz).
+//
+// Liveness only says the process answers; readiness says whether it is doing
+// its job right now and, when not, why (Kafka unreachable, Elasticsearch
+// overloaded...), so that `curl /readyz` explains a stalled pipeline without
+// reading logs.
+package ops
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewLogger returns a JSON logger at level ("debug", "info", "warn", "error").
+func NewLogger(w io.Writer, level string, service string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
+}
+
+// Readiness is a program's current answer to /readyz: ready, or the reason it
+// is not. It starts not ready.
+type Readiness struct {
+	reason atomic.Pointer[string]
+}
+
+// NewReadiness returns a Readiness that is not ready for the given reason.
+func NewReadiness(reason string) *Readiness {
+	r := &Readiness{}
+	r.NotReady(reason)
+	return r
+}
+
+// Ready marks the program ready.
+func (r *Readiness) Ready() { r.reason.Store(nil) }
+
+// NotReady marks the program not ready, with the reason /readyz reports.
+func (r *Readiness) NotReady(reason string) { r.reason.Store(&reason) }
+
+// Reason returns "" when ready.
+func (r *Readiness) Reason() string {
+	if p := r.reason.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// NewRegistry returns a registry with the Go runtime and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Server is the ops listener.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen binds addr now, so that a port conflict fails start-up at once and
+// tests can pass ":0" and read Addr.
+func Listen(addr string, reg *prometheus.Registry, ready *Readiness) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on OPS_ADDR %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if reason := ready.Reason(); reason != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "not ready: "+reason+"\n")
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	return &Server{
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},
+		ln:  ln,
+	}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until ctx ends, then shuts down within a few seconds.
+func (s *Server) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve ops: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down ops: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve ops: %w", err)
+	}
+	return nil
+}
+
+// Probe is the container health check: GET /healthz on addr and fail unless
+// it answers 200. Distroless images have no curl, so the binaries probe
+// themselves (`producer healthcheck`).
+func Probe(ctx context.Context, addr string) error {
+	host := addr
+	if strings.HasPrefix(host, ":") {
+		host = "127.0.0.1" + host
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/healthz", nil)
+	if err != nil {
+		return fmt.Errorf("build probe: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe %s: status %s", addr, resp.Status)
+	}
+	return nil
+}
