@@ -1,0 +1,49 @@
+package order
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// ErrMalformed is matched (via errors.Is) by every error that reports bytes
+// which are not an order document at all: broken JSON, wrong JSON types,
+// trailing garbage.
+var ErrMalformed = errors.New("order: malformed document")
+
+// DecodeError wraps the encoding/json error for a message that could not be
+// decoded, so callers can both test for ErrMalformed and inspect the cause
+// (for example a *json.SyntaxError offset).
+type DecodeError struct {
+	Err error
+}
+
+func (e *DecodeError) Error() string { return "order: malformed document: " + e.Err.Error() }
+
+// Unwrap exposes the encoding/json error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, ErrMalformed) true alongside the wrapped cause.
+func (e *DecodeError) Is(target error) bool { return target == ErrMalformed }
+
+// Decode parses one order document and validates it.
+//
+// Unknown fields are ignored so that producers can add fields before every
+// consumer knows them; wrong types and trailing data after the object are
+// rejected (json.Unmarshal already refuses anything but whitespace after the
+// value). A document that parses but breaks the contract is returned
+// together with its *ValidationError, so callers can still route it, for
+// example to a dead-letter topic keyed by its order_id.
+func Decode(data []byte) (Order, error) {
+	var o Order
+	if err := json.Unmarshal(data, &o); err != nil {
+		return Order{}, &DecodeError{Err: err}
+	}
+	return o, o.Validate()
+}
+
+// Encode renders o as its JSON document. It does not validate, so tests and
+// the generator can deliberately produce documents that break the contract;
+// call Validate first when that matters.
+func Encode(o *Order) ([]byte, error) {
+	return json.Marshal(o)
+}
