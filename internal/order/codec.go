@@ -1,6 +1,7 @@
 package order
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 )
@@ -41,9 +42,24 @@ func Decode(data []byte) (Order, error) {
 	return o, o.Validate()
 }
 
-// Encode renders o as its JSON document. It does not validate, so tests and
-// the generator can deliberately produce documents that break the contract;
-// call Validate first when that matters.
+// Encode renders o as its JSON document, byte for byte what the generator
+// publishes. It does not validate, so tests can deliberately produce
+// documents that break the contract; call Validate first when that matters.
 func Encode(o *Order) ([]byte, error) {
-	return json.Marshal(o)
+	var buf bytes.Buffer
+	if err := newEncoder(&buf).Encode(o); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), newline), nil
+}
+
+var newline = []byte("\n")
+
+// newEncoder fixes the wire format in one place: no HTML escaping, because
+// documents go to Kafka and Elasticsearch, not into web pages, and
+// "Home & Kitchen" should stay readable.
+func newEncoder(buf *bytes.Buffer) *json.Encoder {
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	return enc
 }

@@ -337,15 +337,6 @@ func (g *Generator) schedule(fu *followUp, last time.Time) {
 	g.seq++
 }
 
-// newEncoder fixes the wire format in one place: no HTML escaping, because
-// documents go to Kafka and Elasticsearch, not into web pages, and
-// "Home & Kitchen" should stay readable.
-func newEncoder(buf *bytes.Buffer) *json.Encoder {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	return enc
-}
-
 // event encodes o into the reused buffer and returns it as an Event.
 func (g *Generator) event(o *Order) Event {
 	g.buf.Reset()
@@ -354,7 +345,7 @@ func (g *Generator) event(o *Order) Event {
 		// is built from integer cents and fixed coordinates.
 		panic("order: encode generated order: " + err.Error())
 	}
-	ev := newEvent(o.OrderID, bytes.TrimSuffix(g.buf.Bytes(), []byte("\n")), o.UpdatedAt)
+	ev := newEvent(o.OrderID, bytes.TrimSuffix(g.buf.Bytes(), newline), o.UpdatedAt)
 	ev.Version = o.Version
 	ev.Status = o.Status
 	return ev
