@@ -1,0 +1,326 @@
+// Command producer generates realistic e-commerce orders and their lifecycle
+// events and writes them as JSON to Kafka, keyed by order_id.
+//
+// Every setting comes from the environment; `producer -h` lists them all
+// with their defaults. `producer healthcheck` probes a running producer's ops
+// listener, for container health checks in images without curl.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	kafkago "github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/producer"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is a bad setting or argument: exit code 2, like flag parsing.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func exitCode(err error, stderr io.Writer) int {
+	var usage *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "producer: %v\n(run `producer -h` for every variable and its default)\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "producer: %v\n", err)
+		return 1
+	}
+}
+
+// config is every setting of the producer, read by envconfig.
+type config struct {
+	kafka.Config
+	kafka.WriterConfig
+	Topic            string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are written to"`
+	TopicPartitions  int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the topic when the producer creates it"`
+	TopicReplication int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the topic when the producer creates it"`
+	Rate             float64       `envconfig:"PRODUCER_RATE" default:"10" desc:"new orders per second; 0 = as fast as Kafka takes them"`
+	Count            int64         `envconfig:"PRODUCER_COUNT" default:"0" desc:"new orders to create, then finish their scheduled lifecycle events and exit; 0 = run until stopped"`
+	Seed             int64         `envconfig:"PRODUCER_SEED" default:"0" desc:"seed for a reproducible stream; 0 = random (the seed is logged)"`
+	Customers        int           `envconfig:"PRODUCER_CUSTOMERS" default:"5000" desc:"size of the pool of returning customers"`
+	Products         int           `envconfig:"PRODUCER_PRODUCTS" default:"500" desc:"size of the product catalog"`
+	Currency         string        `envconfig:"PRODUCER_CURRENCY" default:"USD" desc:"ISO 4217 currency of every order"`
+	LifecycleShare   float64       `envconfig:"PRODUCER_LIFECYCLE_SHARE" default:"0.8" desc:"share of orders that go on to paid, shipped, delivered or cancelled (0..1)"`
+	CancelShare      float64       `envconfig:"PRODUCER_CANCEL_SHARE" default:"0.1" desc:"share of those that end cancelled (0..1)"`
+	LifecycleDelay   time.Duration `envconfig:"PRODUCER_LIFECYCLE_DELAY" default:"30s" desc:"mean delay between two lifecycle events of an order; 0 = immediately"`
+	MalformedShare   float64       `envconfig:"PRODUCER_MALFORMED_SHARE" default:"0" desc:"share of deliberately malformed messages, to exercise dead-letter paths (0..1)"`
+	BackfillDays     int           `envconfig:"PRODUCER_BACKFILL_DAYS" default:"0" desc:"days of history to emit at full speed before going live"`
+	BackfillPerDay   int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
+	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
+	OpsAddr          string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9100" desc:"listen address of /metrics, /healthz and /readyz"`
+	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long buffered messages may take to flush on SIGTERM"`
+	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+}
+
+func (c config) validate() error {
+	bad := func(name, format string, args ...any) error {
+		return &kafka.ConfigError{Variable: name, Reason: fmt.Sprintf(format, args...)}
+	}
+	if err := c.Config.Validate(); err != nil {
+		return err
+	}
+	if err := c.WriterConfig.Validate(); err != nil {
+		return err
+	}
+	genCfg := c.generatorConfig()
+	if err := genCfg.Validate(); err != nil {
+		var ce *order.ConfigError
+		if errors.As(err, &ce) {
+			return bad(generatorVariables[ce.Field], "%s", ce.Reason)
+		}
+		return err
+	}
+	switch {
+	case c.Topic == "":
+		return bad("KAFKA_TOPIC", "must not be empty")
+	case c.TopicPartitions < 1:
+		return bad("KAFKA_TOPIC_PARTITIONS", "must be at least 1")
+	case c.TopicReplication < 1:
+		return bad("KAFKA_TOPIC_REPLICATION", "must be at least 1")
+	case c.Rate < 0:
+		return bad("PRODUCER_RATE", "must not be negative")
+	case c.Count < 0:
+		return bad("PRODUCER_COUNT", "must not be negative")
+	case c.BackfillDays < 0 || c.BackfillDays > 366:
+		return bad("PRODUCER_BACKFILL_DAYS", "must be between 0 and 366")
+	case c.BackfillPerDay < 1:
+		return bad("PRODUCER_BACKFILL_ORDERS_PER_DAY", "must be at least 1")
+	case c.ProgressInterval <= 0:
+		return bad("PROGRESS_INTERVAL", "must be positive")
+	case c.ShutdownTimeout <= 0:
+		return bad("SHUTDOWN_TIMEOUT", "must be positive")
+	}
+	return nil
+}
+
+// generatorVariables names the variable behind each generator field, so a
+// range error from the order package points at what the user set.
+var generatorVariables = map[string]string{
+	"Customers":      "PRODUCER_CUSTOMERS",
+	"Products":       "PRODUCER_PRODUCTS",
+	"Currency":       "PRODUCER_CURRENCY",
+	"LifecycleShare": "PRODUCER_LIFECYCLE_SHARE",
+	"CancelShare":    "PRODUCER_CANCEL_SHARE",
+	"LifecycleDelay": "PRODUCER_LIFECYCLE_DELAY",
+	"MalformedShare": "PRODUCER_MALFORMED_SHARE",
+	"Seed":           "PRODUCER_SEED",
+}
+
+func (c config) generatorConfig() order.GeneratorConfig {
+	return order.GeneratorConfig{
+		Seed:           c.Seed,
+		Customers:      c.Customers,
+		Products:       c.Products,
+		Currency:       c.Currency,
+		LifecycleShare: c.LifecycleShare,
+		CancelShare:    c.CancelShare,
+		LifecycleDelay: c.LifecycleDelay,
+		MalformedShare: c.MalformedShare,
+	}
+}
+
+// loadConfig reads the environment; a bad value is a usage error naming the
+// variable.
+func loadConfig() (config, error) {
+	var cfg config
+	if err := envconfig.Process("", &cfg); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return cfg, &usageError{fmt.Errorf("%s: cannot use %q as %s", pe.KeyName, pe.Value, pe.TypeName)}
+		}
+		return cfg, &usageError{err}
+	}
+	if err := cfg.validate(); err != nil {
+		return cfg, &usageError{err}
+	}
+	return cfg, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			fmt.Fprintln(stdout, "producer writes generated orders to Kafka. Settings come from these environment variables:")
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			if err := envconfig.Usagef("", &config{}, tw, usageFormat); err != nil {
+				return err
+			}
+			return tw.Flush()
+		case "healthcheck":
+			addr := os.Getenv("OPS_ADDR")
+			if addr == "" {
+				addr = "127.0.0.1:9100"
+			}
+			return ops.Probe(ctx, addr)
+		default:
+			return &usageError{fmt.Errorf("unknown argument %q", args[0])}
+		}
+	}
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	log, err := ops.NewLogger(stdout, cfg.LogLevel, "producer")
+	if err != nil {
+		return &usageError{err}
+	}
+	return produce(ctx, cfg, log)
+}
+
+const usageFormat = `VARIABLE	DEFAULT	MEANING
+{{range .}}{{usage_key .}}	{{usage_default .}}	{{usage_description .}}
+{{end}}`
+
+func produce(ctx context.Context, cfg config, log *slog.Logger) error {
+	gen, err := order.NewGenerator(cfg.generatorConfig())
+	if err != nil {
+		return &usageError{err}
+	}
+	masked := cfg
+	masked.Config = cfg.Config.Masked()
+	log.Info("producer starting", "config", masked, "seed", gen.Seed())
+
+	reg := ops.NewRegistry()
+	metrics := newMetrics(reg)
+	ready := ops.NewReadiness("connecting to Kafka")
+	opsSrv, err := ops.Listen(cfg.OpsAddr, reg, ready)
+	if err != nil {
+		return &usageError{err}
+	}
+	log.Info("ops listener up", "addr", opsSrv.Addr())
+
+	w, err := kafka.NewWriter(cfg.Config, cfg.WriterConfig, cfg.Topic)
+	if err != nil {
+		return &usageError{err}
+	}
+	defer w.Close()
+	out := &kafkaOut{w: w, log: log, ready: ready, metrics: metrics}
+	p, err := producer.New(gen, out, producer.Settings{
+		Rate:                 cfg.Rate,
+		Count:                cfg.Count,
+		BackfillDays:         cfg.BackfillDays,
+		BackfillOrdersPerDay: cfg.BackfillPerDay,
+		BatchSize:            cfg.BatchSize,
+		BatchBytes:           int(cfg.BatchBytes),
+		Linger:               cfg.BatchTimeout,
+		ShutdownTimeout:      cfg.ShutdownTimeout,
+	}, log, metrics)
+	if err != nil {
+		return &usageError{err}
+	}
+	out.failed = &p.Stats.Failed
+
+	// The ops server lives as long as the worker: workCtx ends when the
+	// worker returns (count reached) or the signal arrives.
+	workCtx, stopOps := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(workCtx)
+	g.Go(func() error { return opsSrv.Run(gctx) })
+	g.Go(func() error {
+		defer stopOps()
+		partitions, err := kafka.EnsureTopic(ctx, cfg.Config, kafka.TopicSpec{
+			Name: cfg.Topic, Partitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplication,
+		}, log)
+		if err != nil {
+			if ctx.Err() != nil {
+				log.Info("stopped before Kafka was reachable")
+				return nil
+			}
+			return err
+		}
+		log.Info("topic ready", "topic", cfg.Topic, "partitions", partitions)
+		ready.Ready()
+		progressDone := make(chan struct{})
+		progressStopped := make(chan struct{})
+		go func() {
+			defer close(progressStopped)
+			reportProgress(progressDone, cfg.ProgressInterval, p, log)
+		}()
+		err = p.Run(ctx)
+		close(progressDone)
+		<-progressStopped
+		s := &p.Stats
+		log.Info("producer stopped",
+			"produced", s.Produced.Load(), "abandoned", s.Abandoned.Load(), "failed_attempts", s.Failed.Load(),
+			"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
+			"bytes", s.Bytes.Load())
+		return err
+	})
+	return g.Wait()
+}
+
+// reportProgress logs a progress line every interval until done closes.
+func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Producer, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	last, lastAt := int64(0), time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			s := &p.Stats
+			produced := s.Produced.Load()
+			log.Info("progress",
+				"rate_per_s", float64(produced-last)/now.Sub(lastAt).Seconds(),
+				"produced", produced, "failed_attempts", s.Failed.Load(), "bytes", s.Bytes.Load(),
+				"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
+				"pending_follow_ups", s.Pending.Load(), "backfill_done", s.BackfillDone.Load())
+			last, lastAt = produced, now
+		}
+	}
+}
+
+// kafkaOut adapts the kafka-go writer: it logs retries, counts them, and
+// says in /readyz why the producer is stuck.
+type kafkaOut struct {
+	w       *kafkago.Writer
+	log     *slog.Logger
+	ready   *ops.Readiness
+	metrics *metrics
+	failed  *atomic.Int64 // the producer's Stats.Failed
+}
+
+func (k *kafkaOut) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
+	retried := false
+	n, err := kafka.WriteAll(ctx, k.w, msgs, func(failed int, err error, wait time.Duration) {
+		retried = true
+		k.failed.Add(int64(failed))
+		k.metrics.failed.Add(float64(failed))
+		k.ready.NotReady("kafka write failing, retrying: " + err.Error())
+		k.log.Warn("kafka write failed, retrying", "messages", failed, "retry_in", wait.String(), "error", err.Error())
+	})
+	if retried && err == nil {
+		k.ready.Ready()
+		k.log.Info("kafka writes recovered")
+	}
+	return n, err
+}

@@ -1,0 +1,331 @@
+// Package producer is the producing side of orderpipe: it paces the order
+// generator, batches its events and hands them to Kafka, and counts a message
+// as produced only once Kafka acknowledged it.
+//
+// Two goroutines share the work. The generator loop owns the generator and
+// the clock: it emits follow-up events as they come due, creates new orders at
+// the configured rate, and closes a batch when it is full or has waited
+// long enough. The sender writes one batch at a time and retries exactly the
+// messages that failed, so a slow or absent broker applies back-pressure to
+// the generator instead of growing a queue. On shutdown the generator stops
+// first; the sender then flushes what is buffered within a deadline, and
+// whatever it could not deliver is reported as abandoned, never as produced.
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync/atomic"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/order"
+)
+
+// Settings shape a run.
+type Settings struct {
+	// Rate is new orders per second; 0 means as fast as Kafka takes them.
+	Rate float64
+	// Count is how many new orders to create; 0 means until stopped. When it
+	// is reached the producer still emits the follow-ups already scheduled,
+	// as they come due, and then returns.
+	Count int64
+	// BackfillDays of history are emitted first at full speed, with event
+	// times spread over the past, so that dashboards are full at once.
+	BackfillDays int
+	// BackfillOrdersPerDay sets the history's density.
+	BackfillOrdersPerDay int
+	// BatchSize and BatchBytes close a batch; Linger is the longest the first
+	// message of a batch waits for more.
+	BatchSize  int
+	BatchBytes int
+	Linger     time.Duration
+	// ShutdownTimeout bounds the flush after the context ends.
+	ShutdownTimeout time.Duration
+}
+
+// Writer delivers a batch, retrying failures until all are acknowledged or
+// ctx ends, and returns how many were acknowledged.
+type Writer interface {
+	WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error)
+}
+
+// Stats are the running totals, safe to read while the producer runs.
+type Stats struct {
+	Produced      atomic.Int64 // acknowledged by Kafka
+	Bytes         atomic.Int64 // value bytes acknowledged
+	Failed        atomic.Int64 // write attempts that failed (and were retried)
+	Abandoned     atomic.Int64 // buffered at shutdown and not delivered in time
+	Orders        atomic.Int64 // new orders generated (live and backfill)
+	FollowUps     atomic.Int64 // lifecycle events generated
+	Malformed     atomic.Int64 // deliberately malformed messages generated
+	Pending       atomic.Int64 // follow-ups scheduled but not yet due
+	BackfillDone  atomic.Bool
+	LastBatchSize atomic.Int64
+}
+
+// Observer is told about each batch outcome (for metrics).
+type Observer interface {
+	BatchWritten(msgs []kafkago.Message, took time.Duration)
+	Generated(ev order.Event)
+}
+
+// Producer runs the generator against a Writer.
+type Producer struct {
+	gen   *order.Generator
+	out   Writer
+	set   Settings
+	log   *slog.Logger
+	obs   Observer
+	now   func() time.Time
+	Stats Stats
+}
+
+// New returns a Producer. obs may be nil.
+func New(gen *order.Generator, out Writer, set Settings, log *slog.Logger, obs Observer) (*Producer, error) {
+	switch {
+	case set.Rate < 0:
+		return nil, errors.New("producer: rate must not be negative")
+	case set.Count < 0:
+		return nil, errors.New("producer: count must not be negative")
+	case set.BatchSize < 1:
+		return nil, errors.New("producer: batch size must be at least 1")
+	}
+	if set.Linger <= 0 {
+		set.Linger = 5 * time.Millisecond
+	}
+	if set.BatchBytes <= 0 {
+		set.BatchBytes = 1 << 20
+	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	return &Producer{gen: gen, out: out, set: set, log: log, obs: obs, now: time.Now}, nil
+}
+
+type nopObserver struct{}
+
+func (nopObserver) BatchWritten([]kafkago.Message, time.Duration) {}
+func (nopObserver) Generated(order.Event)                         {}
+
+// Run produces until the count is reached or ctx ends, then flushes what is
+// buffered within ShutdownTimeout. It returns nil on a clean stop, and an
+// error wrapping ErrAbandoned when buffered messages could not be delivered
+// in time.
+func (p *Producer) Run(ctx context.Context) error {
+	batches := make(chan []kafkago.Message, 1)
+	// The sender outlives ctx by up to ShutdownTimeout, to flush.
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+	// Once ctx ends, the flush gets ShutdownTimeout; a timer left behind after
+	// Run returns only cancels an already cancelled context.
+	stopDeadline := context.AfterFunc(ctx, func() { time.AfterFunc(p.set.ShutdownTimeout, cancelSend) })
+	defer stopDeadline()
+
+	sendErr := make(chan error, 1)
+	go func() { sendErr <- p.send(sendCtx, batches) }()
+
+	genErr := p.generate(ctx, batches)
+	close(batches)
+	err := <-sendErr
+	return errors.Join(genErr, err)
+}
+
+// ErrAbandoned reports buffered messages not delivered before the deadline.
+var ErrAbandoned = errors.New("producer: buffered messages abandoned at shutdown")
+
+func (p *Producer) send(ctx context.Context, batches <-chan []kafkago.Message) error {
+	var abandoned int64
+	for batch := range batches {
+		if ctx.Err() != nil {
+			abandoned += int64(len(batch))
+			continue
+		}
+		start := time.Now()
+		n, err := p.out.WriteAll(ctx, batch)
+		p.Stats.Produced.Add(int64(n))
+		for _, m := range batch[:n] {
+			p.Stats.Bytes.Add(int64(len(m.Value)))
+		}
+		p.Stats.LastBatchSize.Store(int64(len(batch)))
+		p.obs.BatchWritten(batch[:n], time.Since(start))
+		if err != nil {
+			abandoned += int64(len(batch) - n)
+		}
+	}
+	if abandoned > 0 {
+		p.Stats.Abandoned.Add(abandoned)
+		return fmt.Errorf("flush at shutdown: %w: %d messages", ErrAbandoned, abandoned)
+	}
+	return nil
+}
+
+// batcher accumulates messages and hands full or lingering batches over.
+type batcher struct {
+	out      chan<- []kafkago.Message
+	size     int
+	maxBytes int
+	msgs     []kafkago.Message
+	bytes    int
+	deadline time.Time
+	linger   time.Duration
+}
+
+func (b *batcher) add(now time.Time, ev order.Event) {
+	if len(b.msgs) == 0 {
+		b.deadline = now.Add(b.linger)
+		b.msgs = make([]kafkago.Message, 0, b.size)
+	}
+	b.msgs = append(b.msgs, kafkago.Message{Key: ev.Key, Value: ev.Value})
+	b.bytes += len(ev.Key) + len(ev.Value)
+	if len(b.msgs) >= b.size || b.bytes >= b.maxBytes {
+		b.flush()
+	}
+}
+
+// flush blocks while the sender is busy: that is the back-pressure.
+func (b *batcher) flush() {
+	if len(b.msgs) == 0 {
+		return
+	}
+	b.out <- b.msgs
+	b.msgs, b.bytes = nil, 0
+}
+
+func (p *Producer) emit(b *batcher, now time.Time, ev order.Event) {
+	switch {
+	case ev.Malformed != "":
+		p.Stats.Malformed.Add(1)
+	case ev.Version > 1:
+		p.Stats.FollowUps.Add(1)
+	default:
+		p.Stats.Orders.Add(1)
+	}
+	p.obs.Generated(ev)
+	b.add(now, ev)
+}
+
+func (p *Producer) drainDue(b *batcher, now time.Time) {
+	for {
+		ev, ok := p.gen.Due(now)
+		if !ok {
+			break
+		}
+		p.emit(b, now, ev)
+	}
+	p.Stats.Pending.Store(int64(p.gen.Pending()))
+}
+
+func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Message) error {
+	b := &batcher{out: batches, size: p.set.BatchSize, maxBytes: p.set.BatchBytes, linger: p.set.Linger}
+	defer b.flush()
+
+	if p.set.BackfillDays > 0 {
+		p.backfill(ctx, b)
+	}
+	p.Stats.BackfillDone.Store(true)
+
+	var interval time.Duration
+	if p.set.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / p.set.Rate)
+	}
+	nextCreate := p.now()
+	var created int64
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := p.now()
+		p.drainDue(b, now)
+		countDone := p.set.Count > 0 && created >= p.set.Count
+		if countDone && p.gen.Pending() == 0 {
+			return nil
+		}
+		if !countDone {
+			// A stalled broker must not turn into a burst afterwards: the
+			// rate is a ceiling, so missed slots older than a second are
+			// dropped rather than caught up.
+			if interval > 0 && now.Sub(nextCreate) > time.Second {
+				nextCreate = now
+			}
+			for (interval == 0 || !nextCreate.After(now)) && (p.set.Count == 0 || created < p.set.Count) {
+				p.emit(b, now, p.gen.Next(now))
+				created++
+				nextCreate = nextCreate.Add(interval)
+				if interval == 0 && len(b.msgs) == 0 {
+					break // a batch was just handed over: look at the clock again
+				}
+				if ctx.Err() != nil {
+					return nil
+				}
+			}
+		}
+		if len(b.msgs) > 0 && !b.deadline.After(now) {
+			b.flush()
+		}
+		if interval == 0 && !countDone {
+			continue
+		}
+		// Sleep until the next thing to do: a creation slot, a follow-up
+		// coming due, or the open batch's linger running out.
+		wake := now.Add(time.Second)
+		if !countDone && interval > 0 {
+			wake = nextCreate
+		}
+		if due, ok := p.gen.NextDue(); ok && due.Before(wake) {
+			wake = due
+		}
+		if len(b.msgs) > 0 && b.deadline.Before(wake) {
+			wake = b.deadline
+		}
+		if d := wake.Sub(p.now()); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-timer.C:
+			}
+		}
+	}
+}
+
+// backfill emits BackfillDays of history as fast as Kafka takes it. Event
+// times follow a daily curve (quiet nights, busy evenings) so the dashboards
+// look like a real shop's; follow-ups due by now are emitted with them, later
+// ones stay scheduled for the live phase.
+func (p *Producer) backfill(ctx context.Context, b *batcher) {
+	end := p.now()
+	start := end.Add(-time.Duration(p.set.BackfillDays) * 24 * time.Hour)
+	total := int64(p.set.BackfillDays) * int64(p.set.BackfillOrdersPerDay)
+	p.log.Info("backfill started", "days", p.set.BackfillDays, "orders", total, "from", start.UTC().Format(time.RFC3339))
+	span := end.Sub(start)
+	for i := int64(0); i < total; i++ {
+		if ctx.Err() != nil {
+			return
+		}
+		at := start.Add(warp(float64(i)/float64(total), p.set.BackfillDays, span))
+		p.drainDue(b, at)
+		p.emit(b, at, p.gen.Next(at))
+	}
+	p.drainDue(b, end)
+	p.log.Info("backfill done", "orders", total, "pending_follow_ups", p.gen.Pending())
+}
+
+// warp maps an even fraction of the backfill span onto a daily traffic curve,
+// so that more orders fall around midday than at night, like a real shop's.
+// Within each day y = x + a·sin(2πx) is monotonic for a < 1/(2π), so event
+// times still increase with the index.
+func warp(frac float64, days int, span time.Duration) time.Duration {
+	dayFrac := frac * float64(days)
+	day := math.Floor(dayFrac)
+	x := dayFrac - day
+	y := x + 0.12*math.Sin(2*math.Pi*x)
+	return time.Duration((day + y) / float64(days) * float64(span))
+}
+

@@ -1,0 +1,267 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/order"
+)
+
+// fakeWriter records what it acknowledges; it can fail the first attempts
+// or block until its context ends.
+type fakeWriter struct {
+	mu        sync.Mutex
+	acked     []kafkago.Message
+	failFirst int  // attempts that fail before writes succeed
+	block     bool // never acknowledge; return when ctx ends
+}
+
+func (f *fakeWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
+	if f.block {
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}
+	for {
+		f.mu.Lock()
+		if f.failFirst == 0 {
+			f.acked = append(f.acked, msgs...)
+			f.mu.Unlock()
+			return len(msgs), nil
+		}
+		f.failFirst--
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (f *fakeWriter) messages() []kafkago.Message {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]kafkago.Message(nil), f.acked...)
+}
+
+func newTestProducer(t *testing.T, cfg order.GeneratorConfig, set Settings, w Writer) *Producer {
+	t.Helper()
+	gen, err := order.NewGenerator(cfg)
+	if err != nil {
+		t.Fatalf("new generator: %v", err)
+	}
+	if set.BatchSize == 0 {
+		set.BatchSize = 100
+	}
+	if set.ShutdownTimeout == 0 {
+		set.ShutdownTimeout = time.Second
+	}
+	p, err := New(gen, w, set, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatalf("new producer: %v", err)
+	}
+	return p
+}
+
+// checkEvents decodes every message and returns the versions seen per order.
+func checkEvents(t *testing.T, msgs []kafkago.Message) map[string][]int {
+	t.Helper()
+	versions := make(map[string][]int)
+	for _, m := range msgs {
+		o, err := order.Decode(m.Value)
+		if err != nil {
+			continue // malformed on purpose; counted by the caller
+		}
+		if string(m.Key) != o.OrderID {
+			t.Fatalf("key %q is not the order_id %q", m.Key, o.OrderID)
+		}
+		versions[o.OrderID] = append(versions[o.OrderID], o.Version)
+	}
+	return versions
+}
+
+func TestRunProducesCountOrdersAndTheirWholeLifecycle(t *testing.T) {
+	tests := []struct {
+		name           string
+		lifecycleShare float64
+		malformed      float64
+	}{
+		{"created only", 0, 0},
+		{"with lifecycle", 1, 0},
+		{"with lifecycle and malformed", 0.8, 0.05},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := &fakeWriter{}
+			cfg := order.DefaultGeneratorConfig()
+			cfg.Seed, cfg.LifecycleShare, cfg.MalformedShare, cfg.LifecycleDelay = 7, tt.lifecycleShare, tt.malformed, 0
+			p := newTestProducer(t, cfg, Settings{Count: 2000}, w)
+			if err := p.Run(context.Background()); err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			msgs := w.messages()
+			if got := p.Stats.Produced.Load(); got != int64(len(msgs)) {
+				t.Fatalf("stats say %d produced, writer acknowledged %d", got, len(msgs))
+			}
+			created := p.Stats.Orders.Load() + p.Stats.Malformed.Load()
+			if created != 2000 {
+				t.Fatalf("created %d orders and malformed messages, want 2000", created)
+			}
+			versions := checkEvents(t, msgs)
+			if int64(len(versions)) != p.Stats.Orders.Load() {
+				t.Fatalf("%d distinct valid orders, stats say %d", len(versions), p.Stats.Orders.Load())
+			}
+			for id, vs := range versions {
+				for i, v := range vs {
+					if v != i+1 {
+						t.Fatalf("order %s: versions %v, want 1, 2, 3… in order", id, vs)
+					}
+				}
+				if tt.lifecycleShare == 0 && len(vs) != 1 {
+					t.Fatalf("order %s has follow-ups with lifecycle off: %v", id, vs)
+				}
+			}
+			if tt.lifecycleShare == 1 && p.Stats.FollowUps.Load() < 2000 {
+				t.Fatalf("only %d follow-ups for 2000 orders with lifecycle share 1", p.Stats.FollowUps.Load())
+			}
+			if p.gen.Pending() != 0 {
+				t.Fatalf("%d follow-ups left pending after Run returned", p.gen.Pending())
+			}
+		})
+	}
+}
+
+func TestRunRetriesFailedWritesAndLosesNothing(t *testing.T) {
+	w := &fakeWriter{failFirst: 50}
+	cfg := order.DefaultGeneratorConfig()
+	cfg.Seed, cfg.LifecycleShare = 3, 0
+	p := newTestProducer(t, cfg, Settings{Count: 1000, BatchSize: 64}, w)
+	if err := p.Run(context.Background()); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if got := len(w.messages()); got != 1000 {
+		t.Fatalf("acknowledged %d messages, want all 1000", got)
+	}
+}
+
+func TestShutdownFlushesBufferedMessages(t *testing.T) {
+	w := &fakeWriter{}
+	cfg := order.DefaultGeneratorConfig()
+	cfg.Seed = 11
+	// A long linger keeps messages buffered when the context ends.
+	p := newTestProducer(t, cfg, Settings{Rate: 500, BatchSize: 1 << 20, Linger: time.Hour}, w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	generated := p.Stats.Orders.Load() + p.Stats.FollowUps.Load() + p.Stats.Malformed.Load()
+	if generated == 0 {
+		t.Fatal("nothing was generated before the shutdown")
+	}
+	if got := int64(len(w.messages())); got != generated || p.Stats.Produced.Load() != generated {
+		t.Fatalf("generated %d, acknowledged %d, produced %d: the buffer was not flushed", generated, got, p.Stats.Produced.Load())
+	}
+}
+
+func TestShutdownReportsWhatItCouldNotDeliver(t *testing.T) {
+	w := &fakeWriter{block: true}
+	cfg := order.DefaultGeneratorConfig()
+	cfg.Seed = 5
+	p := newTestProducer(t, cfg, Settings{Rate: 0, BatchSize: 10, ShutdownTimeout: 100 * time.Millisecond}, w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrAbandoned) {
+			t.Fatalf("run returned %v, want ErrAbandoned", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return within the shutdown timeout")
+	}
+	if p.Stats.Produced.Load() != 0 {
+		t.Fatalf("produced %d with a writer that never acknowledged", p.Stats.Produced.Load())
+	}
+	generated := p.Stats.Orders.Load() + p.Stats.FollowUps.Load() + p.Stats.Malformed.Load()
+	if p.Stats.Abandoned.Load() != generated {
+		t.Fatalf("abandoned %d of %d generated", p.Stats.Abandoned.Load(), generated)
+	}
+}
+
+func TestBackfillSpreadsEventsOverThePastDays(t *testing.T) {
+	w := &fakeWriter{}
+	cfg := order.DefaultGeneratorConfig()
+	cfg.Seed, cfg.LifecycleDelay = 9, time.Hour
+	p := newTestProducer(t, cfg, Settings{Count: 1, BackfillDays: 3, BackfillOrdersPerDay: 500}, w)
+	start := time.Now()
+	p.now = func() time.Time { return start }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	// Follow-ups due after "now" stay pending with the frozen clock, so stop
+	// once the backfill is out.
+	deadline := time.Now().Add(30 * time.Second)
+	for !p.Stats.BackfillDone.Load() || p.Stats.Orders.Load() < 1501 {
+		if time.Now().After(deadline) {
+			t.Fatal("backfill did not finish")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	var perDay [3]int
+	for _, m := range w.messages() {
+		o, err := order.Decode(m.Value)
+		if err != nil || o.Version != 1 {
+			continue
+		}
+		age := start.Sub(o.CreatedAt)
+		if age < 0 || age > 72*time.Hour+time.Second {
+			t.Fatalf("order created at %s is outside the 3 backfilled days", o.CreatedAt)
+		}
+		if day := int(age / (24 * time.Hour)); day < 3 {
+			perDay[day]++
+		}
+	}
+	for day, n := range perDay {
+		if n < 400 || n > 600 {
+			t.Fatalf("day -%d holds %d orders, want about 500 (%v)", day+1, n, perDay)
+		}
+	}
+}
+
+func TestWarpIsMonotonicAndBusierAtMidday(t *testing.T) {
+	span := 24 * time.Hour
+	prev := time.Duration(-1)
+	var night, midday int
+	for i := 0; i < 10000; i++ {
+		d := warp(float64(i)/10000, 1, span)
+		if d <= prev {
+			t.Fatalf("warp not increasing at %d: %v after %v", i, d, prev)
+		}
+		prev = d
+		switch h := d.Hours(); {
+		case h < 4:
+			night++
+		case h >= 10 && h < 14:
+			midday++
+		}
+	}
+	if midday <= 2*night {
+		t.Fatalf("midday %d orders vs night %d: expected clearly busier middays", midday, night)
+	}
+}
