@@ -328,4 +328,3 @@ func warp(frac float64, days int, span time.Duration) time.Duration {
 	y := x + 0.12*math.Sin(2*math.Pi*x)
 	return time.Duration((day + y) / float64(days) * float64(span))
 }
-

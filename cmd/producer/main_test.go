@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orderpipe/orderpipe/internal/servicetest"
+)
+
+func TestBadSettingsExit2NamingTheVariable(t *testing.T) {
+	tests := []struct {
+		variable, value string
+	}{
+		{"PRODUCER_RATE", "-1"},
+		{"PRODUCER_RATE", "fast"},
+		{"PRODUCER_COUNT", "-5"},
+		{"PRODUCER_LIFECYCLE_SHARE", "1.5"},
+		{"PRODUCER_MALFORMED_SHARE", "-0.1"},
+		{"PRODUCER_CURRENCY", "dollars"},
+		{"PRODUCER_LIFECYCLE_DELAY", "soon"},
+		{"PRODUCER_BACKFILL_DAYS", "-1"},
+		{"KAFKA_ACKS", "some"},
+		{"KAFKA_COMPRESSION", "brotli"},
+		{"KAFKA_BATCH_SIZE", "0"},
+		{"KAFKA_BROKERS", "no-port"},
+		{"KAFKA_SASL_MECHANISM", "kerberos"},
+		{"KAFKA_TOPIC_PARTITIONS", "0"},
+		{"LOG_LEVEL", "chatty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
+			t.Setenv(tt.variable, tt.value)
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), nil, &stdout, &stderr)
+			code := exitCode(err, &stderr)
+			if code != 2 {
+				t.Fatalf("exit code %d (err %v), want 2", code, err)
+			}
+			if !strings.Contains(stderr.String(), tt.variable) {
+				t.Fatalf("message %q does not name %s", stderr.String(), tt.variable)
+			}
+		})
+	}
+}
+
+func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, &stdout, io.Discard); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, want := range []string{
+		"KAFKA_BROKERS", "localhost:9092", "KAFKA_TOPIC", "orders", "PRODUCER_RATE", "PRODUCER_COUNT", "PRODUCER_SEED",
+		"PRODUCER_LIFECYCLE_SHARE", "PRODUCER_MALFORMED_SHARE", "PRODUCER_BACKFILL_DAYS", "KAFKA_ACKS", "all",
+		"KAFKA_COMPRESSION", "KAFKA_BATCH_SIZE", "KAFKA_TOPIC_PARTITIONS", "KAFKA_TOPIC_REPLICATION",
+		"KAFKA_SASL_MECHANISM", "KAFKA_TLS", "OPS_ADDR",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("-h output lacks %q", want)
+		}
+	}
+}
+
+// buildProducer compiles this command once per test binary run.
+func buildProducer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "producer")
+	cmd := exec.Command("go", "build", "-race", "-o", bin, ".")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build: %v", err)
+	}
+	return bin
+}
+
+// logLine is the part of the producer's JSON log lines the test reads.
+type logLine struct {
+	Msg       string `json:"msg"`
+	Addr      string `json:"addr"`
+	Produced  int64  `json:"produced"`
+	Abandoned int64  `json:"abandoned"`
+}
+
+func TestSIGTERMLosesNothingTheProducerCountedAsSent(t *testing.T) {
+	brokers := servicetest.KafkaBrokers(t)
+	topic := servicetest.Name(t, "orders")
+	t.Cleanup(func() { servicetest.DeleteTopic(t, brokers, topic) })
+	bin := buildProducer(t)
+
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"KAFKA_BROKERS="+strings.Join(brokers, ","), "KAFKA_TOPIC="+topic,
+		"PRODUCER_RATE=2000", "PRODUCER_LIFECYCLE_DELAY=200ms", "PRODUCER_MALFORMED_SHARE=0.01",
+		"OPS_ADDR=127.0.0.1:0", "PROGRESS_INTERVAL=500ms",
+	)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start producer: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	lines := make(chan logLine, 1024)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var l logLine
+			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+				t.Errorf("log line is not JSON: %q", sc.Text())
+				continue
+			}
+			lines <- l
+		}
+	}()
+
+	var opsAddr string
+	timeout := time.After(2 * time.Minute)
+	for progressed := false; !progressed; {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("producer exited before making progress")
+			}
+			if l.Msg == "ops listener up" {
+				opsAddr = l.Addr
+			}
+			progressed = l.Msg == "progress" && l.Produced > 1000
+		case <-timeout:
+			t.Fatal("no progress line with produced > 1000 within 2 minutes")
+		}
+	}
+	checkOps(t, opsAddr)
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	var final *logLine
+	for l := range lines {
+		if l.Msg == "producer stopped" {
+			final = &l
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("producer did not exit cleanly after SIGTERM: %v", err)
+	}
+	if final == nil {
+		t.Fatal("no final \"producer stopped\" line")
+	}
+	if final.Abandoned != 0 {
+		t.Fatalf("abandoned %d messages on a healthy broker", final.Abandoned)
+	}
+	var inTopic int64
+	for _, end := range servicetest.EndOffsets(t, brokers, topic) {
+		inTopic += end
+	}
+	if inTopic != final.Produced {
+		t.Fatalf("producer logged %d sent, the topic holds %d", final.Produced, inTopic)
+	}
+	t.Logf("producer logged %d sent; the topic holds %d", final.Produced, inTopic)
+}
+
+func checkOps(t *testing.T, addr string) {
+	t.Helper()
+	if addr == "" {
+		t.Fatal("the producer did not log its ops address")
+	}
+	for path, want := range map[string]string{
+		"/healthz": "ok",
+		"/readyz":  "ready",
+		"/metrics": "orderpipe_producer_produced_total",
+	} {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Fatalf("GET %s: %s, body lacks %q", path, resp.Status, want)
+		}
+	}
+}
