@@ -160,8 +160,8 @@ type followUpQueue []*followUp
 
 func (q followUpQueue) Len() int { return len(q) }
 func (q followUpQueue) Less(i, j int) bool {
-	if !q[i].due.Equal(q[j].due) {
-		return q[i].due.Before(q[j].due)
+	if c := q[i].due.Compare(q[j].due); c != 0 {
+		return c < 0
 	}
 	return q[i].seq < q[j].seq
 }
@@ -184,8 +184,7 @@ func (q *followUpQueue) Pop() any {
 type Generator struct {
 	cfg       GeneratorConfig
 	seed      int64
-	faker     *gofakeit.Faker
-	rand      *rand.Rand
+	rand      *rand.Rand // gofakeit's seeded source: the only randomness used
 	customers []customer
 	catalog   []product
 	// Zipf draws make a few customers buy often and a few products sell
@@ -228,10 +227,9 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	}
 	faker := gofakeit.New(seed)
 	g := &Generator{
-		cfg:   cfg,
-		seed:  seed,
-		faker: faker,
-		rand:  faker.Rand,
+		cfg:  cfg,
+		seed: seed,
+		rand: faker.Rand,
 	}
 	g.customers = buildCustomers(faker, cfg.Customers)
 	g.catalog = buildCatalog(faker, cfg.Products)

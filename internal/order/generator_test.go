@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -182,7 +183,7 @@ var legalNext = map[Status][]Status{
 }
 
 func TestLifecycle(t *testing.T) {
-	const orders = 5000
+	const orders = 3000
 	tests := []struct {
 		name                  string
 		lifecycle, cancel     float64
@@ -196,6 +197,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			cfg := testConfig(3)
 			cfg.LifecycleShare, cfg.CancelShare, cfg.LifecycleDelay = tt.lifecycle, tt.cancel, tt.delay
 			events := drive(t, newTestGenerator(t, cfg), testStart, orders, time.Second)
@@ -279,7 +281,8 @@ func TestMalformedShare(t *testing.T) {
 		{1, 1, 1},
 	}
 	for _, tt := range tests {
-		t.Run("", func(t *testing.T) {
+		t.Run(fmt.Sprint(tt.share), func(t *testing.T) {
+			t.Parallel()
 			cfg := testConfig(5)
 			cfg.MalformedShare = tt.share
 			g := newTestGenerator(t, cfg)
@@ -522,6 +525,18 @@ func TestGeneratorConfigValidate(t *testing.T) {
 	}
 }
 
+func TestTinyPools(t *testing.T) {
+	cfg := testConfig(23)
+	cfg.Customers, cfg.Products = 1, 1
+	events := drive(t, newTestGenerator(t, cfg), testStart, 200, time.Second)
+	for _, ev := range events {
+		o := decodeValid(t, ev)
+		if len(o.Items) != 1 || o.Customer.ID != "CUST-000001" {
+			t.Fatalf("one customer and one product should give single-line orders by CUST-000001: %s", ev.Value)
+		}
+	}
+}
+
 func TestZeroConfigUsesDefaults(t *testing.T) {
 	g := newTestGenerator(t, GeneratorConfig{Seed: 1})
 	if len(g.customers) != DefaultCustomers || len(g.catalog) != DefaultProducts || g.cfg.Currency != DefaultCurrency {
@@ -547,19 +562,46 @@ func TestEventValueIsOwnedByCaller(t *testing.T) {
 	}
 }
 
+// BenchmarkNext measures one new order: generation, encoding and the
+// caller-owned copy, without follow-ups.
 func BenchmarkNext(b *testing.B) {
-	g := newTestGenerator(b, testConfig(1))
+	cfg := testConfig(1)
+	cfg.LifecycleShare = 0
+	g := newTestGenerator(b, cfg)
 	now := testStart
 	b.ReportAllocs()
 	for b.Loop() {
 		now = now.Add(time.Millisecond)
 		g.Next(now)
+	}
+}
+
+// BenchmarkOrderLifecycle measures the full cost of an order under default
+// settings at 1000 orders/s: Next plus the follow-ups that fall due
+// (about 2.4 extra events per order), with some 70,000 orders pending.
+func BenchmarkOrderLifecycle(b *testing.B) {
+	g := newTestGenerator(b, testConfig(1))
+	now := testStart
+	for range 100_000 { // reach the steady-state heap size first
+		now = now.Add(time.Millisecond)
+		g.Next(now)
+		appendDue(nil, g, now)
+	}
+	b.ReportAllocs()
+	events := 0
+	for b.Loop() {
+		now = now.Add(time.Millisecond)
+		g.Next(now)
+		events++
 		for {
 			if _, ok := g.Due(now); !ok {
 				break
 			}
+			events++
 		}
 	}
+	b.ReportMetric(float64(events)/float64(b.N), "events/op")
+	b.ReportMetric(float64(g.Pending()), "pending")
 }
 
 func BenchmarkDecode(b *testing.B) {
