@@ -1,0 +1,150 @@
+package elastic
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/esapi"
+)
+
+// Client is an Elasticsearch connection bound to one index.
+type Client struct {
+	es      *es.Client
+	index   string
+	timeout time.Duration
+}
+
+// New builds a client. It does not contact Elasticsearch: a consumer must be
+// able to start, report why it waits, and connect once Elasticsearch is up.
+func New(cfg Config) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	escfg := es.Config{
+		Addresses: cfg.Addresses,
+		Username:  cfg.Username,
+		Password:  cfg.Password,
+		APIKey:    cfg.APIKey,
+		// The caller retries with backoff and knows which items to send
+		// again; the transport's own blind retries would only hide outages
+		// from the logs and from /readyz.
+		DisableRetry: true,
+		Transport: &http.Transport{
+			Proxy:                 http.ProxyFromEnvironment,
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: cfg.RequestTimeout,
+		},
+	}
+	if cfg.CACert != "" {
+		pem, err := os.ReadFile(cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("read ES_CA_CERT: %w", err)
+		}
+		escfg.CACert = pem
+	}
+	c, err := es.NewClient(escfg)
+	if err != nil {
+		return nil, fmt.Errorf("create elasticsearch client: %w", err)
+	}
+	return &Client{es: c, index: cfg.Index, timeout: cfg.RequestTimeout}, nil
+}
+
+// Index is the index documents are written to.
+func (c *Client) Index() string { return c.index }
+
+// ES exposes the underlying client for requests this package does not wrap
+// (tests read documents back through it).
+func (c *Client) ES() *es.Client { return c.es }
+
+// StatusError is an HTTP answer Elasticsearch gave to a whole request.
+type StatusError struct {
+	Status int
+	Body   string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("elasticsearch answered %d: %s", e.Status, e.Body)
+}
+
+// Retryable reports whether waiting may fix the request: overload, server
+// errors, and authorization (a role can be fixed while the consumer waits).
+func (e *StatusError) Retryable() bool {
+	return e.Status == http.StatusTooManyRequests || e.Status >= 500 ||
+		e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden || e.Status == http.StatusRequestTimeout
+}
+
+// ErrForbidden is matched by a StatusError with status 401 or 403.
+var ErrForbidden = errors.New("elasticsearch: not authorized")
+
+// Is makes errors.Is(err, ErrForbidden) true for 401 and 403.
+func (e *StatusError) Is(target error) bool {
+	return target == ErrForbidden && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+}
+
+func statusError(res *esapi.Response) *StatusError {
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
+	return &StatusError{Status: res.StatusCode, Body: strings.TrimSpace(string(body))}
+}
+
+// EnsureTemplate installs body as composable index template name (PUT
+// _index_template is an upsert, so running it at every start is idempotent).
+// An unreachable or overloaded Elasticsearch is waited for with capped
+// exponential backoff, each attempt logged, until ctx ends. A template
+// Elasticsearch refuses (400) or a user not allowed to manage templates
+// (401/403, matched by ErrForbidden) is returned at once: waiting fixes
+// neither.
+func (c *Client) EnsureTemplate(ctx context.Context, name string, body []byte, log *slog.Logger) error {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 250 * time.Millisecond
+	bo.MaxInterval = 10 * time.Second
+	bo.MaxElapsedTime = 0
+	for attempt := 1; ; attempt++ {
+		err := c.putTemplate(ctx, name, body)
+		if err == nil {
+			return nil
+		}
+		var se *StatusError
+		if errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("install index template %s: %w (last error: %v)", name, ctx.Err(), err)
+		}
+		wait := bo.NextBackOff()
+		log.Warn("elasticsearch not ready, retrying", "template", name, "attempt", attempt, "retry_in", wait.String(), "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("install index template %s: %w (last error: %v)", name, ctx.Err(), err)
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (c *Client) putTemplate(ctx context.Context, name string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, c.es)
+	if err != nil {
+		return fmt.Errorf("install index template %s: %w", name, err)
+	}
+	defer res.Body.Close()
+	if res.IsError() {
+		return fmt.Errorf("install index template %s: %w", name, statusError(res))
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	return nil
+}
