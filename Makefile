@@ -1,0 +1,61 @@
+# orderpipe's entry points. `make test` is what CI runs (.ci/run).
+GO        ?= go
+SERVICES  := scripts/with-services
+GOTESTSUM := $(GO) tool gotestsum
+RESULTS   := .local/test-results
+
+.PHONY: test fmt-check vet test-go test-outage bench fuzz build local local-down verify services-up services-down
+
+## test: gofmt check, go vet, then every test with -race against real Kafka and Elasticsearch
+test: fmt-check vet
+	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	@status=0; $(SERVICES) $(MAKE) -k --no-print-directory test-go test-outage || status=$$?; \
+	scripts/test-summary $(RESULTS)/*.json || status=1; exit $$status
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags outage ./...
+
+# The parallel suite: every package shares the one Kafka + Elasticsearch pair,
+# each test under its own topic and index names.
+test-go:
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/suite.json -- -race -count=1 -timeout 25m ./...
+
+# Tests that stop the shared Elasticsearch on purpose run alone, after the rest.
+test-outage:
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -race -count=1 -timeout 10m -tags outage -run Outage ./internal/pipeline/
+
+## bench: generator, pipeline and producer throughput (real Kafka for the last)
+bench:
+	$(SERVICES) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./...
+
+## fuzz: a short run of every fuzz target
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
+	  done; \
+	done
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o .local/bin/ ./cmd/...
+
+## local: the whole pipeline natively (no Docker): Kafka, Elasticsearch, setup, producer, consumer
+local:
+	scripts/local up
+
+local-down:
+	scripts/local down
+
+verify:
+	scripts/local verify
+
+services-up:
+	scripts/services start
+
+services-down:
+	scripts/services stop
