@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,16 +73,40 @@ func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
 	}
 }
 
-// buildProducer compiles this command once per test binary run.
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildProducer compiles this command once per test binary run, into a
+// folder removed when the tests end.
 func buildProducer(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "producer")
-	cmd := exec.Command("go", "build", "-race", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("go build: %v", err)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "producer-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "producer")
+		out, err := exec.Command("go", "build", "-race", "-o", builtBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }
 
 // logLine is the part of the producer's JSON log lines the test reads.
@@ -192,5 +218,61 @@ func checkOps(t *testing.T, addr string) {
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
 			t.Fatalf("GET %s: %s, body lacks %q", path, resp.Status, want)
 		}
+	}
+}
+
+func TestUnreachableKafkaIsRetriedAndReported(t *testing.T) {
+	bin := buildProducer(t)
+	cmd := exec.Command(bin)
+	// Port 1 on loopback refuses connections: a broker that is down.
+	cmd.Env = append(os.Environ(), "KAFKA_BROKERS=127.0.0.1:1", "OPS_ADDR=127.0.0.1:0", "KAFKA_TOPIC=unreachable")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start producer: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+
+	var opsAddr string
+	retries := 0
+	sc := bufio.NewScanner(stdout)
+	deadline := time.Now().Add(time.Minute)
+	for retries < 2 && sc.Scan() {
+		if time.Now().After(deadline) {
+			t.Fatal("no two retry warnings within a minute")
+		}
+		var l struct {
+			Msg, Level, Addr, Error string
+		}
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("log line is not JSON: %q", sc.Text())
+		}
+		switch {
+		case l.Msg == "ops listener up":
+			opsAddr = l.Addr
+		case l.Msg == "kafka not ready, retrying":
+			if l.Level != "WARN" || l.Error == "" {
+				t.Fatalf("retry line should be a warning with the error: %s", sc.Text())
+			}
+			retries++
+		}
+	}
+	resp, err := http.Get("http://" + opsAddr + "/readyz")
+	if err != nil {
+		t.Fatalf("GET /readyz: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "Kafka") {
+		t.Fatalf("/readyz = %s %q while Kafka is unreachable, want 503 with the reason", resp.Status, body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, stdout)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("producer waiting for Kafka did not exit cleanly on SIGTERM: %v", err)
 	}
 }
