@@ -205,9 +205,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return &usageError{err}
 	}
-	masked := cfg
-	masked.Config = cfg.Config.Masked()
-	log.Info("producer starting", "config", masked, "seed", gen.Seed())
+	log.Info("producer starting", "config", ops.Settings(cfg), "seed", gen.Seed())
 
 	reg := ops.NewRegistry()
 	metrics := newMetrics(reg)

@@ -1,0 +1,59 @@
+package ops
+
+import (
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+)
+
+// Settings renders a configuration struct read by envconfig as a log value
+// keyed by the environment variable names, so that the start-up line shows
+// exactly what a user would set. Secrets (variables whose names contain
+// PASSWORD, SECRET, TOKEN or API_KEY) are masked when set.
+func Settings(spec any) slog.Value {
+	var attrs []slog.Attr
+	collectSettings(reflect.Indirect(reflect.ValueOf(spec)), &attrs)
+	return slog.GroupValue(attrs...)
+}
+
+func collectSettings(v reflect.Value, attrs *[]slog.Attr) {
+	if v.Kind() != reflect.Struct {
+		return
+	}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f, fv := t.Field(i), v.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name := f.Tag.Get("envconfig")
+		if f.Anonymous || (name == "" && fv.Kind() == reflect.Struct) {
+			collectSettings(fv, attrs)
+			continue
+		}
+		if name == "" || name == "-" {
+			continue
+		}
+		*attrs = append(*attrs, slog.String(name, settingString(name, fv)))
+	}
+}
+
+func settingString(name string, v reflect.Value) string {
+	for _, secret := range []string{"PASSWORD", "SECRET", "TOKEN", "API_KEY"} {
+		if strings.Contains(name, secret) {
+			if v.IsZero() {
+				return ""
+			}
+			return "*****"
+		}
+	}
+	if v.Kind() == reflect.Slice {
+		parts := make([]string, v.Len())
+		for i := range parts {
+			parts[i] = fmt.Sprint(v.Index(i).Interface())
+		}
+		return strings.Join(parts, ",")
+	}
+	return fmt.Sprint(v.Interface())
+}
