@@ -1,0 +1,149 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// GroupReaderConfig holds what a consumer group member needs besides the
+// connection.
+type GroupReaderConfig struct {
+	Topic   string
+	GroupID string
+	// SessionTimeout is how long the group waits for a silent member (one
+	// that was kill -9'd) before handing its partitions to the others.
+	SessionTimeout time.Duration
+	// QueueCapacity bounds how many messages kafka-go prefetches.
+	QueueCapacity int
+}
+
+// NewGroupReader returns a consumer group member that commits only when told
+// to (CommitInterval 0: CommitMessages is synchronous and returns the
+// broker's answer), and starts a new group at the earliest offset so that
+// nothing produced before the first start is skipped.
+func NewGroupReader(cfg Config, rc GroupReaderConfig, log *slog.Logger) (*kafkago.Reader, error) {
+	dialer, err := cfg.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	if rc.SessionTimeout <= 0 {
+		rc.SessionTimeout = 10 * time.Second
+	}
+	if rc.QueueCapacity <= 0 {
+		rc.QueueCapacity = 1000
+	}
+	rcfg := kafkago.ReaderConfig{
+		Brokers:           cfg.Brokers,
+		GroupID:           rc.GroupID,
+		Topic:             rc.Topic,
+		Dialer:            dialer,
+		QueueCapacity:     rc.QueueCapacity,
+		MinBytes:          1,
+		MaxBytes:          10 << 20,
+		MaxWait:           250 * time.Millisecond,
+		CommitInterval:    0,
+		StartOffset:       kafkago.FirstOffset,
+		SessionTimeout:    rc.SessionTimeout,
+		HeartbeatInterval: rc.SessionTimeout / 10,
+		RebalanceTimeout:  rc.SessionTimeout * 3,
+		JoinGroupBackoff:  time.Second,
+		// A new partition is picked up without a restart.
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: 10 * time.Second,
+		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
+			log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "topic", rc.Topic, "group", rc.GroupID)
+		}),
+	}
+	if err := rcfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configure reader: %w", err)
+	}
+	return kafkago.NewReader(rcfg), nil
+}
+
+// GroupLag returns, per partition of topic, how many messages the group has
+// not committed yet: the end offset minus the committed offset (or minus the
+// first offset when the group never committed on that partition). It asks
+// the brokers, so it sees the commits of every member of the group.
+func GroupLag(ctx context.Context, client *kafkago.Client, group, topic string) (map[int]int64, error) {
+	meta, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("read metadata: %w", err)
+	}
+	var parts []int
+	for _, t := range meta.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("read metadata of %s: %w", topic, t.Error)
+		}
+		for _, p := range t.Partitions {
+			parts = append(parts, p.ID)
+		}
+	}
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("read metadata of %s: %w", topic, kafkago.UnknownTopicOrPartition)
+	}
+	reqs := make([]kafkago.OffsetRequest, 0, 2*len(parts))
+	for _, p := range parts {
+		reqs = append(reqs, kafkago.FirstOffsetOf(p), kafkago.LastOffsetOf(p))
+	}
+	offs, err := client.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	committed, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return nil, fmt.Errorf("fetch committed offsets: %w", err)
+	}
+	if committed.Error != nil {
+		return nil, fmt.Errorf("fetch committed offsets: %w", committed.Error)
+	}
+	commitOf := map[int]int64{}
+	for _, p := range committed.Topics[topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("fetch committed offset of partition %d: %w", p.Partition, p.Error)
+		}
+		commitOf[p.Partition] = p.CommittedOffset
+	}
+	lag := make(map[int]int64, len(parts))
+	for _, p := range offs.Topics[topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("list offsets of partition %d: %w", p.Partition, p.Error)
+		}
+		c, ok := commitOf[p.Partition]
+		if !ok || c < 0 {
+			c = p.FirstOffset
+		}
+		lag[p.Partition] = max(p.LastOffset-c, 0)
+	}
+	return lag, nil
+}
+
+// GroupOffsets returns the group's committed offset per partition of topic
+// (-1 where it never committed).
+func GroupOffsets(ctx context.Context, client *kafkago.Client, group, topic string, partitions int) (map[int]int64, error) {
+	parts := make([]int, partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	resp, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return nil, fmt.Errorf("fetch committed offsets: %w", err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("fetch committed offsets: %w", resp.Error)
+	}
+	out := map[int]int64{}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("fetch committed offset of partition %d: %w", p.Partition, p.Error)
+		}
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out, nil
+}

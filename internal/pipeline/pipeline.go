@@ -1,0 +1,587 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	kafkago "github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/order"
+)
+
+// Fetcher is the consumer-group side of Kafka; *kafkago.Reader with a
+// GroupID and CommitInterval 0 implements it.
+type Fetcher interface {
+	FetchMessage(ctx context.Context) (kafkago.Message, error)
+	CommitMessages(ctx context.Context, msgs ...kafkago.Message) error
+}
+
+// Indexer stores documents; *elastic.Client implements it. Bulk returns one
+// outcome per doc, or an error when the request as a whole failed.
+type Indexer interface {
+	Bulk(ctx context.Context, docs []elastic.Doc) ([]elastic.Outcome, error)
+}
+
+// DeadLetters writes messages to the dead-letter topic and returns nil only
+// once Kafka acknowledged all of them.
+type DeadLetters interface {
+	WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) error
+}
+
+// Headers set on every dead-lettered message (the original headers are kept
+// before them).
+const (
+	HeaderError           = "orderpipe-error"
+	HeaderSourceTopic     = "orderpipe-source-topic"
+	HeaderSourcePartition = "orderpipe-source-partition"
+	HeaderSourceOffset    = "orderpipe-source-offset"
+)
+
+// Config tunes the pipeline.
+type Config struct {
+	// BulkSize and BulkBytes bound one batch: the messages fetched before
+	// they are handled together and committed.
+	BulkSize  int
+	BulkBytes int
+	// FlushInterval is the longest a batch waits to fill once it has a
+	// first message.
+	FlushInterval time.Duration
+	// Workers is how many _bulk requests one batch is split into, sent
+	// concurrently.
+	Workers int
+	// DrainTimeout is how long the batch in flight may still finish after
+	// Run's context ends; what is not handled by then is abandoned,
+	// uncommitted.
+	DrainTimeout time.Duration
+	// CommitTimeout bounds one CommitMessages call.
+	CommitTimeout time.Duration
+	// RetryInitial and RetryMax bound the backoff between retries of
+	// documents Elasticsearch did not take.
+	RetryInitial time.Duration
+	RetryMax     time.Duration
+	// ProgressInterval is how often a progress line is logged (0: never).
+	ProgressInterval time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.BulkSize <= 0 {
+		c.BulkSize = 1000
+	}
+	if c.BulkBytes <= 0 {
+		c.BulkBytes = 5 << 20
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.Workers <= 0 {
+		c.Workers = 1
+	}
+	if c.DrainTimeout <= 0 {
+		c.DrainTimeout = 10 * time.Second
+	}
+	if c.CommitTimeout <= 0 {
+		c.CommitTimeout = 10 * time.Second
+	}
+	if c.RetryInitial <= 0 {
+		c.RetryInitial = 200 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 10 * time.Second
+	}
+}
+
+// Stats are cumulative counts since New.
+type Stats struct {
+	Consumed, Indexed, Conflicts, Superseded, DeadLettered, Retries, Committed, CommitFailures int64
+}
+
+// Pipeline moves one consumer group member's messages into Elasticsearch.
+type Pipeline struct {
+	cfg     Config
+	fetch   Fetcher
+	index   Indexer
+	dlq     DeadLetters
+	log     *slog.Logger
+	metrics *Metrics
+	health  *Health
+	now     func() time.Time
+
+	consumed, indexed, conflicts, superseded, deadLettered, retries, committed, commitFailures atomic.Int64
+}
+
+// Options are the pipeline's optional collaborators.
+type Options struct {
+	Log     *slog.Logger
+	Metrics *Metrics // nil: unregistered series
+	Health  *Health  // nil: readiness is not reported
+	Now     func() time.Time
+}
+
+// New returns a pipeline; Run starts it.
+func New(cfg Config, f Fetcher, ix Indexer, dl DeadLetters, opt Options) *Pipeline {
+	cfg.setDefaults()
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics(nil)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Pipeline{cfg: cfg, fetch: f, index: ix, dlq: dl, log: opt.Log, metrics: opt.Metrics, health: opt.Health, now: opt.Now}
+}
+
+// Stats returns the counts so far.
+func (p *Pipeline) Stats() Stats {
+	return Stats{
+		Consumed: p.consumed.Load(), Indexed: p.indexed.Load(), Conflicts: p.conflicts.Load(),
+		Superseded: p.superseded.Load(), DeadLettered: p.deadLettered.Load(), Retries: p.retries.Load(),
+		Committed: p.committed.Load(), CommitFailures: p.commitFailures.Load(),
+	}
+}
+
+// Run fetches, handles and commits batches until ctx ends. Then it stops
+// fetching, gives the batch in flight DrainTimeout to finish, commits what
+// is handled and returns nil. It returns an error only when the Fetcher is
+// closed or fails for good.
+func (p *Pipeline) Run(ctx context.Context) error {
+	// Work in flight outlives ctx by at most DrainTimeout, so SIGTERM does
+	// not throw away a bulk request that is about to succeed.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(p.cfg.DrainTimeout, cancelWork)
+		context.AfterFunc(work, func() { t.Stop() })
+	})
+	defer stop()
+
+	var g errgroup.Group
+	progressCtx, stopProgress := context.WithCancel(ctx)
+	if p.cfg.ProgressInterval > 0 {
+		g.Go(func() error { p.logProgress(progressCtx); return nil })
+	}
+	err := p.loop(ctx, work)
+	stopProgress()
+	_ = g.Wait()
+	return err
+}
+
+func (p *Pipeline) loop(ctx, work context.Context) error {
+	fetchBackoff := newBackoff(p.cfg.RetryInitial, p.cfg.RetryMax)
+	for ctx.Err() == nil {
+		batch, err := p.fetchBatch(ctx)
+		if len(batch) > 0 {
+			p.handleAndCommit(work, batch)
+		}
+		switch {
+		case err == nil:
+			fetchBackoff.Reset()
+			p.health.Set("kafka-fetch", "")
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, io.EOF):
+			return fmt.Errorf("fetch messages: reader closed: %w", err)
+		default:
+			wait := fetchBackoff.NextBackOff()
+			p.health.Set("kafka-fetch", "kafka unavailable: "+err.Error()+"; retrying")
+			p.log.Warn("fetch failed, retrying", "error", err.Error(), "retry_in", wait.String())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+		}
+	}
+	return nil
+}
+
+// fetchBatch blocks for a first message, then collects more until BulkSize,
+// BulkBytes or FlushInterval. A message fetched but not returned would be
+// skipped by the commit of later ones, so every fetched message is returned.
+func (p *Pipeline) fetchBatch(ctx context.Context) ([]kafkago.Message, error) {
+	first, err := p.fetch.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]kafkago.Message, 1, p.cfg.BulkSize)
+	batch[0] = first
+	size := len(first.Value)
+	fctx, cancel := context.WithTimeout(ctx, p.cfg.FlushInterval)
+	defer cancel()
+	for len(batch) < p.cfg.BulkSize && size < p.cfg.BulkBytes {
+		m, err := p.fetch.FetchMessage(fctx)
+		if err != nil {
+			if fctx.Err() != nil {
+				return batch, nil // flush interval or shutdown: handle what we have
+			}
+			return batch, err
+		}
+		batch = append(batch, m)
+		size += len(m.Value)
+	}
+	return batch, nil
+}
+
+// entry is one message of the batch and what became of it.
+type entry struct {
+	msg     kafkago.Message
+	winner  int // index of the entry whose fate decides this one's (itself unless superseded)
+	handled bool
+	order   order.Order
+}
+
+func (p *Pipeline) handleAndCommit(work context.Context, batch []kafkago.Message) {
+	p.metrics.BatchInFlight.Set(float64(len(batch)))
+	defer p.metrics.BatchInFlight.Set(0)
+	p.consumed.Add(int64(len(batch)))
+	p.metrics.Consumed.Add(float64(len(batch)))
+
+	entries := p.handle(work, batch)
+	p.commit(entries)
+}
+
+// handle decides every message's fate; entries not marked handled when it
+// returns (only possible once work ended) must not be committed.
+func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) []entry {
+	entries := make([]entry, len(batch))
+	var bad []kafkago.Message
+	var badIdx []int
+	var badReasons []string
+	best := make(map[string]int, len(batch))
+	for i, m := range batch {
+		e := &entries[i]
+		e.msg, e.winner = m, i
+		o, err := order.Decode(m.Value)
+		if err != nil {
+			reason := "invalid"
+			if errors.Is(err, order.ErrMalformed) || !errors.Is(err, order.ErrInvalid) {
+				reason = "malformed"
+			}
+			bad = append(bad, deadLetter(m, reason+": "+err.Error()))
+			badIdx = append(badIdx, i)
+			badReasons = append(badReasons, reason)
+			continue
+		}
+		e.order = o
+		// Keep the highest version per order: sending two versions of one
+		// _id in one bulk would only earn a 409 for the older one, and
+		// sending just one halves the work for lifecycle bursts.
+		if j, ok := best[o.OrderID]; !ok || o.Version >= entries[j].order.Version {
+			best[o.OrderID] = i
+		}
+	}
+	var winners []int
+	for i := range entries {
+		e := &entries[i]
+		if e.order.OrderID == "" {
+			continue
+		}
+		if w := best[e.order.OrderID]; w != i {
+			e.winner = w
+			continue
+		}
+		winners = append(winners, i)
+	}
+
+	var g errgroup.Group
+	if len(bad) > 0 {
+		g.Go(func() error {
+			if err := p.dlq.WriteDeadLetters(work, bad); err != nil {
+				p.log.Warn("dead-letter write abandoned", "messages", len(bad), "error", err.Error())
+				return nil
+			}
+			for k, i := range badIdx {
+				entries[i].handled = true
+				p.metrics.DeadLettered.WithLabelValues(badReasons[k]).Inc()
+			}
+			p.deadLettered.Add(int64(len(bad)))
+			return nil
+		})
+	}
+	g.Go(func() error { p.indexAll(work, entries, winners); return nil })
+	_ = g.Wait()
+
+	for i := range entries {
+		e := &entries[i]
+		if e.winner != i {
+			e.handled = entries[e.winner].handled
+			if e.handled {
+				p.superseded.Add(1)
+				p.metrics.Superseded.Inc()
+			}
+		}
+	}
+	return entries
+}
+
+// indexAll sends the winners until each is indexed, known newer, or
+// dead-lettered, or until work ends.
+func (p *Pipeline) indexAll(work context.Context, entries []entry, pending []int) {
+	bo := newBackoff(p.cfg.RetryInitial, p.cfg.RetryMax)
+	for attempt := 1; len(pending) > 0; attempt++ {
+		outcomes := p.bulkRound(work, entries, pending)
+		if work.Err() != nil {
+			// Shutdown cut the requests short: their outcomes say nothing
+			// about Elasticsearch, and nothing more may be handled.
+			p.markOutcomes(work, entries, pending, outcomes, false)
+			return
+		}
+		retry, cause, reason := p.markOutcomes(work, entries, pending, outcomes, true)
+		if len(retry) == 0 {
+			p.health.Set("elasticsearch", "")
+			return
+		}
+		wait := bo.NextBackOff()
+		p.retries.Add(int64(len(retry)))
+		p.metrics.Retries.WithLabelValues(cause).Add(float64(len(retry)))
+		p.health.Set("elasticsearch", fmt.Sprintf("elasticsearch unavailable: %s; retrying %d documents", reason, len(retry)))
+		p.log.Warn("elasticsearch did not take documents, retrying",
+			"documents", len(retry), "cause", cause, "reason", reason, "attempt", attempt, "retry_in", wait.String())
+		select {
+		case <-work.Done():
+			return
+		case <-time.After(wait):
+		}
+		pending = retry
+	}
+}
+
+// bulkRound sends pending split into at most Workers concurrent requests and
+// returns one outcome per pending entry.
+func (p *Pipeline) bulkRound(work context.Context, entries []entry, pending []int) []elastic.Outcome {
+	outcomes := make([]elastic.Outcome, len(pending))
+	chunk := (len(pending) + p.cfg.Workers - 1) / p.cfg.Workers
+	var g errgroup.Group
+	for lo := 0; lo < len(pending); lo += chunk {
+		hi := min(lo+chunk, len(pending))
+		g.Go(func() error {
+			docs := make([]elastic.Doc, hi-lo)
+			for k, i := range pending[lo:hi] {
+				e := &entries[i]
+				docs[k] = elastic.Doc{ID: e.order.OrderID, Version: e.order.Version, Source: e.msg.Value}
+			}
+			start := time.Now()
+			res, err := p.index.Bulk(work, docs)
+			p.metrics.BulkDuration.Observe(time.Since(start).Seconds())
+			if err != nil {
+				for k := range docs {
+					outcomes[lo+k] = elastic.Outcome{Result: elastic.Retry, Reason: err.Error(), Status: statusOf(err)}
+				}
+				return nil
+			}
+			copy(outcomes[lo:hi], res)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return outcomes
+}
+
+func statusOf(err error) int {
+	var se *elastic.StatusError
+	if errors.As(err, &se) {
+		return se.Status
+	}
+	return 0
+}
+
+// markOutcomes applies outcomes, dead-letters rejected documents, and
+// returns the entries to retry with the cause and reason of the first.
+// When final is false only successes are recorded.
+func (p *Pipeline) markOutcomes(work context.Context, entries []entry, pending []int, outcomes []elastic.Outcome, final bool) (retry []int, cause, reason string) {
+	var rejected []kafkago.Message
+	var rejectedIdx []int
+	var firstRejection string
+	now := p.now()
+	for k, i := range pending {
+		e, o := &entries[i], outcomes[k]
+		switch o.Result {
+		case elastic.Indexed:
+			e.handled = true
+			p.indexed.Add(1)
+			p.metrics.Indexed.Inc()
+			p.metrics.EndToEnd.Observe(now.Sub(e.order.UpdatedAt).Seconds())
+		case elastic.Conflict:
+			e.handled = true
+			p.conflicts.Add(1)
+			p.metrics.Conflicts.Inc()
+		case elastic.Rejected:
+			if final {
+				if firstRejection == "" {
+					firstRejection = o.Reason
+				}
+				rejected = append(rejected, deadLetter(e.msg, "rejected by elasticsearch: "+strconv.Itoa(o.Status)+" "+o.Reason))
+				rejectedIdx = append(rejectedIdx, i)
+			}
+		default:
+			if cause == "" {
+				cause, reason = retryCause(o), o.Reason
+			}
+			retry = append(retry, i)
+		}
+	}
+	if len(rejected) > 0 {
+		p.log.Warn("elasticsearch rejected documents, dead-lettering them", "documents", len(rejected), "first_reason", firstRejection)
+		if err := p.dlq.WriteDeadLetters(work, rejected); err != nil {
+			p.log.Warn("dead-letter write abandoned", "messages", len(rejected), "error", err.Error())
+		} else {
+			for _, i := range rejectedIdx {
+				entries[i].handled = true
+			}
+			p.deadLettered.Add(int64(len(rejected)))
+			p.metrics.DeadLettered.WithLabelValues("rejected").Add(float64(len(rejected)))
+		}
+	}
+	return retry, cause, reason
+}
+
+func retryCause(o elastic.Outcome) string {
+	switch {
+	case o.Status == http.StatusTooManyRequests:
+		return "too_many_requests"
+	case o.Status >= 500:
+		return "server_error"
+	case o.Status == http.StatusUnauthorized || o.Status == http.StatusForbidden:
+		return "forbidden"
+	case o.Status == 0:
+		return "unavailable"
+	}
+	return "other"
+}
+
+// commit commits, per partition, the last message of the prefix of handled
+// messages: never past one still unhandled.
+func (p *Pipeline) commit(entries []entry) {
+	type tp struct {
+		topic     string
+		partition int
+	}
+	last := map[tp]int{}
+	blocked := map[tp]bool{}
+	var keys []tp
+	for i := range entries {
+		e := &entries[i]
+		k := tp{e.msg.Topic, e.msg.Partition}
+		if blocked[k] {
+			continue
+		}
+		if !e.handled {
+			blocked[k] = true
+			continue
+		}
+		if _, ok := last[k]; !ok {
+			keys = append(keys, k)
+		}
+		last[k] = i
+	}
+	if len(keys) == 0 {
+		return
+	}
+	msgs := make([]kafkago.Message, 0, len(keys))
+	for _, k := range keys {
+		msgs = append(msgs, entries[last[k]].msg)
+	}
+	// Commit even during shutdown: what is handled should not be redone.
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.CommitTimeout)
+	defer cancel()
+	if err := p.fetch.CommitMessages(ctx, msgs...); err != nil {
+		// Typically a rebalance moved the partitions: the next owner
+		// re-reads from the last commit and re-indexes idempotently.
+		p.commitFailures.Add(1)
+		p.metrics.CommitFailures.Inc()
+		p.log.Warn("commit failed; the messages will be delivered again", "error", err.Error(), "partitions", len(msgs))
+		return
+	}
+	p.committed.Add(int64(len(msgs)))
+}
+
+// deadLetter copies m for the dead-letter topic: same key and bytes, the
+// original headers, then why and where it came from.
+func deadLetter(m kafkago.Message, reason string) kafkago.Message {
+	headers := make([]kafkago.Header, 0, len(m.Headers)+4)
+	headers = append(headers, m.Headers...)
+	headers = append(headers,
+		kafkago.Header{Key: HeaderError, Value: []byte(reason)},
+		kafkago.Header{Key: HeaderSourceTopic, Value: []byte(m.Topic)},
+		kafkago.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafkago.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+	)
+	return kafkago.Message{Key: m.Key, Value: m.Value, Headers: headers}
+}
+
+func newBackoff(initial, maxInterval time.Duration) *backoff.ExponentialBackOff {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = initial
+	bo.MaxInterval = maxInterval
+	bo.MaxElapsedTime = 0 // only shutdown ends the retries
+	bo.Reset()
+	return bo
+}
+
+func (p *Pipeline) logProgress(ctx context.Context) {
+	t := time.NewTicker(p.cfg.ProgressInterval)
+	defer t.Stop()
+	prev, prevAt := p.Stats(), time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			s := p.Stats()
+			secs := now.Sub(prevAt).Seconds()
+			p.log.Info("progress",
+				"consumed", s.Consumed, "indexed", s.Indexed, "conflicts", s.Conflicts, "superseded", s.Superseded,
+				"dead_lettered", s.DeadLettered, "retries", s.Retries, "commit_failures", s.CommitFailures,
+				"consumed_per_s", round1(float64(s.Consumed-prev.Consumed)/secs),
+				"indexed_per_s", round1(float64(s.Indexed-prev.Indexed)/secs),
+				"ready", p.health.Reason() == "")
+			prev, prevAt = s, now
+		}
+	}
+}
+
+func round1(x float64) float64 { return float64(int64(x*10)) / 10 }
+
+// KafkaDeadLetters writes dead letters with kafka.WriteAll semantics through
+// Write (normally a bound kafka.WriteAll), retrying only what failed.
+type KafkaDeadLetters struct {
+	Write   func(ctx context.Context, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) (int, error)
+	Log     *slog.Logger
+	Metrics *Metrics
+	Health  *Health
+	mu      sync.Mutex
+}
+
+// WriteDeadLetters implements DeadLetters.
+func (d *KafkaDeadLetters) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) error {
+	// The pipeline may dead-letter from two goroutines at once (decode
+	// failures and rejections); one writer call at a time keeps kafka-go's
+	// synchronous writer simple to reason about.
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, err := d.Write(ctx, msgs, func(failed int, err error, wait time.Duration) {
+		if d.Metrics != nil {
+			d.Metrics.Retries.WithLabelValues("dlq_write").Add(float64(failed))
+		}
+		d.Health.Set("kafka-dlq", "kafka dead-letter topic unavailable: "+err.Error()+"; retrying")
+		if d.Log != nil {
+			d.Log.Warn("dead-letter write failed, retrying", "messages", failed, "error", err.Error(), "retry_in", wait.String())
+		}
+	})
+	if err == nil {
+		d.Health.Set("kafka-dlq", "")
+	}
+	return err
+}

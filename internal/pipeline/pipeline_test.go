@@ -1,0 +1,572 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/order"
+)
+
+// fakeFetcher hands out msgs in order, then blocks like an idle topic.
+type fakeFetcher struct {
+	mu        sync.Mutex
+	msgs      []kafkago.Message
+	next      int
+	commits   [][]kafkago.Message
+	commitErr []error // returned by successive commits, then nil
+}
+
+func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafkago.Message, error) {
+	for {
+		f.mu.Lock()
+		if f.next < len(f.msgs) {
+			m := f.msgs[f.next]
+			f.next++
+			f.mu.Unlock()
+			return m, nil
+		}
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return kafkago.Message{}, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafkago.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.commitErr) > 0 {
+		err := f.commitErr[0]
+		f.commitErr = f.commitErr[1:]
+		if err != nil {
+			return err
+		}
+	}
+	f.commits = append(f.commits, append([]kafkago.Message(nil), msgs...))
+	return nil
+}
+
+// committed returns the committed offset (last message's offset + 1) per partition.
+func (f *fakeFetcher) committed() map[int]int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[int]int64{}
+	for _, c := range f.commits {
+		for _, m := range c {
+			if m.Offset+1 > out[m.Partition] {
+				out[m.Partition] = m.Offset + 1
+			}
+		}
+	}
+	return out
+}
+
+// fakeES emulates external versioning and lets a test script per-item answers.
+type fakeES struct {
+	mu       sync.Mutex
+	docs     map[string]int // id -> version
+	calls    [][]elastic.Doc
+	override func(call int, d elastic.Doc) (elastic.Outcome, bool)
+	reqErr   func(call int) error
+	block    chan struct{} // if set, Bulk waits for it to close
+}
+
+func newFakeES() *fakeES { return &fakeES{docs: map[string]int{}} }
+
+func (f *fakeES) Bulk(ctx context.Context, docs []elastic.Doc) ([]elastic.Outcome, error) {
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	call := len(f.calls)
+	f.calls = append(f.calls, append([]elastic.Doc(nil), docs...))
+	if f.reqErr != nil {
+		if err := f.reqErr(call); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]elastic.Outcome, len(docs))
+	for i, d := range docs {
+		if f.override != nil {
+			if o, ok := f.override(call, d); ok {
+				out[i] = o
+				continue
+			}
+		}
+		if v, ok := f.docs[d.ID]; ok && v >= d.Version {
+			out[i] = elastic.Outcome{Result: elastic.Conflict, Status: 409, Reason: "version_conflict_engine_exception: newer"}
+			continue
+		}
+		f.docs[d.ID] = d.Version
+		out[i] = elastic.Outcome{Result: elastic.Indexed, Status: 201}
+	}
+	return out, nil
+}
+
+func (f *fakeES) sent(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		for _, d := range c {
+			if d.ID == id {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (f *fakeES) version(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.docs[id]
+}
+
+type fakeDLQ struct {
+	mu   sync.Mutex
+	msgs []kafkago.Message
+	err  error
+}
+
+func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.err != nil {
+		return d.err
+	}
+	d.msgs = append(d.msgs, msgs...)
+	return nil
+}
+
+func (d *fakeDLQ) all() []kafkago.Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]kafkago.Message(nil), d.msgs...)
+}
+
+// events generates n orders (and, with lifecycle, their follow-ups right
+// after) as Kafka messages spread over partitions by index.
+func events(t testing.TB, n int, cfg order.GeneratorConfig, partitions int) ([]kafkago.Message, []order.Event) {
+	t.Helper()
+	if cfg.Seed == 0 {
+		cfg.Seed = 42
+	}
+	g, err := order.NewGenerator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var evs []order.Event
+	for range n {
+		evs = append(evs, g.Next(now))
+		for {
+			ev, ok := g.Due(now)
+			if !ok {
+				break
+			}
+			evs = append(evs, ev)
+		}
+	}
+	offsets := make([]int64, partitions)
+	msgs := make([]kafkago.Message, len(evs))
+	for i, ev := range evs {
+		p := int(ev.Key[len(ev.Key)-1]) % partitions
+		msgs[i] = kafkago.Message{Topic: "orders", Partition: p, Offset: offsets[p], Key: ev.Key, Value: ev.Value}
+		offsets[p]++
+	}
+	return msgs, evs
+}
+
+func testConfig() Config {
+	return Config{BulkSize: 100, FlushInterval: 20 * time.Millisecond, Workers: 2, DrainTimeout: 200 * time.Millisecond,
+		RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond}
+}
+
+// start runs p until the test ends or stop is called; stop waits for Run.
+func start(t *testing.T, p *Pipeline) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				err = errors.New("Run did not return within 10s of shutdown")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func endOffsets(msgs []kafkago.Message) map[int]int64 {
+	out := map[int]int64{}
+	for _, m := range msgs {
+		out[m.Partition] = max(out[m.Partition], m.Offset+1)
+	}
+	return out
+}
+
+func sameOffsets(a, b map[int]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func header(m kafkago.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func TestCommitsOnlyAfterHandling(t *testing.T) {
+	msgs, _ := events(t, 20, order.GeneratorConfig{}, 3)
+	f := &fakeFetcher{msgs: msgs}
+	es := newFakeES()
+	es.block = make(chan struct{})
+	p := New(testConfig(), f, es, &fakeDLQ{}, Options{})
+	stop := start(t, p)
+
+	time.Sleep(100 * time.Millisecond) // a batch is fetched and waiting on ES
+	if c := f.committed(); len(c) != 0 {
+		t.Fatalf("committed %v while the bulk request was still in flight", c)
+	}
+	close(es.block)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRetriesPerItemFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		outcome   elastic.Outcome
+		reqErr    error
+		wantCause string
+	}{
+		{"429 inside a 200", elastic.Outcome{Result: elastic.Retry, Status: 429, Reason: "es_rejected_execution_exception: queue full"}, nil, "too_many_requests"},
+		{"503 item", elastic.Outcome{Result: elastic.Retry, Status: 503, Reason: "unavailable_shards_exception"}, nil, "server_error"},
+		{"connection refused", elastic.Outcome{}, errors.New("dial tcp: connection refused"), "unavailable"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			msgs, evs := events(t, 5, order.GeneratorConfig{}, 1) // lifecycle 0: one event per order
+			victim := evs[2].OrderID
+			f := &fakeFetcher{msgs: msgs}
+			es := newFakeES()
+			failures := 3
+			es.override = func(call int, d elastic.Doc) (elastic.Outcome, bool) {
+				if tc.reqErr == nil && d.ID == victim && failures > 0 {
+					failures--
+					return tc.outcome, true
+				}
+				return elastic.Outcome{}, false
+			}
+			es.reqErr = func(call int) error {
+				if tc.reqErr != nil && call < 3 {
+					return tc.reqErr
+				}
+				return nil
+			}
+			m := NewMetrics(nil)
+			health := newTestHealth()
+			c := testConfig()
+			c.Workers = 1 // one request per round, so every round fails the victim
+			p := New(c, f, es, &fakeDLQ{}, Options{Metrics: m, Health: health})
+			stop := start(t, p)
+			eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if got := es.version(victim); got != 1 {
+				t.Fatalf("victim stored at version %d, want 1", got)
+			}
+			if got := es.sent(victim); got != 4 {
+				t.Errorf("victim sent %d times, want 4 (3 failures + success)", got)
+			}
+			if got := counterValue(t, m.Retries.WithLabelValues(tc.wantCause)); got < 3 {
+				t.Errorf("retries{cause=%s} = %v, want >= 3", tc.wantCause, got)
+			}
+			if r := health.Reason(); r != "" {
+				t.Errorf("still not ready after recovery: %q", r)
+			}
+		})
+	}
+}
+
+func TestConflictCountsAsHandled(t *testing.T) {
+	msgs, evs := events(t, 4, order.GeneratorConfig{}, 2)
+	f := &fakeFetcher{msgs: msgs}
+	es := newFakeES()
+	for _, ev := range evs {
+		es.docs[ev.OrderID] = 4 // ES already has newer versions of every order
+	}
+	dlq := &fakeDLQ{}
+	p := New(testConfig(), f, es, dlq, Options{})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	_ = stop()
+	if s := p.Stats(); s.Conflicts != int64(len(evs)) || s.Indexed != 0 {
+		t.Fatalf("stats %+v, want %d conflicts and nothing indexed", s, len(evs))
+	}
+	if len(dlq.all()) != 0 {
+		t.Fatal("conflicts went to the DLQ")
+	}
+}
+
+func TestRejectedGoesToDLQWithReasonAndHeaders(t *testing.T) {
+	msgs, evs := events(t, 6, order.GeneratorConfig{}, 2)
+	victim := evs[1]
+	f := &fakeFetcher{msgs: msgs}
+	es := newFakeES()
+	const reason = "document_parsing_exception: [1:10] failed to parse field [shipping.location]"
+	es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
+		if d.ID == victim.OrderID {
+			return elastic.Outcome{Result: elastic.Rejected, Status: 400, Reason: reason}, true
+		}
+		return elastic.Outcome{}, false
+	}
+	dlq := &fakeDLQ{}
+	p := New(testConfig(), f, es, dlq, Options{})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	_ = stop()
+	got := dlq.all()
+	if len(got) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(got))
+	}
+	src := msgs[1]
+	checkDeadLetter(t, got[0], src, "rejected by elasticsearch: 400 "+reason)
+	for _, ev := range evs {
+		if ev.OrderID != victim.OrderID && es.version(ev.OrderID) != ev.Version {
+			t.Errorf("order %s not indexed after the rejection", ev.OrderID)
+		}
+	}
+}
+
+func checkDeadLetter(t *testing.T, got, src kafkago.Message, wantReasonPrefix string) {
+	t.Helper()
+	if string(got.Value) != string(src.Value) || string(got.Key) != string(src.Key) {
+		t.Errorf("dead letter changed key or bytes")
+	}
+	if r := header(got, HeaderError); !strings.HasPrefix(r, wantReasonPrefix) {
+		t.Errorf("%s = %q, want prefix %q", HeaderError, r, wantReasonPrefix)
+	}
+	for k, want := range map[string]string{
+		HeaderSourceTopic:     src.Topic,
+		HeaderSourcePartition: strconv.Itoa(src.Partition),
+		HeaderSourceOffset:    strconv.FormatInt(src.Offset, 10),
+	} {
+		if h := header(got, k); h != want {
+			t.Errorf("%s = %q, want %q", k, h, want)
+		}
+	}
+	if got.Topic != "" || got.Partition != 0 {
+		t.Errorf("dead letter carries topic/partition %q/%d; the writer would refuse it", got.Topic, got.Partition)
+	}
+}
+
+func TestBadInputGoesToDLQ(t *testing.T) {
+	msgs, evs := events(t, 300, order.GeneratorConfig{MalformedShare: 0.2}, 3)
+	f := &fakeFetcher{msgs: msgs}
+	es := newFakeES()
+	dlq := &fakeDLQ{}
+	m := NewMetrics(nil)
+	p := New(testConfig(), f, es, dlq, Options{Metrics: m})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	_ = stop()
+
+	want := map[string]kafkago.Message{}
+	kinds := map[string]bool{}
+	for i, ev := range evs {
+		if ev.Malformed != "" {
+			want[fmt.Sprint(msgs[i].Partition, "/", msgs[i].Offset)] = msgs[i]
+			kinds[ev.Malformed] = true
+			continue
+		}
+		if es.version(ev.OrderID) != ev.Version {
+			t.Errorf("valid order %s not indexed", ev.OrderID)
+		}
+	}
+	got := dlq.all()
+	if len(got) != len(want) || len(want) == 0 {
+		t.Fatalf("%d dead letters, want %d", len(got), len(want))
+	}
+	for _, d := range got {
+		src, ok := want[header(d, HeaderSourcePartition)+"/"+header(d, HeaderSourceOffset)]
+		if !ok {
+			t.Fatalf("unexpected dead letter from %s/%s", header(d, HeaderSourcePartition), header(d, HeaderSourceOffset))
+		}
+		r := header(d, HeaderError)
+		if !strings.HasPrefix(r, "malformed: ") && !strings.HasPrefix(r, "invalid: ") {
+			t.Errorf("reason %q is neither malformed nor invalid", r)
+		}
+		checkDeadLetter(t, d, src, r)
+	}
+	if counterValue(t, m.DeadLettered.WithLabelValues("malformed")) == 0 || counterValue(t, m.DeadLettered.WithLabelValues("invalid")) == 0 {
+		t.Errorf("dead_lettered_total lacks a reason; kinds seen: %v", kinds)
+	}
+}
+
+func TestSupersededVersionsAreNotSent(t *testing.T) {
+	cfg := order.GeneratorConfig{LifecycleShare: 1, CancelShare: 0}
+	msgs, evs := events(t, 1, cfg, 1)
+	if len(evs) != 4 {
+		t.Fatalf("%d events, want created..delivered", len(evs))
+	}
+	f := &fakeFetcher{msgs: msgs}
+	es := newFakeES()
+	c := testConfig()
+	c.FlushInterval = time.Second // all four in one batch
+	c.BulkSize = 4
+	p := New(c, f, es, &fakeDLQ{}, Options{})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	_ = stop()
+	if got := es.sent(evs[0].OrderID); got != 1 {
+		t.Fatalf("order sent %d times, want once (its latest version)", got)
+	}
+	if got := es.version(evs[0].OrderID); got != 4 {
+		t.Fatalf("stored version %d, want 4", got)
+	}
+	if s := p.Stats(); s.Superseded != 3 {
+		t.Fatalf("superseded = %d, want 3", s.Superseded)
+	}
+}
+
+func TestShutdownMidRetryCommitsNothingUnhandled(t *testing.T) {
+	msgs, evs := events(t, 3, order.GeneratorConfig{}, 1) // offsets 0,1,2 on partition 0
+	f := &fakeFetcher{msgs: msgs}
+	es := newFakeES()
+	es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
+		if d.ID == evs[1].OrderID {
+			return elastic.Outcome{Result: elastic.Retry, Status: 429, Reason: "es_rejected_execution_exception"}, true
+		}
+		return elastic.Outcome{}, false
+	}
+	c := testConfig()
+	c.FlushInterval = 200 * time.Millisecond
+	health := newTestHealth()
+	p := New(c, f, es, &fakeDLQ{}, Options{Health: health})
+	stop := start(t, p)
+	eventually(t, "the stuck document retried", func() bool { return es.sent(evs[1].OrderID) >= 3 })
+	if r := health.Reason(); !strings.Contains(r, "elasticsearch unavailable") {
+		t.Errorf("readiness reason %q does not say elasticsearch is failing", r)
+	}
+	start := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("shutdown took %v with DrainTimeout %v", d, c.DrainTimeout)
+	}
+	if got := f.committed(); got[0] != 1 {
+		t.Fatalf("committed offset %d on partition 0, want 1 (offset 0 handled, offset 1 stuck, offset 2 behind it)", got[0])
+	}
+	if es.version(evs[2].OrderID) != 1 {
+		t.Fatal("the message after the stuck one was not indexed")
+	}
+}
+
+func TestCommitFailureIsNotFatal(t *testing.T) {
+	msgs, _ := events(t, 50, order.GeneratorConfig{}, 2)
+	f := &fakeFetcher{msgs: msgs, commitErr: []error{errors.New("[22] Illegal Generation"), errors.New("[27] Rebalance In Progress")}}
+	c := testConfig()
+	c.BulkSize = 10
+	p := New(c, f, newFakeES(), &fakeDLQ{}, Options{})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Stats(); s.CommitFailures != 2 {
+		t.Fatalf("commit failures %d, want 2", s.CommitFailures)
+	}
+}
+
+func TestDLQFailureHoldsTheCommit(t *testing.T) {
+	msgs, _ := events(t, 50, order.GeneratorConfig{MalformedShare: 0.5}, 1)
+	f := &fakeFetcher{msgs: msgs}
+	dlq := &fakeDLQ{err: errors.New("kafka down")}
+	c := testConfig()
+	p := New(c, f, newFakeES(), dlq, Options{})
+	stop := start(t, p)
+	time.Sleep(200 * time.Millisecond)
+	_ = stop()
+	first := -1
+	for i, m := range msgs {
+		if _, err := order.Decode(m.Value); err != nil {
+			first = i
+			break
+		}
+	}
+	if got := f.committed()[0]; got > int64(first) {
+		t.Fatalf("committed offset %d past the first dead letter (offset %d) that was never written", got, first)
+	}
+}
+
+func newTestHealth() *Health { return NewHealth(newReadiness()) }
+
+func BenchmarkPipeline(b *testing.B) {
+	msgs, _ := events(b, 20000, order.DefaultGeneratorConfig(), 6)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		f := &fakeFetcher{msgs: msgs}
+		p := New(Config{BulkSize: 2000, FlushInterval: 5 * time.Millisecond, Workers: 2}, f, newFakeES(), &fakeDLQ{}, Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		for !sameOffsets(f.committed(), endOffsets(msgs)) {
+			time.Sleep(100 * time.Microsecond)
+		}
+		cancel()
+		<-done
+	}
+	b.ReportMetric(float64(len(msgs)*b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
