@@ -1,0 +1,331 @@
+// Command consumer is orderpipe's Go path from Kafka to Elasticsearch: a
+// consumer group member that indexes orders idempotently (by order_id and
+// external version), dead-letters bad input, and commits offsets only below
+// messages that are handled. See internal/pipeline for the rules.
+//
+// Configuration is read from the environment; `consumer -h` lists every
+// variable with its default. `consumer healthcheck` probes the ops listener's
+// /healthz, for images without curl.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	kafkago "github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/pipeline"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode prints err and maps it: 0 for success, 2 for a usage or
+// configuration mistake (fix the command, not the cluster), 1 otherwise.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintln(stderr, "consumer:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, "run `consumer -h` for the list of variables")
+		return 2
+	}
+	return 1
+}
+
+// usageError is a mistake in the command line or the environment.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// Aliases give the embedded configurations distinct field names; envconfig
+// flattens embedded structs, so their variables keep their own names.
+// They are exported because envconfig skips unexported fields.
+type (
+	KafkaConfig   = kafka.Config
+	WriterConfig  = kafka.WriterConfig
+	ElasticConfig = elastic.Config
+)
+
+type config struct {
+	KafkaConfig
+	WriterConfig
+	ElasticConfig
+
+	Topic                string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are read from"`
+	Group                string        `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
+	SessionTimeout       time.Duration `envconfig:"KAFKA_SESSION_TIMEOUT" default:"10s" desc:"how long the group waits for a silent member before moving its partitions (6s to 5m)"`
+	DLQTopic             string        `envconfig:"DLQ_TOPIC" default:"orders.dlq" desc:"dead-letter topic for messages that cannot be indexed"`
+	DLQPartitions        int           `envconfig:"DLQ_PARTITIONS" default:"6" desc:"partitions of the dead-letter topic when it has to be created"`
+	DLQReplicationFactor int           `envconfig:"DLQ_REPLICATION_FACTOR" default:"1" desc:"replication factor of the dead-letter topic when it has to be created"`
+	TemplateName         string        `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
+	TemplateFile         string        `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json"`
+	BulkSize             int           `envconfig:"BULK_SIZE" default:"2000" desc:"most messages in one batch (fetched, indexed and committed together)"`
+	BulkBytes            int           `envconfig:"BULK_BYTES" default:"5242880" desc:"most message bytes in one batch"`
+	FlushInterval        time.Duration `envconfig:"FLUSH_INTERVAL" default:"1s" desc:"longest a batch waits to fill"`
+	BulkWorkers          int           `envconfig:"BULK_WORKERS" default:"2" desc:"concurrent _bulk requests one batch is split into"`
+	RetryMaxInterval     time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
+	ShutdownTimeout      time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
+	OpsAddr              string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9101" desc:"listen address for /metrics, /healthz and /readyz"`
+	LogLevel             string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	ProgressInterval     time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
+	LagInterval          time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
+}
+
+func configError(variable, reason string) error {
+	return &kafka.ConfigError{Variable: variable, Reason: reason}
+}
+
+func (c *config) validate() error {
+	for _, v := range []func() error{c.KafkaConfig.Validate, c.WriterConfig.Validate, c.ElasticConfig.Validate} {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case c.Topic == "":
+		return configError("KAFKA_TOPIC", "is empty")
+	case c.Group == "":
+		return configError("CONSUMER_GROUP", "is empty")
+	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
+		return configError("KAFKA_SESSION_TIMEOUT", fmt.Sprintf("%v is outside [6s, 5m] (the broker's default group session bounds)", c.SessionTimeout))
+	case c.DLQTopic == "":
+		return configError("DLQ_TOPIC", "is empty")
+	case c.DLQTopic == c.Topic:
+		return configError("DLQ_TOPIC", "must differ from KAFKA_TOPIC")
+	case c.DLQPartitions < 1:
+		return configError("DLQ_PARTITIONS", "must be at least 1")
+	case c.DLQReplicationFactor < 1:
+		return configError("DLQ_REPLICATION_FACTOR", "must be at least 1")
+	case c.TemplateName == "":
+		return configError("ES_TEMPLATE_NAME", "is empty")
+	case c.BulkSize < 1 || c.BulkSize > 100_000:
+		return configError("BULK_SIZE", fmt.Sprintf("%d is outside [1, 100000]", c.BulkSize))
+	case c.BulkBytes < 1024:
+		return configError("BULK_BYTES", "must be at least 1024")
+	case c.FlushInterval <= 0:
+		return configError("FLUSH_INTERVAL", "must be positive")
+	case c.BulkWorkers < 1 || c.BulkWorkers > 64:
+		return configError("BULK_WORKERS", fmt.Sprintf("%d is outside [1, 64]", c.BulkWorkers))
+	case c.RetryMaxInterval < 100*time.Millisecond:
+		return configError("RETRY_MAX_INTERVAL", "must be at least 100ms")
+	case c.ShutdownTimeout < time.Second:
+		return configError("SHUTDOWN_TIMEOUT", "must be at least 1s")
+	case c.OpsAddr == "":
+		return configError("OPS_ADDR", "is empty")
+	case c.ProgressInterval <= 0:
+		return configError("PROGRESS_INTERVAL", "must be positive")
+	case c.LagInterval <= 0:
+		return configError("LAG_INTERVAL", "must be positive")
+	}
+	if c.TemplateFile != "" {
+		if _, err := os.Stat(c.TemplateFile); err != nil {
+			return configError("ES_TEMPLATE_FILE", err.Error())
+		}
+	}
+	return nil
+}
+
+// loadConfig reads and checks the environment; every error names the
+// variable and is a *usageError.
+func loadConfig() (config, error) {
+	var c config
+	if err := envconfig.Process("", &c); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return c, &usageError{fmt.Errorf("%s: %q is not a valid %s", pe.KeyName, pe.Value, pe.TypeName)}
+		}
+		return c, &usageError{fmt.Errorf("read configuration: %w", err)}
+	}
+	if err := c.validate(); err != nil {
+		return c, &usageError{err}
+	}
+	return c, nil
+}
+
+func usage(w io.Writer) error {
+	fmt.Fprint(w, "Usage: consumer [healthcheck]\n\n"+
+		"Reads orders from Kafka and indexes them into Elasticsearch, at least once and\n"+
+		"idempotently; bad messages go to the dead-letter topic. Configured by environment:\n\n")
+	var c config
+	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
+	if err := envconfig.Usagef("", &c, tw, envconfig.DefaultTableFormat); err != nil {
+		return fmt.Errorf("print usage: %w", err)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("print usage: %w", err)
+	}
+	return nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	switch {
+	case len(args) == 0:
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
+		return usage(stdout)
+	case len(args) == 1 && args[0] == "healthcheck":
+		addr := os.Getenv("OPS_ADDR")
+		if addr == "" {
+			addr = "127.0.0.1:9101"
+		}
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		return ops.Probe(pctx, addr)
+	default:
+		return &usageError{fmt.Errorf("unexpected arguments %q", args)}
+	}
+
+	cfg, err := loadConfig()
+	if err != nil {
+		return err
+	}
+	log, err := ops.NewLogger(stderr, cfg.LogLevel, "consumer")
+	if err != nil {
+		return &usageError{err}
+	}
+	log.Info("starting", "kafka", cfg.KafkaConfig.Masked(), "elasticsearch", cfg.ElasticConfig.Masked(),
+		"topic", cfg.Topic, "group", cfg.Group, "dlq_topic", cfg.DLQTopic, "bulk_size", cfg.BulkSize,
+		"bulk_bytes", cfg.BulkBytes, "flush_interval", cfg.FlushInterval.String(), "bulk_workers", cfg.BulkWorkers,
+		"ops_addr", cfg.OpsAddr, "shutdown_timeout", cfg.ShutdownTimeout.String())
+
+	reg := ops.NewRegistry()
+	metrics := pipeline.NewMetrics(reg)
+	readiness := ops.NewReadiness("starting")
+	health := pipeline.NewHealth(readiness)
+	health.Set("startup", "starting: installing the index template and the dead-letter topic")
+	srv, err := ops.Listen(cfg.OpsAddr, reg, readiness)
+	if err != nil {
+		return err
+	}
+	// The ops listener outlives the pipeline's drain, so /readyz and
+	// /metrics answer until the very end.
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOps()
+	var opsGroup errgroup.Group
+	opsGroup.Go(func() error { return srv.Run(opsCtx) })
+	err = consume(ctx, cfg, log, metrics, health)
+	stopOps()
+	if oerr := opsGroup.Wait(); err == nil {
+		err = oerr
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipeline.Metrics, health *pipeline.Health) error {
+	es, err := elastic.New(cfg.ElasticConfig)
+	if err != nil {
+		return err
+	}
+	template := deploy.OrdersTemplate
+	if cfg.TemplateFile != "" {
+		if template, err = os.ReadFile(cfg.TemplateFile); err != nil {
+			return fmt.Errorf("read ES_TEMPLATE_FILE: %w", err)
+		}
+	}
+	switch err := es.EnsureTemplate(ctx, cfg.TemplateName, template, log); {
+	case ctx.Err() != nil:
+		return nil // stopped during start-up: nothing fetched, nothing to commit
+	case errors.Is(err, elastic.ErrForbidden):
+		// A least-privilege writer (compose's orderpipe_consumer) may not
+		// manage templates; orderctl setup installs the same file.
+		log.Warn("not allowed to install the index template; relying on the one already installed (orderctl setup)", "template", cfg.TemplateName, "error", err.Error())
+	case err != nil:
+		return err
+	default:
+		log.Info("index template installed", "template", cfg.TemplateName)
+	}
+	if _, err := kafka.EnsureTopic(ctx, cfg.KafkaConfig, kafka.TopicSpec{Name: cfg.DLQTopic, Partitions: cfg.DLQPartitions, ReplicationFactor: cfg.DLQReplicationFactor}, log); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("ensure dead-letter topic: %w", err)
+	}
+
+	reader, err := kafka.NewGroupReader(cfg.KafkaConfig, kafka.GroupReaderConfig{
+		Topic: cfg.Topic, GroupID: cfg.Group, SessionTimeout: cfg.SessionTimeout, QueueCapacity: cfg.BulkSize,
+	}, log)
+	if err != nil {
+		return err
+	}
+	writer, err := kafka.NewWriter(cfg.KafkaConfig, cfg.WriterConfig, cfg.DLQTopic)
+	if err != nil {
+		reader.Close()
+		return err
+	}
+	client, err := cfg.KafkaConfig.Client()
+	if err != nil {
+		reader.Close()
+		writer.Close()
+		return err
+	}
+	dlq := &pipeline.KafkaDeadLetters{
+		Write: func(ctx context.Context, msgs []kafkago.Message, onRetry func(int, error, time.Duration)) (int, error) {
+			return kafka.WriteAll(ctx, writer, msgs, onRetry)
+		},
+		Log: log, Metrics: metrics, Health: health,
+	}
+	// Most of the shutdown budget goes to the batch in flight; the rest
+	// to the final commit and leaving the group.
+	drain := cfg.ShutdownTimeout * 2 / 3
+	p := pipeline.New(pipeline.Config{
+		BulkSize: cfg.BulkSize, BulkBytes: cfg.BulkBytes, FlushInterval: cfg.FlushInterval, Workers: cfg.BulkWorkers,
+		DrainTimeout: drain, CommitTimeout: (cfg.ShutdownTimeout - drain) / 2,
+		RetryMax: cfg.RetryMaxInterval, ProgressInterval: cfg.ProgressInterval,
+	}, reader, es, dlq, pipeline.Options{Log: log, Metrics: metrics, Health: health})
+	health.Set("startup", "")
+	log.Info("consuming", "topic", cfg.Topic, "group", cfg.Group, "index", es.Index())
+
+	var g errgroup.Group
+	lagCtx, stopLag := context.WithCancel(ctx)
+	g.Go(func() error {
+		pipeline.MonitorLag(lagCtx, client, cfg.Group, cfg.Topic, cfg.LagInterval, metrics, health, log)
+		return nil
+	})
+	runErr := p.Run(ctx)
+	stopLag()
+	_ = g.Wait()
+
+	// Leaving the group hands the partitions over at once instead of after
+	// the session timeout; bound it so a dead broker cannot hold the exit.
+	closed := make(chan error, 1)
+	go func() { closed <- reader.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			log.Warn("leave consumer group", "error", err.Error())
+		}
+	case <-time.After((cfg.ShutdownTimeout - drain) / 2):
+		log.Warn("leaving the consumer group timed out; the broker will expire the session")
+	}
+	if err := writer.Close(); err != nil {
+		log.Warn("close dead-letter writer", "error", err.Error())
+	}
+	s := p.Stats()
+	log.Info("pipeline stopped", "consumed", s.Consumed, "indexed", s.Indexed, "conflicts", s.Conflicts,
+		"superseded", s.Superseded, "dead_lettered", s.DeadLettered, "retries", s.Retries)
+	return runErr
+}

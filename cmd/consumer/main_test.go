@@ -1,0 +1,98 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-h"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var walk func(reflect.Type)
+	walk = func(rt reflect.Type) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			if f.Anonymous {
+				walk(f.Type)
+				continue
+			}
+			if name := f.Tag.Get("envconfig"); name != "" {
+				names = append(names, name)
+				if f.Tag.Get("desc") == "" {
+					t.Errorf("%s has no desc", name)
+				}
+			}
+		}
+	}
+	walk(reflect.TypeOf(config{}))
+	for _, want := range append(names, "KAFKA_BROKERS", "KAFKA_TOPIC", "CONSUMER_GROUP", "DLQ_TOPIC", "ES_ADDRESSES",
+		"ES_USERNAME", "ES_PASSWORD", "ES_API_KEY", "ES_CA_CERT", "ES_INDEX", "BULK_SIZE", "BULK_BYTES", "FLUSH_INTERVAL",
+		"BULK_WORKERS", "KAFKA_SASL_MECHANISM", "KAFKA_TLS", "SHUTDOWN_TIMEOUT", "OPS_ADDR") {
+		if !strings.Contains(out.String(), want+" ") {
+			t.Errorf("-h does not list %s", want)
+		}
+	}
+}
+
+func TestBadConfigExitsTwoNamingTheVariable(t *testing.T) {
+	tests := []struct {
+		env      map[string]string
+		variable string
+	}{
+		{map[string]string{"BULK_SIZE": "many"}, "BULK_SIZE"},
+		{map[string]string{"BULK_SIZE": "0"}, "BULK_SIZE"},
+		{map[string]string{"BULK_WORKERS": "100"}, "BULK_WORKERS"},
+		{map[string]string{"FLUSH_INTERVAL": "soon"}, "FLUSH_INTERVAL"},
+		{map[string]string{"KAFKA_BROKERS": "no-port"}, "KAFKA_BROKERS"},
+		{map[string]string{"KAFKA_SASL_MECHANISM": "kerberos"}, "KAFKA_SASL_MECHANISM"},
+		{map[string]string{"ES_ADDRESSES": "localhost:9200"}, "ES_ADDRESSES"},
+		{map[string]string{"ES_API_KEY": "k", "ES_USERNAME": "u"}, "ES_API_KEY"},
+		{map[string]string{"ES_CA_CERT": "/nonexistent.pem"}, "ES_CA_CERT"},
+		{map[string]string{"ES_INDEX": "Orders"}, "ES_INDEX"},
+		{map[string]string{"DLQ_TOPIC": "orders"}, "DLQ_TOPIC"},
+		{map[string]string{"KAFKA_SESSION_TIMEOUT": "1s"}, "KAFKA_SESSION_TIMEOUT"},
+		{map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, "SHUTDOWN_TIMEOUT"},
+		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"KAFKA_ACKS": "some"}, "KAFKA_ACKS"},
+		{map[string]string{"ES_TEMPLATE_FILE": "/nonexistent.json"}, "ES_TEMPLATE_FILE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.variable, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			err := run(context.Background(), nil, io.Discard, io.Discard)
+			var stderr bytes.Buffer
+			if code := exitCode(err, &stderr); code != 2 {
+				t.Fatalf("exit code %d (err %v), want 2", code, err)
+			}
+			if !strings.Contains(stderr.String(), tc.variable) {
+				t.Fatalf("message %q does not name %s", stderr.String(), tc.variable)
+			}
+		})
+	}
+}
+
+func TestUnknownArgumentIsUsageError(t *testing.T) {
+	err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard)
+	var ue *usageError
+	if !errors.As(err, &ue) || exitCode(err, io.Discard) != 2 {
+		t.Fatalf("run(serve) = %v, want a usage error (exit 2)", err)
+	}
+}
+
+func TestHealthcheckFailsWithoutListener(t *testing.T) {
+	t.Setenv("OPS_ADDR", "127.0.0.1:1")
+	err := run(context.Background(), []string{"healthcheck"}, io.Discard, io.Discard)
+	if err == nil || exitCode(err, io.Discard) != 1 {
+		t.Fatalf("healthcheck against a closed port = %v, want exit 1", err)
+	}
+}
