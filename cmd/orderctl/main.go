@@ -1,0 +1,169 @@
+// Command orderctl operates an orderpipe stack: `setup` creates the topics,
+// users, index template and Kibana objects; `tail` follows the orders topic
+// live; `verify` reconciles Kafka with Elasticsearch and exits non-zero on
+// any difference.
+//
+// Settings come from the same environment variables as the daemons
+// (KAFKA_BROKERS, KAFKA_TOPIC, DLQ_TOPIC, ES_ADDRESSES, ES_INDEX...);
+// `orderctl SUBCOMMAND -h` lists each one's flags and variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/kelseyhightower/envconfig"
+
+	"github.com/orderpipe/orderpipe/internal/elastic"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// usageError is a bad setting or argument: exit code 2, like flag parsing.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// errDifferences is verify's "ran fine, found differences": exit code 1
+// without an extra error line (the report already says it).
+var errDifferences = errors.New("differences found")
+
+func exitCode(err error, stderr io.Writer) int {
+	var usage *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "orderctl: %v\n(run `orderctl -h` or `orderctl SUBCOMMAND -h`)\n", err)
+		return 2
+	case errors.Is(err, errDifferences):
+		return 1
+	default:
+		fmt.Fprintf(stderr, "orderctl: %v\n", err)
+		return 1
+	}
+}
+
+type subcommand struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func subcommands() []subcommand {
+	return []subcommand{
+		{"setup", "create topics, users/roles, index template and Kibana objects (idempotent)", runSetup},
+		{"tail", "follow the orders topic live, one line per event", runTail},
+		{"verify", "reconcile Kafka with Elasticsearch; exit 1 on any difference", runVerify},
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		topUsage(stderr)
+		return &usageError{errors.New("missing subcommand")}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		topUsage(stdout)
+		return nil
+	}
+	for _, c := range subcommands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	return &usageError{fmt.Errorf("unknown subcommand %q", args[0])}
+}
+
+func topUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: orderctl SUBCOMMAND [flags]   (orderctl SUBCOMMAND -h for its flags and variables)")
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range subcommands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+}
+
+// newFlags returns a flag set whose -h prints the flags, then the
+// environment variables of spec.
+func newFlags(name, summary string, spec any, stdout io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("orderctl "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "usage: orderctl %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+		fmt.Fprintln(stdout, "\nEnvironment:")
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		_ = envconfig.Usagef("", spec, tw, usageFormat)
+		tw.Flush()
+	}
+	return fs
+}
+
+const usageFormat = `  VARIABLE	DEFAULT	MEANING
+{{range .}}  {{usage_key .}}	{{usage_default .}}	{{usage_description .}}
+{{end}}`
+
+// parseFlags parses args; -h prints usage and returns flag.ErrHelp, a bad
+// flag is a usage error.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return flag.ErrHelp // Parse has printed the usage
+		}
+		return &usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return &usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// loadEnv fills cfg from the environment; a bad value is a usage error
+// naming the variable.
+func loadEnv(cfg any) error {
+	if err := envconfig.Process("", cfg); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return &usageError{fmt.Errorf("%s: cannot use %q as %s", pe.KeyName, pe.Value, pe.TypeName)}
+		}
+		return &usageError{err}
+	}
+	return nil
+}
+
+// stageProgress prints progress lines to w once a run has lasted a couple of
+// seconds, so short runs stay quiet.
+func stageProgress(w io.Writer, quietFor func() bool) func(stage string, done, total int64) {
+	return func(stage string, done, total int64) {
+		if quietFor() {
+			return
+		}
+		if total > 0 {
+			fmt.Fprintf(w, "verify: %-13s %d/%d (%d%%)\n", stage, done, total, done*100/total)
+		} else {
+			fmt.Fprintf(w, "verify: %-13s %d\n", stage, done)
+		}
+	}
+}
+
+// ESConfig wraps elastic.Config (exported, so envconfig sees it) so that a settings struct can embed it next
+// to kafka.Config (both are named Config) and envconfig still reads the
+// unprefixed variables.
+type ESConfig struct{ elastic.Config }

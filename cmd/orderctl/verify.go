@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/reconcile"
+)
+
+type verifyConfig struct {
+	kafka.Config
+	ESConfig
+	Topic    string `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are read from"`
+	DLQTopic string `envconfig:"DLQ_TOPIC" default:"orders.dlq" desc:"dead-letter topic the consumer writes malformed messages to"`
+}
+
+const verifySummary = `verify reads the orders topic up to the end offsets captured at start (all of it, or
+from -from-offset / -since), keeps each order's latest valid version and compares
+it with the index: missing, stale (older version indexed), ahead (newer than Kafka
+ever had), unexpected (indexed, never in Kafka), and malformed messages with no
+record in the DLQ. Exit status: 0 no differences, 1 differences or error, 2 usage.`
+
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg verifyConfig
+	fs := newFlags("verify", verifySummary, &cfg, stdout)
+	topic := fs.String("topic", "", "orders topic (default $KAFKA_TOPIC)")
+	index := fs.String("index", "", "index to compare with (default $ES_INDEX)")
+	dlq := fs.String("dlq-topic", "", "dead-letter topic (default $DLQ_TOPIC)")
+	fromOffset := fs.Int64("from-offset", -1, "read every partition from this offset (default: the first retained)")
+	since := fs.String("since", "", "read only messages appended since: a duration back from now (2h) or an RFC 3339 time")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
+	settle := fs.Duration("settle", 0, "re-check missing and stale orders for up to this long, for a consumer that is still catching up")
+	examples := fs.Int("examples", 10, "example ids printed per class of difference")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := loadEnv(&cfg); err != nil {
+		return err
+	}
+	if *topic != "" {
+		cfg.Topic = *topic
+	}
+	if *index != "" {
+		cfg.Index = *index
+	}
+	if *dlq != "" {
+		cfg.DLQTopic = *dlq
+	}
+	rng := reconcile.Range{FromOffset: *fromOffset}
+	if *since != "" {
+		t, err := parseSince(*since, time.Now())
+		if err != nil {
+			return &usageError{fmt.Errorf("-since: %w", err)}
+		}
+		rng.Since = t
+	}
+	switch {
+	case *timeout <= 0:
+		return &usageError{errors.New("-timeout must be positive")}
+	case *examples < 0:
+		return &usageError{errors.New("-examples must not be negative")}
+	case cfg.Topic == "":
+		return &usageError{&kafka.ConfigError{Variable: "KAFKA_TOPIC", Reason: "must not be empty"}}
+	case cfg.DLQTopic == "":
+		return &usageError{&kafka.ConfigError{Variable: "DLQ_TOPIC", Reason: "must not be empty"}}
+	}
+	if err := cfg.Config.Validate(); err != nil {
+		return &usageError{err}
+	}
+	esc, err := elastic.New(cfg.ESConfig.Config)
+	if err != nil {
+		if errors.Is(err, kafka.ErrConfig) {
+			return &usageError{err}
+		}
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	start := time.Now()
+	progress := stageProgress(stderr, func() bool { return time.Since(start) < 2*time.Second })
+	snap, err := reconcile.ReadTopic(ctx, cfg.Config, cfg.Topic, rng, progress)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", cfg.Topic, err)
+	}
+	dl, err := reconcile.ReadDLQ(ctx, cfg.Config, cfg.DLQTopic, progress)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
+	}
+	docs, exists, err := reconcile.ScanIndex(ctx, esc.ES(), cfg.Index, progress)
+	if err != nil {
+		return err
+	}
+	rep := reconcile.Compare(snap, docs, dl, rng.Full())
+	rep.Index, rep.DLQTopic = cfg.Index, cfg.DLQTopic
+	if !exists {
+		rep.Notes = append(rep.Notes, "index "+cfg.Index+" does not exist")
+	}
+	if len(rep.Unexpected)+len(rep.Ahead) > 0 {
+		// A live producer may have written these after the snapshot.
+		later, err := reconcile.ReadAfter(ctx, cfg.Config, snap)
+		if err != nil {
+			return fmt.Errorf("read %s after the snapshot: %w", cfg.Topic, err)
+		}
+		rep.Excuse(later, docs)
+	}
+	for deadline := time.Now().Add(*settle); len(rep.Pending()) > 0 && time.Now().Before(deadline); {
+		fmt.Fprintf(stderr, "verify: %d orders missing or stale, re-checking (settle until %s)\n", len(rep.Pending()), deadline.Format(time.TimeOnly))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		fresh, err := reconcile.FetchDocs(ctx, esc.ES(), cfg.Index, rep.Pending())
+		if err != nil {
+			return err
+		}
+		rep.Recheck(snap, fresh)
+	}
+	rep.Write(stdout, *examples)
+	fmt.Fprintf(stdout, "took %s\n", time.Since(start).Round(time.Millisecond))
+	if rep.Differences() > 0 {
+		return errDifferences
+	}
+	return nil
+}
+
+// parseSince reads -since: a duration back from now, or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("%q must be positive", s)
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil && ms > 0 {
+		return time.UnixMilli(ms), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration (2h), an RFC 3339 time nor Unix milliseconds", s)
+}

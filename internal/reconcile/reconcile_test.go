@@ -1,0 +1,136 @@
+package reconcile
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+func hdrs(kv ...string) []kafkago.Header {
+	var h []kafkago.Header
+	for i := 0; i+1 < len(kv); i += 2 {
+		h = append(h, kafkago.Header{Key: kv[i], Value: []byte(kv[i+1])})
+	}
+	return h
+}
+
+func TestParseDLQHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		h       []kafkago.Header
+		want    Source
+		reason  string
+		wantErr error
+	}{
+		{"complete", hdrs(HeaderError, "bad json", HeaderSourceTopic, "orders", HeaderSourcePartition, "3", HeaderSourceOffset, "42"), Source{"orders", 3, 42}, "bad json", nil},
+		{"no reason", hdrs(HeaderSourceTopic, "orders", HeaderSourcePartition, "0", HeaderSourceOffset, "0"), Source{"orders", 0, 0}, "", nil},
+		{"last wins", hdrs(HeaderSourceTopic, "a", HeaderSourceTopic, "b", HeaderSourcePartition, "1", HeaderSourceOffset, "7"), Source{"b", 1, 7}, "", nil},
+		{"missing offset", hdrs(HeaderSourceTopic, "orders", HeaderSourcePartition, "1"), Source{}, "", ErrNotDeadLetter},
+		{"no headers", nil, Source{}, "", ErrNotDeadLetter},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, reason, err := ParseDLQHeaders(tc.h)
+			if !errors.Is(err, tc.wantErr) || got != tc.want || reason != tc.reason {
+				t.Errorf("got %v %q %v, want %v %q %v", got, reason, err, tc.want, tc.reason, tc.wantErr)
+			}
+		})
+	}
+	for _, bad := range [][]kafkago.Header{
+		hdrs(HeaderSourceTopic, "", HeaderSourcePartition, "1", HeaderSourceOffset, "1"),
+		hdrs(HeaderSourceTopic, "o", HeaderSourcePartition, "-1", HeaderSourceOffset, "1"),
+		hdrs(HeaderSourceTopic, "o", HeaderSourcePartition, "x", HeaderSourceOffset, "1"),
+		hdrs(HeaderSourceTopic, "o", HeaderSourcePartition, "1", HeaderSourceOffset, "1e3"),
+	} {
+		if _, _, err := ParseDLQHeaders(bad); err == nil || errors.Is(err, ErrNotDeadLetter) {
+			t.Errorf("ParseDLQHeaders(%v) = %v, want a parse error", bad, err)
+		}
+	}
+}
+
+func FuzzParseDLQHeaders(f *testing.F) {
+	f.Add("orders", "3", "42", "reason")
+	f.Add("", "-1", "x", "")
+	f.Add("o", " 7 ", "9223372036854775807", "\x00")
+	f.Fuzz(func(t *testing.T, topic, partition, offset, reason string) {
+		src, r, err := ParseDLQHeaders(hdrs(HeaderSourceTopic, topic, HeaderSourcePartition, partition, HeaderSourceOffset, offset, HeaderError, reason))
+		if r != reason {
+			t.Fatalf("reason %q, want %q", r, reason)
+		}
+		if err == nil && (src.Topic != topic || src.Partition < 0 || src.Offset < 0) {
+			t.Fatalf("accepted %+v from %q %q %q", src, topic, partition, offset)
+		}
+	})
+}
+
+func TestCompare(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	snap := &Snapshot{Topic: "t", Messages: 9, Latest: map[string]Latest{
+		"ok":     {Version: 2, Partition: 0, Offset: 1, UpdatedAt: at, Produced: at.Add(time.Second)},
+		"gone":   {Version: 1, Partition: 0, Offset: 2},
+		"old":    {Version: 3, Partition: 1, Offset: 5},
+		"future": {Version: 1, Partition: 1, Offset: 6},
+		"dead":   {Version: 2, Partition: 1, Offset: 7},
+	}, Malformed: []Malformed{
+		{Source: Source{"t", 0, 3}}, {Source: Source{"t", 1, 8}},
+	}}
+	docs := map[string]Doc{"ok": {Version: 2}, "old": {Version: 2}, "future": {Version: 4}, "stray": {Version: 1}, "dead": {Version: 1}}
+	dl := &DeadLetters{Records: 2, Sources: map[Source]string{{"t", 0, 3}: "bad", {"t", 1, 7}: "mapping"}}
+
+	for _, tc := range []struct {
+		name                     string
+		full                     bool
+		missing, unexpected, dlq []string
+		stale, ahead             []Diff
+		malformed                []Source
+	}{
+		{"full", true, []string{"gone"}, []string{"stray"}, []string{"dead"},
+			[]Diff{{"old", 3, 2}}, []Diff{{"future", 1, 4}}, []Source{{"t", 1, 8}}},
+		{"partial", false, []string{"gone"}, nil, []string{"dead"},
+			[]Diff{{"old", 3, 2}}, nil, []Source{{"t", 1, 8}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := Compare(snap, docs, dl, tc.full)
+			var mal []Source
+			for _, m := range r.MalformedNotInDLQ {
+				mal = append(mal, m.Source)
+			}
+			if !slices.Equal(r.Missing, tc.missing) || !slices.Equal(r.Unexpected, tc.unexpected) ||
+				!slices.Equal(r.DeadLettered, tc.dlq) || !slices.Equal(r.Stale, tc.stale) ||
+				!slices.Equal(r.Ahead, tc.ahead) || !slices.Equal(mal, tc.malformed) {
+				t.Errorf("got missing %v unexpected %v dead %v stale %v ahead %v malformed %v",
+					r.Missing, r.Unexpected, r.DeadLettered, r.Stale, r.Ahead, mal)
+			}
+			if r.Skew.N != 1 || r.Skew.Max != time.Second {
+				t.Errorf("skew %+v, want one sample of 1s", r.Skew)
+			}
+		})
+	}
+
+	r := Compare(snap, docs, dl, true)
+	r.Excuse(map[string]int{"stray": 1, "future": 4}, docs)
+	if len(r.Unexpected) != 0 || len(r.Ahead) != 0 || r.Excused != 2 {
+		t.Errorf("after Excuse: unexpected %v ahead %v excused %d", r.Unexpected, r.Ahead, r.Excused)
+	}
+	r.Recheck(snap, map[string]Doc{"gone": {Version: 1}, "old": {Version: 3}})
+	if len(r.Missing)+len(r.Stale) != 0 || r.Differences() != 1 {
+		t.Errorf("after Recheck: missing %v stale %v differences %d", r.Missing, r.Stale, r.Differences())
+	}
+}
+
+func TestPercentilesOf(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	got := PercentilesOf(ds)
+	want := Percentiles{N: 100, P50: 50 * time.Millisecond, P90: 90 * time.Millisecond, P99: 99 * time.Millisecond, Max: 100 * time.Millisecond}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+	if PercentilesOf(nil) != (Percentiles{}) {
+		t.Error("empty input must give zero percentiles")
+	}
+}
