@@ -167,3 +167,7 @@ func stageProgress(w io.Writer, quietFor func() bool) func(stage string, done, t
 // to kafka.Config (both are named Config) and envconfig still reads the
 // unprefixed variables.
 type ESConfig struct{ elastic.Config }
+
+func lookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
+
+func readFile(name string) ([]byte, error) { return os.ReadFile(name) }

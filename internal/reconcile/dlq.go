@@ -7,15 +7,18 @@ import (
 	"strings"
 
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/pipeline"
 )
 
 // Headers the Go consumer puts on every dead-lettered record; they point back
-// at the message that could not be indexed.
+// at the message that could not be indexed. They are the consumer's own
+// constants, so the two cannot drift apart.
 const (
-	HeaderError           = "orderpipe-error"
-	HeaderSourceTopic     = "orderpipe-source-topic"
-	HeaderSourcePartition = "orderpipe-source-partition"
-	HeaderSourceOffset    = "orderpipe-source-offset"
+	HeaderError           = pipeline.HeaderError
+	HeaderSourceTopic     = pipeline.HeaderSourceTopic
+	HeaderSourcePartition = pipeline.HeaderSourcePartition
+	HeaderSourceOffset    = pipeline.HeaderSourceOffset
 )
 
 // Source identifies one Kafka message.
