@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
+)
+
+// lineID reads "order-id vN" out of a summary line.
+var lineID = regexp.MustCompile(`p\d+@\d+\s+(\S+)\s+v(\d+) `)
+
+func printedIDs(t *testing.T, out string) []string {
+	t.Helper()
+	var ids []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		m := lineID.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("unreadable tail line %q", line)
+			continue
+		}
+		ids = append(ids, m[1]+" v"+m[2])
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func wantIDs(evs []order.Event, keep func(order.Event) bool) []string {
+	var ids []string
+	for _, ev := range evs {
+		if keep == nil || keep(ev) {
+			ids = append(ids, fmt.Sprintf("%s v%d", ev.OrderID, ev.Version))
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func TestTailPrintsExactlyTheEventsProduced(t *testing.T) {
+	s := newStack(t, 3)
+	evs := events(t, 15, 7, 0)
+	s.produce(t, s.topic, messages(evs))
+	n := len(evs)
+
+	totals := map[string]float64{}
+	for _, ev := range evs {
+		o, err := order.Decode(ev.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		totals[ev.OrderID+fmt.Sprint(ev.Version)] = o.Total
+	}
+	paidOrShippedOver100 := func(ev order.Event) bool {
+		return (ev.Status == order.StatusPaid || ev.Status == order.StatusShipped) && totals[ev.OrderID+fmt.Sprint(ev.Version)] >= 100
+	}
+	filtered := len(wantIDs(evs, paidOrShippedOver100))
+	if filtered == 0 {
+		t.Fatal("no event passes the filter; pick another seed")
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		keep func(order.Event) bool
+	}{
+		{"no group", []string{"tail", "-from", "earliest", "-max", itoa(n)}, nil},
+		{"group", []string{"tail", "-from", "earliest", "-group", servicetest.Name(t, "tail"), "-max", itoa(n)}, nil},
+		{"filters", []string{"tail", "-from", "earliest", "-status", "paid,shipped", "-min-total", "100", "-max", itoa(filtered)}, paidOrShippedOver100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			out, errOut, err := runCmd(t, ctx, tc.args...)
+			if err != nil || ctx.Err() != nil {
+				t.Fatalf("tail: %v (ctx %v)\n%s\n%s", err, ctx.Err(), out, errOut)
+			}
+			if got, want := printedIDs(t, out), wantIDs(evs, tc.keep); !slices.Equal(got, want) {
+				t.Errorf("printed %d events %v\nwant %d %v", len(got), got, len(want), want)
+			}
+		})
+	}
+
+	t.Run("json", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, _, err := runCmd(t, ctx, "tail", "-from", "earliest", "-json", "-max", itoa(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var o order.Order
+			if err := json.Unmarshal([]byte(line), &o); err != nil {
+				t.Fatalf("line is not an order document: %q", line)
+			}
+			got = append(got, fmt.Sprintf("%s v%d", o.OrderID, o.Version))
+		}
+		slices.Sort(got)
+		if want := wantIDs(evs, nil); !slices.Equal(got, want) {
+			t.Errorf("json printed %v, want %v", got, want)
+		}
+	})
+
+	t.Run("group resumes where it committed", func(t *testing.T) {
+		group := servicetest.Name(t, "resume")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		first, _, err := runCmd(t, ctx, "tail", "-from", "earliest", "-group", group, "-max", "5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rest, _, err := runCmd(t, ctx, "tail", "-from", "earliest", "-group", group, "-max", itoa(n-5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := append(printedIDs(t, first), printedIDs(t, rest)...)
+		slices.Sort(got)
+		if want := wantIDs(evs, nil); !slices.Equal(got, want) {
+			t.Errorf("two runs in one group printed %v, want each event once: %v", got, want)
+		}
+	})
+}
+
+// syncBuffer is a strings.Builder safe for a writer and a poller.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestTailFromLatestFollowsLiveAndMarksMalformed(t *testing.T) {
+	s := newStack(t, 2)
+	s.produce(t, s.topic, messages(events(t, 5, 1, 0))) // history tail must skip
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"tail", "-max", "100"}, &stdout, &stderr) }()
+	for !strings.Contains(stderr.String(), "tail: following") {
+		select {
+		case err := <-done:
+			t.Fatalf("tail ended early: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	live := events(t, 3, 2, 0)
+	s.produce(t, s.topic, append(messages(live), kafkago.Message{Key: []byte("junk"), Value: []byte("<html>502</html>")}))
+	want := len(live) + 1
+	for strings.Count(stdout.String(), "\n") < want && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // anything extra would show up now
+	cancel()                           // Ctrl-C
+	if err := <-done; err != nil {
+		t.Fatalf("tail after cancel: %v", err)
+	}
+	out := stdout.String()
+	var valid []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(line, "!! malformed ") && strings.Contains(line, `key="junk"`) {
+			continue
+		}
+		valid = append(valid, line)
+	}
+	if got := printedIDs(t, strings.Join(valid, "\n")); !slices.Equal(got, wantIDs(live, nil)) || len(valid) != want-1 {
+		t.Errorf("tail -from latest printed\n%s\nwant exactly %v and one malformed line", out, wantIDs(live, nil))
+	}
+}
+
+func TestTailUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"tail", "-from", "middle"},
+		{"tail", "-status", "refunded"},
+		{"tail", "-max", "-1"},
+		{"tail", "-min-total", "lots"},
+	} {
+		_, _, err := runCmd(t, context.Background(), args...)
+		if code := exitCode(err, &strings.Builder{}); code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
+		}
+	}
+}
