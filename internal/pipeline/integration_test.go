@@ -49,9 +49,15 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
+	return newStackOn(t, servicetest.ElasticsearchURL(t))
+}
+
+// newStackOn is newStack against the Elasticsearch at esURL.
+func newStackOn(t *testing.T, esURL string) *stack {
+	t.Helper()
 	s := &stack{
 		kafka: kafka.Config{Brokers: servicetest.KafkaBrokers(t), ClientID: "orderpipe-consumer-test"},
-		esURL: strings.TrimRight(servicetest.ElasticsearchURL(t), "/"),
+		esURL: strings.TrimRight(esURL, "/"),
 		topic: servicetest.Name(t, "opc"),
 		group: servicetest.Name(t, "opc"),
 		index: servicetest.Name(t, "opc"),
@@ -235,7 +241,16 @@ type consumer struct {
 	close  func()
 }
 
+// defaultTestConfig is the in-process consumers' pipeline configuration.
+var defaultTestConfig = Config{BulkSize: 2000, FlushInterval: 500 * time.Millisecond, Workers: 2, DrainTimeout: 5 * time.Second,
+	RetryMax: 2 * time.Second, ProgressInterval: 5 * time.Second}
+
 func (s *stack) startConsumer(t *testing.T, name string) *consumer {
+	t.Helper()
+	return s.startConsumerWith(t, name, defaultTestConfig)
+}
+
+func (s *stack) startConsumerWith(t *testing.T, name string, cfg Config) *consumer {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("consumer", name)
 	reader, err := kafka.NewGroupReader(s.kafka, kafka.GroupReaderConfig{Topic: s.topic, GroupID: s.group, SessionTimeout: 6 * time.Second, QueueCapacity: 1000}, log)
@@ -261,8 +276,7 @@ func (s *stack) startConsumer(t *testing.T, name string) *consumer {
 	dlq := &KafkaDeadLetters{Write: func(ctx context.Context, msgs []kafkago.Message, onRetry func(int, error, time.Duration)) (int, error) {
 		return kafka.WriteAll(ctx, w, msgs, onRetry)
 	}, Log: log, Metrics: m, Health: health}
-	p := New(Config{BulkSize: 2000, FlushInterval: 500 * time.Millisecond, Workers: 2, DrainTimeout: 5 * time.Second,
-		RetryMax: 2 * time.Second, ProgressInterval: 5 * time.Second}, reader, es, dlq, Options{Log: log, Metrics: m, Health: health})
+	p := New(cfg, reader, es, dlq, Options{Log: log, Metrics: m, Health: health})
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &consumer{p: p, health: health, cancel: cancel, done: make(chan error, 1)}
 	go func() { c.done <- p.Run(ctx) }()
@@ -608,4 +622,8 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 		}
 	}
 	t.Logf("dead letter reason: %s", header(dead[0], HeaderError))
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }
