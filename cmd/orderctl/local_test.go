@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/orderpipe/orderpipe/internal/servicetest"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(wd, "..", "..")
+}
+
+// TestMakeLocal runs `make local` against the already running test services
+// under names of its own, waits for orders in its index, checks `make verify`
+// and `make local-down`: producer and consumer gone, the services it did not
+// start left running.
+func TestMakeLocal(t *testing.T) {
+	brokers := servicetest.KafkaBrokers(t)
+	esURL := servicetest.ElasticsearchURL(t)
+	servicesDir := servicetest.ServicesDir(t)
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("SKIPPED: make is not installed")
+	}
+	root := repoRoot(t)
+	_, kafkaPort, _ := net.SplitHostPort(brokers[0])
+	u, err := url.Parse(esURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, dlq, index := servicetest.Name(t, "orders"), servicetest.Name(t, "dlq"), servicetest.Name(t, "oplocal")
+	template := servicetest.Name(t, "oplocal-tmpl")
+	dir := t.TempDir()
+	env := append(os.Environ(),
+		"ORDERPIPE_LOCAL_DIR="+dir,
+		"ORDERPIPE_SERVICES_DIR="+servicesDir,
+		"ORDERPIPE_KAFKA_PORT="+kafkaPort,
+		"ORDERPIPE_ES_PORT="+u.Port(),
+		"KAFKA_TOPIC="+topic, "DLQ_TOPIC="+dlq, "ES_INDEX="+index,
+		"CONSUMER_GROUP="+servicetest.Name(t, "oplocal-group"),
+		"ES_TEMPLATE_NAME="+template, "ES_TEMPLATE_FILE="+privateTemplate(t, index, nil),
+		"PRODUCER_OPS_ADDR="+freeAddr(t), "CONSUMER_OPS_ADDR="+freeAddr(t),
+		"PRODUCER_RATE=50", "PRODUCER_BACKFILL_DAYS=0", "PRODUCER_MALFORMED_SHARE=0.05",
+		"VERIFY_SETTLE=90s",
+	)
+	make := func(ctx context.Context, target string) (string, error) {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "-C", root, target)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if out, err := make(ctx, "local-down"); err != nil {
+			t.Logf("cleanup local-down: %v\n%s", err, out)
+		}
+		servicetest.DeleteTopic(t, brokers, topic)
+		servicetest.DeleteTopic(t, brokers, dlq)
+		for _, path := range []string{"/" + index, "/_index_template/" + template} {
+			req, _ := http.NewRequest(http.MethodDelete, esURL+path, nil)
+			if res, err := http.DefaultClient.Do(req); err == nil {
+				res.Body.Close()
+			}
+		}
+	})
+
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	out, err := make(ctx, "local")
+	if err != nil {
+		t.Fatalf("make local: %v\n%s", err, out)
+	}
+	t.Logf("make local took %s", time.Since(start).Round(time.Millisecond))
+	for _, want := range []string{"orderpipe is running locally", "left alone by make local-down", "producer ready", "consumer ready"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("make local output lacks %q:\n%s", want, out)
+		}
+	}
+	pids := map[string]int{}
+	for _, name := range []string{"producer", "consumer"} {
+		b, err := os.ReadFile(filepath.Join(dir, "run", name+".pid"))
+		if err != nil {
+			t.Fatalf("no pid file for %s: %v", name, err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || syscall.Kill(pid, 0) != nil {
+			t.Fatalf("%s pid %q is not running", name, b)
+		}
+		pids[name] = pid
+	}
+
+	// Orders reach the index.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if n := countDocs(t, esURL, index); n > 0 {
+			t.Logf("%d orders indexed after %s", n, time.Since(start).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := os.ReadFile(filepath.Join(dir, "logs", "consumer.log"))
+			t.Fatalf("no order indexed in 2 minutes; consumer log:\n%s", logs)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+
+	// make verify proves the running pipeline lost nothing so far.
+	out, err = make(ctx, "verify")
+	if err != nil || !strings.Contains(out, "OK: no differences") {
+		t.Errorf("make verify: %v\n%s", err, out)
+	}
+
+	out, err = make(ctx, "local-down")
+	if err != nil {
+		t.Fatalf("make local-down: %v\n%s", err, out)
+	}
+	for name, pid := range pids {
+		// setsid made each a group leader: neither it nor anything it
+		// spawned may be left.
+		if err := syscall.Kill(-pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("%s (pid %d) or its group still exists after local-down: %v", name, pid, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "run", name+".pid")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s pid file left behind: %v", name, err)
+		}
+	}
+	statusCmd := exec.Command(filepath.Join(root, "scripts", "services"), "status")
+	statusCmd.Env = env
+	status, err := statusCmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(status), "kafka: running") || !strings.Contains(string(status), "elasticsearch: running") {
+		t.Errorf("local-down touched services it did not start: %v\n%s", err, status)
+	}
+}
+
+func countDocs(t *testing.T, esURL, index string) int {
+	t.Helper()
+	res, err := http.Get(esURL + "/" + index + "/_count")
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	const key = `"count":`
+	i := strings.Index(string(b), key)
+	if res.StatusCode != http.StatusOK || i < 0 {
+		return 0
+	}
+	rest := string(b[i+len(key):])
+	n, _ := strconv.Atoi(rest[:strings.IndexAny(rest, ",}")])
+	return n
+}
