@@ -109,10 +109,25 @@ func (s *stack) putDoc(t *testing.T, id string, v int, source []byte) {
 func (s *stack) deleteDoc(t *testing.T, id string) {
 	t.Helper()
 	s.es(t, "DELETE", fmt.Sprintf("/%s/_doc/%s?refresh=true", s.index, id), nil, 200)
-	// With gc_deletes=0s the tombstone goes at the next refresh that is
-	// strictly later than the delete.
-	time.Sleep(50 * time.Millisecond)
-	s.es(t, "POST", "/"+s.index+"/_refresh", nil, 200)
+}
+
+// putOlder indexes an older version of a deleted document. With
+// gc_deletes=0s the delete's tombstone goes at a refresh once Elasticsearch's
+// cached clock (200 ms resolution) has moved past it, so retry until then.
+func (s *stack) putOlder(t *testing.T, id string, v int, source []byte) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		time.Sleep(250 * time.Millisecond)
+		s.es(t, "POST", "/"+s.index+"/_refresh", nil, 200)
+		body := s.es(t, "PUT", fmt.Sprintf("/%s/_doc/%s?version=%d&version_type=external&refresh=true", s.index, id, v), source, 200, 201, 409)
+		if !bytes.Contains(body, []byte("version_conflict_engine_exception")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cannot index %s at older version %d: %s", id, v, body)
+		}
+	}
 }
 
 // produce writes the events to topic keyed by order id, and returns the

@@ -21,6 +21,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -51,15 +52,24 @@ func topicState(t *testing.T, brokers []string, topic string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := &kafkago.Client{Addr: kafkago.TCP(brokers...), Timeout: 10 * time.Second}
+	client, err := kafka.Config{Brokers: brokers}.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
 	resp, err := client.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{{
 		ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic,
 	}}})
 	if err != nil || len(resp.Resources) != 1 || resp.Resources[0].Error != nil {
 		t.Fatalf("describe %s: %v %+v", topic, err, resp)
 	}
+	// A fresh client each time: kafka-go's shared default transport caches
+	// metadata and may not know a topic created a moment ago.
+	parts, err := kafka.Offsets(ctx, kafka.Config{Brokers: brokers}, topic)
+	if err != nil {
+		t.Fatalf("read partitions of %s: %v", topic, err)
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "partitions=%d\n", len(servicetest.EndOffsets(t, brokers, topic)))
+	fmt.Fprintf(&b, "partitions=%d\n", len(parts))
 	for _, e := range resp.Resources[0].ConfigEntries {
 		fmt.Fprintf(&b, "%s=%s\n", e.ConfigName, e.ConfigValue)
 	}

@@ -35,7 +35,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fromOffset := fs.Int64("from-offset", -1, "read every partition from this offset (default: the first retained)")
 	since := fs.String("since", "", "read only messages appended since: a duration back from now (2h) or an RFC 3339 time")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
-	settle := fs.Duration("settle", 0, "re-check missing and stale orders for up to this long, for a consumer that is still catching up")
+	settle := fs.Duration("settle", 0, "re-check missing and stale orders and undead-lettered malformed messages for up to this long, for a consumer that is still catching up")
 	examples := fs.Int("examples", 10, "example ids printed per class of difference")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -110,18 +110,28 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		rep.Excuse(later, docs)
 	}
-	for deadline := time.Now().Add(*settle); len(rep.Pending()) > 0 && time.Now().Before(deadline); {
-		fmt.Fprintf(stderr, "verify: %d orders missing or stale, re-checking (settle until %s)\n", len(rep.Pending()), deadline.Format(time.TimeOnly))
+	for deadline := time.Now().Add(*settle); len(rep.Pending())+len(rep.MalformedNotInDLQ) > 0 && time.Now().Before(deadline); {
+		fmt.Fprintf(stderr, "verify: %d orders missing or stale, %d malformed messages not in the DLQ yet, re-checking (settle until %s)\n",
+			len(rep.Pending()), len(rep.MalformedNotInDLQ), deadline.Format(time.TimeOnly))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
-		fresh, err := reconcile.FetchDocs(ctx, esc.ES(), cfg.Index, rep.Pending())
-		if err != nil {
-			return err
+		if len(rep.Pending()) > 0 {
+			fresh, err := reconcile.FetchDocs(ctx, esc.ES(), cfg.Index, rep.Pending())
+			if err != nil {
+				return err
+			}
+			rep.Recheck(snap, fresh)
 		}
-		rep.Recheck(snap, fresh)
+		if len(rep.MalformedNotInDLQ) > 0 {
+			dl, err := reconcile.ReadDLQ(ctx, cfg.Config, cfg.DLQTopic, nil)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
+			}
+			rep.RecheckDLQ(dl)
+		}
 	}
 	rep.Write(stdout, *examples)
 	fmt.Fprintf(stdout, "took %s\n", time.Since(start).Round(time.Millisecond))

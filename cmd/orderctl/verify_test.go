@@ -99,7 +99,7 @@ func TestVerifyOnRealServices(t *testing.T) {
 	s.deleteDoc(t, deleted)
 	s.deleteDoc(t, staled)
 	older := orders[staled].version - 1
-	s.putDoc(t, staled, older, orders[staled].older[older])
+	s.putOlder(t, staled, older, orders[staled].older[older])
 	s.putDoc(t, "extra-order", 3, orders[deleted].source)
 	s.produce(t, s.topic, []kafkago.Message{{Key: []byte("bad-1"), Value: []byte("ERROR payment-gateway timeout order=bad-1")}})
 	after := servicetest.ReadAll(t, s.brokers, s.topic)

@@ -161,6 +161,19 @@ func (r *Report) Recheck(snap *Snapshot, fresh map[string]Doc) {
 	r.sort()
 }
 
+// RecheckDLQ recomputes MalformedNotInDLQ against a fresh read of the DLQ,
+// for a consumer that has not dead-lettered the newest messages yet.
+func (r *Report) RecheckDLQ(dl *DeadLetters) {
+	r.DLQRecords = dl.Records
+	keep := r.MalformedNotInDLQ[:0]
+	for _, m := range r.MalformedNotInDLQ {
+		if _, ok := dl.Sources[m.Source]; !ok {
+			keep = append(keep, m)
+		}
+	}
+	r.MalformedNotInDLQ = keep
+}
+
 // Pending lists the ids a consumer catching up could still fix.
 func (r *Report) Pending() []string {
 	ids := slices.Clone(r.Missing)

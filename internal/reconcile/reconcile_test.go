@@ -118,6 +118,10 @@ func TestCompare(t *testing.T) {
 	if len(r.Missing)+len(r.Stale) != 0 || r.Differences() != 1 {
 		t.Errorf("after Recheck: missing %v stale %v differences %d", r.Missing, r.Stale, r.Differences())
 	}
+	r.RecheckDLQ(&DeadLetters{Records: 3, Sources: map[Source]string{{"t", 1, 8}: "late"}})
+	if r.Differences() != 0 || r.DLQRecords != 3 {
+		t.Errorf("after RecheckDLQ: malformed %v differences %d", r.MalformedNotInDLQ, r.Differences())
+	}
 }
 
 func TestPercentilesOf(t *testing.T) {
