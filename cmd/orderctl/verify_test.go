@@ -127,6 +127,18 @@ func TestVerifyOnRealServices(t *testing.T) {
 		}
 	}
 
+	// -from-offset 1 skips each partition's first message and does not judge
+	// documents of orders outside the range.
+	var inRange int64
+	for _, end := range servicetest.EndOffsets(t, s.brokers, s.topic) {
+		inRange += max(end-1, 0)
+	}
+	out, _, err = runCmd(t, ctx, "verify", "-from-offset", "1")
+	if err != nil && !errors.Is(err, errDifferences) || !strings.Contains(out, fmt.Sprintf(": %d messages,", inRange)) ||
+		!strings.Contains(out, "partial range") || strings.Contains(out, "\nunexpected") {
+		t.Errorf("verify -from-offset 1: err %v, want %d messages read and a partial-range report:\n%s", err, inRange, out)
+	}
+
 	// A range that starts after every message judges nothing and says so.
 	out, _, err = runCmd(t, ctx, "verify", "-since", time.Now().Add(time.Hour).Format(time.RFC3339))
 	if err != nil || !strings.Contains(out, "0 messages") || !strings.Contains(out, "partial range") {
@@ -162,6 +174,22 @@ func TestVerifyUsageErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseSince(f *testing.F) {
+	for _, s := range []string{"2h", "90s", "2026-11-24T10:00:00Z", "1764000000000", "-1h", "0", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseSince(s, now)
+		if err == nil && got.IsZero() {
+			t.Fatalf("parseSince(%q) accepted a zero time", s)
+		}
+		if d, derr := time.ParseDuration(s); derr == nil && err == nil && !got.Before(now) && d > 0 {
+			t.Fatalf("parseSince(%q) = %v, not before now", s, got)
+		}
+	})
 }
 
 func TestParseSince(t *testing.T) {
