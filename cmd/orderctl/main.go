@@ -168,6 +168,4 @@ func stageProgress(w io.Writer, quietFor func() bool) func(stage string, done, t
 // unprefixed variables.
 type ESConfig struct{ elastic.Config }
 
-func lookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
 
-func readFile(name string) ([]byte, error) { return os.ReadFile(name) }

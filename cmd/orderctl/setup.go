@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"os"
 	"path"
 	"reflect"
 	"strconv"
@@ -30,8 +31,6 @@ type setupConfig struct {
 	Topic            string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"orders topic to create"`
 	Partitions       int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the orders topic"`
 	Replication      int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the orders topic"`
-	LegacyTopic      string        `envconfig:"ORDERS_TOPIC" desc:"deprecated alias of KAFKA_TOPIC (docker-compose.yml passes it)"`
-	LegacyPartitions int           `envconfig:"ORDERS_PARTITIONS" desc:"deprecated alias of KAFKA_TOPIC_PARTITIONS (docker-compose.yml passes it)"`
 	DLQTopic         string        `envconfig:"DLQ_TOPIC" default:"orders.dlq" desc:"dead-letter topic to create"`
 	DLQPartitions    int           `envconfig:"DLQ_PARTITIONS" default:"6" desc:"partitions of the dead-letter topic"`
 	DLQReplication   int           `envconfig:"DLQ_REPLICATION_FACTOR" default:"1" desc:"replication factor of the dead-letter topic"`
@@ -45,23 +44,8 @@ type setupConfig struct {
 	WaitTimeout      time.Duration `envconfig:"SETUP_TIMEOUT" default:"5m" desc:"longest wait for Kafka and Elasticsearch to answer"`
 }
 
-func (c *setupConfig) validate(env func(string) (string, bool)) error {
+func (c *setupConfig) validate() error {
 	bad := func(name, reason string) error { return &kafka.ConfigError{Variable: name, Reason: reason} }
-	// The compose file's setup service passes ORDERS_TOPIC/ORDERS_PARTITIONS;
-	// the daemons read KAFKA_TOPIC/KAFKA_TOPIC_PARTITIONS. Take either, but
-	// never two different answers.
-	if c.LegacyTopic != "" {
-		if v, set := env("KAFKA_TOPIC"); set && v != c.LegacyTopic {
-			return bad("ORDERS_TOPIC", fmt.Sprintf("%q disagrees with KAFKA_TOPIC %q; set only KAFKA_TOPIC", c.LegacyTopic, v))
-		}
-		c.Topic = c.LegacyTopic
-	}
-	if c.LegacyPartitions != 0 {
-		if v, set := env("KAFKA_TOPIC_PARTITIONS"); set && v != strconv.Itoa(c.LegacyPartitions) {
-			return bad("ORDERS_PARTITIONS", fmt.Sprintf("%d disagrees with KAFKA_TOPIC_PARTITIONS %s; set only KAFKA_TOPIC_PARTITIONS", c.LegacyPartitions, v))
-		}
-		c.Partitions = c.LegacyPartitions
-	}
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
@@ -114,13 +98,13 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := loadEnv(&cfg); err != nil {
 		return err
 	}
-	if err := cfg.validate(lookupEnv); err != nil {
+	if err := cfg.validate(); err != nil {
 		return &usageError{err}
 	}
 	template := deploy.OrdersTemplate
 	if cfg.TemplateFile != "" {
 		var err error
-		if template, err = readFile(cfg.TemplateFile); err != nil {
+		if template, err = os.ReadFile(cfg.TemplateFile); err != nil {
 			return &usageError{&kafka.ConfigError{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()}}
 		}
 	}
