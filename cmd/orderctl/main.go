@@ -167,5 +167,3 @@ func stageProgress(w io.Writer, quietFor func() bool) func(stage string, done, t
 // to kafka.Config (both are named Config) and envconfig still reads the
 // unprefixed variables.
 type ESConfig struct{ elastic.Config }
-
-
