@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -167,16 +166,9 @@ func loadConfig() (config, error) {
 func usage(w io.Writer) error {
 	fmt.Fprint(w, "Usage: consumer [healthcheck]\n\n"+
 		"Reads orders from Kafka and indexes them into Elasticsearch, at least once and\n"+
-		"idempotently; bad messages go to the dead-letter topic. Configured by environment:\n\n")
-	var c config
-	tw := tabwriter.NewWriter(w, 1, 0, 2, ' ', 0)
-	if err := envconfig.Usagef("", &c, tw, envconfig.DefaultTableFormat); err != nil {
-		return fmt.Errorf("print usage: %w", err)
-	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("print usage: %w", err)
-	}
-	return nil
+		"idempotently; bad messages go to the dead-letter topic. Settings come from these\n"+
+		"environment variables:\n")
+	return ops.PrintSettings(w, &config{})
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/ops"
 )
 
 func main() {
@@ -109,16 +110,10 @@ func newFlags(name, summary string, spec any, stdout io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 		fmt.Fprintln(stdout, "\nEnvironment:")
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		_ = envconfig.Usagef("", spec, tw, usageFormat)
-		tw.Flush()
+		_ = ops.PrintSettings(stdout, spec)
 	}
 	return fs
 }
-
-const usageFormat = `  VARIABLE	DEFAULT	MEANING
-{{range .}}  {{usage_key .}}	{{usage_default .}}	{{usage_description .}}
-{{end}}`
 
 // parseFlags parses args; -h prints usage and returns flag.ErrHelp, a bad
 // flag is a usage error.

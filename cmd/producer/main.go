@@ -16,7 +16,6 @@ import (
 	"os/signal"
 	"sync/atomic"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -170,11 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "-h", "-help", "--help", "help":
 			fmt.Fprintln(stdout, "producer writes generated orders to Kafka. Settings come from these environment variables:")
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			if err := envconfig.Usagef("", &config{}, tw, usageFormat); err != nil {
-				return err
-			}
-			return tw.Flush()
+			return ops.PrintSettings(stdout, &config{})
 		case "healthcheck":
 			addr := os.Getenv("OPS_ADDR")
 			if addr == "" {
@@ -195,10 +190,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return produce(ctx, cfg, log)
 }
-
-const usageFormat = `VARIABLE	DEFAULT	MEANING
-{{range .}}{{usage_key .}}	{{usage_default .}}	{{usage_description .}}
-{{end}}`
 
 func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	gen, err := order.NewGenerator(cfg.generatorConfig())

@@ -2,9 +2,13 @@ package ops
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"reflect"
 	"strings"
+	"text/tabwriter"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 // Settings renders a configuration struct read by envconfig as a log value
@@ -57,3 +61,20 @@ func settingString(name string, v reflect.Value) string {
 	}
 	return fmt.Sprint(v.Interface())
 }
+
+// PrintSettings writes the table every program's -h shows: each environment
+// variable of spec (an envconfig struct) with its default and meaning.
+func PrintSettings(w io.Writer, spec any) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if err := envconfig.Usagef("", spec, tw, settingsFormat); err != nil {
+		return fmt.Errorf("print settings: %w", err)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("print settings: %w", err)
+	}
+	return nil
+}
+
+const settingsFormat = `  VARIABLE	DEFAULT	MEANING
+{{range .}}  {{usage_key .}}	{{usage_default .}}	{{usage_description .}}
+{{end}}`

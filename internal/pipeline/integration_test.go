@@ -79,10 +79,8 @@ func newStackOn(t *testing.T, esURL string) *stack {
 		_, _ = client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{s.topic, s.dlqTopic}})
 	})
 
-	// The real template, scoped to this test's index. The test cluster is
-	// Elasticsearch's integ-test distribution, which lacks the mapper-extras
-	// module, so scaled_float becomes double there; everything else (strict
-	// dynamic mapping, geo_point, dates) is the production mapping.
+	// The real template, only scoped to this test's index, so parallel
+	// tests do not install templates over each other's indices.
 	body := testTemplate(t, s.index)
 	s.template = filepath.Join(t.TempDir(), "template.json")
 	if err := os.WriteFile(s.template, body, 0o600); err != nil {
@@ -101,24 +99,6 @@ func testTemplate(t *testing.T, index string) []byte {
 	if err := json.Unmarshal(deploy.OrdersTemplate, &tmpl); err != nil {
 		t.Fatalf("parse deploy.OrdersTemplate: %v", err)
 	}
-	var walk func(any)
-	walk = func(v any) {
-		switch v := v.(type) {
-		case map[string]any:
-			if v["type"] == "scaled_float" {
-				v["type"] = "double"
-				delete(v, "scaling_factor")
-			}
-			for _, c := range v {
-				walk(c)
-			}
-		case []any:
-			for _, c := range v {
-				walk(c)
-			}
-		}
-	}
-	walk(tmpl)
 	tmpl["index_patterns"] = []string{index}
 	tmpl["priority"] = 500
 	body, err := json.Marshal(tmpl)
