@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
@@ -44,19 +43,13 @@ func exitCode(err error, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintln(stderr, "consumer:", err)
-	var ue *usageError
+	var ue *ops.UsageError
 	if errors.As(err, &ue) {
 		fmt.Fprintln(stderr, "run `consumer -h` for the list of variables")
 		return 2
 	}
 	return 1
 }
-
-// usageError is a mistake in the command line or the environment.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
 
 // Aliases give the embedded configurations distinct field names; envconfig
 // flattens embedded structs, so their variables keep their own names.
@@ -147,18 +140,14 @@ func (c *config) validate() error {
 }
 
 // loadConfig reads and checks the environment; every error names the
-// variable and is a *usageError.
+// variable and is a *ops.UsageError.
 func loadConfig() (config, error) {
 	var c config
-	if err := envconfig.Process("", &c); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return c, &usageError{fmt.Errorf("%s: %q is not a valid %s", pe.KeyName, pe.Value, pe.TypeName)}
-		}
-		return c, &usageError{fmt.Errorf("read configuration: %w", err)}
+	if err := ops.LoadSettings(&c); err != nil {
+		return c, err
 	}
 	if err := c.validate(); err != nil {
-		return c, &usageError{err}
+		return c, ops.Usage(err)
 	}
 	return c, nil
 }
@@ -185,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 		return ops.Probe(pctx, addr)
 	default:
-		return &usageError{fmt.Errorf("unexpected arguments %q", args)}
+		return ops.Usage(fmt.Errorf("unexpected arguments %q", args))
 	}
 
 	cfg, err := loadConfig()
@@ -194,7 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log, err := ops.NewLogger(stderr, cfg.LogLevel, "consumer")
 	if err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	log.Info("starting", "kafka", cfg.KafkaConfig.Masked(), "elasticsearch", cfg.ElasticConfig.Masked(),
 		"topic", cfg.Topic, "group", cfg.Group, "dlq_topic", cfg.DLQTopic, "bulk_size", cfg.BulkSize,

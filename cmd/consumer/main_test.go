@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/orderpipe/orderpipe/internal/ops"
 )
 
 func TestHelpListsEveryVariable(t *testing.T) {
@@ -83,7 +85,7 @@ func TestBadConfigExitsTwoNamingTheVariable(t *testing.T) {
 
 func TestUnknownArgumentIsUsageError(t *testing.T) {
 	err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard)
-	var ue *usageError
+	var ue *ops.UsageError
 	if !errors.As(err, &ue) || exitCode(err, io.Discard) != 2 {
 		t.Fatalf("run(serve) = %v, want a usage error (exit 2)", err)
 	}

@@ -19,8 +19,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 
-	"github.com/kelseyhightower/envconfig"
-
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/ops"
 )
@@ -32,18 +30,12 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-// usageError is a bad setting or argument: exit code 2, like flag parsing.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
 // errDifferences is verify's "ran fine, found differences": exit code 1
 // without an extra error line (the report already says it).
 var errDifferences = errors.New("differences found")
 
 func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
+	var usage *ops.UsageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -74,7 +66,7 @@ func subcommands() []subcommand {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		topUsage(stderr)
-		return &usageError{errors.New("missing subcommand")}
+		return ops.Usage(errors.New("missing subcommand"))
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -86,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
-	return &usageError{fmt.Errorf("unknown subcommand %q", args[0])}
+	return ops.Usage(fmt.Errorf("unknown subcommand %q", args[0]))
 }
 
 func topUsage(w io.Writer) {
@@ -122,23 +114,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return flag.ErrHelp // Parse has printed the usage
 		}
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	if fs.NArg() > 0 {
-		return &usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
-}
-
-// loadEnv fills cfg from the environment; a bad value is a usage error
-// naming the variable.
-func loadEnv(cfg any) error {
-	if err := envconfig.Process("", cfg); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return &usageError{fmt.Errorf("%s: cannot use %q as %s", pe.KeyName, pe.Value, pe.TypeName)}
-		}
-		return &usageError{err}
+		return ops.Usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	return nil
 }

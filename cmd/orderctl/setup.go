@@ -23,6 +23,7 @@ import (
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
 )
 
 type setupConfig struct {
@@ -95,23 +96,23 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := loadEnv(&cfg); err != nil {
+	if err := ops.LoadSettings(&cfg); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	template := deploy.OrdersTemplate
 	if cfg.TemplateFile != "" {
 		var err error
 		if template, err = os.ReadFile(cfg.TemplateFile); err != nil {
-			return &usageError{&kafka.ConfigError{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()}}
+			return ops.Usage(&kafka.ConfigError{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()})
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 
 	waitCtx, cancel := context.WithTimeout(ctx, cfg.WaitTimeout)

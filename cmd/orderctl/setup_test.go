@@ -22,6 +22,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -357,7 +358,7 @@ func TestSetupSettings(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var cfg setupConfig
-			err := loadEnv(&cfg)
+			err := ops.LoadSettings(&cfg)
 			if err == nil {
 				err = cfg.validate()
 			}

@@ -14,6 +14,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/order"
 )
 
@@ -54,23 +55,23 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := loadEnv(&cfg); err != nil {
+	if err := ops.LoadSettings(&cfg); err != nil {
 		return err
 	}
 	if *topic != "" {
 		cfg.Topic = *topic
 	}
 	if cfg.Topic == "" {
-		return &usageError{&kafka.ConfigError{Variable: "KAFKA_TOPIC", Reason: "must not be empty"}}
+		return ops.Usage(&kafka.ConfigError{Variable: "KAFKA_TOPIC", Reason: "must not be empty"})
 	}
 	if err := cfg.Config.Validate(); err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	if *from != "earliest" && *from != "latest" {
-		return &usageError{fmt.Errorf("-from: %q is not earliest or latest", *from)}
+		return ops.Usage(fmt.Errorf("-from: %q is not earliest or latest", *from))
 	}
 	if *maxEvents < 0 {
-		return &usageError{errors.New("-max must not be negative")}
+		return ops.Usage(errors.New("-max must not be negative"))
 	}
 	filter := tailFilter{statuses: map[order.Status]bool{}, minTotal: *minTotal}
 	for _, s := range strings.Split(*statuses, ",") {
@@ -79,7 +80,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		st := order.Status(s)
 		if !validStatus(st) {
-			return &usageError{fmt.Errorf("-status: %q is not one of %v", s, order.Statuses)}
+			return ops.Usage(fmt.Errorf("-status: %q is not one of %v", s, order.Statuses))
 		}
 		filter.statuses[st] = true
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/reconcile"
 )
 
@@ -40,7 +41,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := loadEnv(&cfg); err != nil {
+	if err := ops.LoadSettings(&cfg); err != nil {
 		return err
 	}
 	if *topic != "" {
@@ -56,27 +57,27 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *since != "" {
 		t, err := parseSince(*since, time.Now())
 		if err != nil {
-			return &usageError{fmt.Errorf("-since: %w", err)}
+			return ops.Usage(fmt.Errorf("-since: %w", err))
 		}
 		rng.Since = t
 	}
 	switch {
 	case *timeout <= 0:
-		return &usageError{errors.New("-timeout must be positive")}
+		return ops.Usage(errors.New("-timeout must be positive"))
 	case *examples < 0:
-		return &usageError{errors.New("-examples must not be negative")}
+		return ops.Usage(errors.New("-examples must not be negative"))
 	case cfg.Topic == "":
-		return &usageError{&kafka.ConfigError{Variable: "KAFKA_TOPIC", Reason: "must not be empty"}}
+		return ops.Usage(&kafka.ConfigError{Variable: "KAFKA_TOPIC", Reason: "must not be empty"})
 	case cfg.DLQTopic == "":
-		return &usageError{&kafka.ConfigError{Variable: "DLQ_TOPIC", Reason: "must not be empty"}}
+		return ops.Usage(&kafka.ConfigError{Variable: "DLQ_TOPIC", Reason: "must not be empty"})
 	}
 	if err := cfg.Config.Validate(); err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
 		if errors.Is(err, kafka.ErrConfig) {
-			return &usageError{err}
+			return ops.Usage(err)
 		}
 		return err
 	}

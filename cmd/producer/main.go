@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
 	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
@@ -35,14 +34,8 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-// usageError is a bad setting or argument: exit code 2, like flag parsing.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
 func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
+	var usage *ops.UsageError
 	switch {
 	case err == nil:
 		return 0
@@ -151,15 +144,11 @@ func (c config) generatorConfig() order.GeneratorConfig {
 // variable.
 func loadConfig() (config, error) {
 	var cfg config
-	if err := envconfig.Process("", &cfg); err != nil {
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return cfg, &usageError{fmt.Errorf("%s: cannot use %q as %s", pe.KeyName, pe.Value, pe.TypeName)}
-		}
-		return cfg, &usageError{err}
+	if err := ops.LoadSettings(&cfg); err != nil {
+		return cfg, err
 	}
 	if err := cfg.validate(); err != nil {
-		return cfg, &usageError{err}
+		return cfg, ops.Usage(err)
 	}
 	return cfg, nil
 }
@@ -177,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			return ops.Probe(ctx, addr)
 		default:
-			return &usageError{fmt.Errorf("unknown argument %q", args[0])}
+			return ops.Usage(fmt.Errorf("unknown argument %q", args[0]))
 		}
 	}
 	cfg, err := loadConfig()
@@ -186,7 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log, err := ops.NewLogger(stdout, cfg.LogLevel, "producer")
 	if err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	return produce(ctx, cfg, log)
 }
@@ -194,7 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	gen, err := order.NewGenerator(cfg.generatorConfig())
 	if err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	log.Info("producer starting", "config", ops.Settings(cfg), "seed", gen.Seed())
 
@@ -203,13 +192,13 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	ready := ops.NewReadiness("connecting to Kafka")
 	opsSrv, err := ops.Listen(cfg.OpsAddr, reg, ready)
 	if err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	log.Info("ops listener up", "addr", opsSrv.Addr())
 
 	w, err := kafka.NewWriter(cfg.Config, cfg.WriterConfig, cfg.Topic)
 	if err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	defer w.Close()
 	out := &kafkaOut{w: w, log: log, ready: ready, metrics: metrics}
@@ -224,7 +213,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		ShutdownTimeout:      cfg.ShutdownTimeout,
 	}, log, metrics)
 	if err != nil {
-		return &usageError{err}
+		return ops.Usage(err)
 	}
 	out.failed = &p.Stats.Failed
 

@@ -1,0 +1,32 @@
+package ops
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// UsageError is a mistake in the command line or the environment: the fix is
+// in the command, not in the cluster, so programs exit with code 2 on it, as
+// flag parsing does.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usage wraps err as a *UsageError.
+func Usage(err error) error { return &UsageError{Err: err} }
+
+// LoadSettings fills spec (an envconfig struct) from the environment. A
+// value that does not parse is a *UsageError that names its variable.
+func LoadSettings(spec any) error {
+	if err := envconfig.Process("", spec); err != nil {
+		var pe *envconfig.ParseError
+		if errors.As(err, &pe) {
+			return Usage(fmt.Errorf("%s: cannot use %q as %s", pe.KeyName, pe.Value, pe.TypeName))
+		}
+		return Usage(fmt.Errorf("read settings: %w", err))
+	}
+	return nil
+}
