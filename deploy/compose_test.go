@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -337,5 +338,22 @@ func readFileOrDir(t *testing.T, path string) {
 	}
 	if _, err := osStat(path); err != nil {
 		t.Errorf("mounted path %s does not exist: %v", path, err)
+	}
+}
+
+// Docker sends SIGKILL after the stop grace period (10s by default); the
+// daemons drain for up to SHUTDOWN_TIMEOUT (15s), so the grace must be longer
+// or `docker compose stop` cuts a drain short.
+func TestComposeStopGraceOutlastsTheDrain(t *testing.T) {
+	p := loadCompose(t, "COMPOSE_PROFILES=go-consumer")
+	const drain = 15 * time.Second
+	for _, name := range []string{"producer", "consumer"} {
+		svc, err := p.GetService(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) <= drain {
+			t.Errorf("%s: stop_grace_period %v does not outlast the %v drain", name, svc.StopGracePeriod, drain)
+		}
 	}
 }
