@@ -16,6 +16,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/order"
 )
@@ -42,10 +43,10 @@ type DeadLetters interface {
 // Headers set on every dead-lettered message (the original headers are kept
 // before them).
 const (
-	HeaderError           = "orderpipe-error"
-	HeaderSourceTopic     = "orderpipe-source-topic"
-	HeaderSourcePartition = "orderpipe-source-partition"
-	HeaderSourceOffset    = "orderpipe-source-offset"
+	HeaderError           = deadletter.HeaderError
+	HeaderSourceTopic     = deadletter.HeaderSourceTopic
+	HeaderSourcePartition = deadletter.HeaderSourcePartition
+	HeaderSourceOffset    = deadletter.HeaderSourceOffset
 )
 
 // Config tunes the pipeline.
