@@ -164,7 +164,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if addr == "" {
 				addr = "127.0.0.1:9100"
 			}
-			return ops.Probe(ctx, addr)
+			probeCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			return ops.Probe(probeCtx, addr)
 		default:
 			return ops.Usage(fmt.Errorf("unknown argument %q", args[0]))
 		}
@@ -192,7 +194,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	ready := ops.NewReadiness("connecting to Kafka")
 	opsSrv, err := ops.Listen(cfg.OpsAddr, reg, ready)
 	if err != nil {
-		return ops.Usage(err)
+		return err
 	}
 	log.Info("ops listener up", "addr", opsSrv.Addr())
 
@@ -217,18 +219,23 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	out.failed = &p.Stats.Failed
 
-	// The ops server lives as long as the worker: workCtx ends when the
-	// worker returns (count reached) or the signal arrives.
-	workCtx, stopOps := context.WithCancel(ctx)
-	g, gctx := errgroup.WithContext(workCtx)
+	// The ops server outlives the signal, so /metrics and /readyz still
+	// answer while the producer flushes; it stops when the worker returns.
+	// An ops server failure stops the worker too.
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOps()
+	g, gctx := errgroup.WithContext(opsCtx)
 	g.Go(func() error { return opsSrv.Run(gctx) })
 	g.Go(func() error {
 		defer stopOps()
-		partitions, err := kafka.EnsureTopic(ctx, cfg.Config, kafka.TopicSpec{
+		workCtx, stopWork := context.WithCancel(ctx)
+		defer stopWork()
+		defer context.AfterFunc(gctx, stopWork)()
+		partitions, err := kafka.EnsureTopic(workCtx, cfg.Config, kafka.TopicSpec{
 			Name: cfg.Topic, Partitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplication,
 		}, log)
 		if err != nil {
-			if ctx.Err() != nil {
+			if workCtx.Err() != nil {
 				log.Info("stopped before Kafka was reachable")
 				return nil
 			}
@@ -242,7 +249,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 			defer close(progressStopped)
 			reportProgress(progressDone, cfg.ProgressInterval, p, log)
 		}()
-		err = p.Run(ctx)
+		err = p.Run(workCtx)
 		close(progressDone)
 		<-progressStopped
 		s := &p.Stats

@@ -121,18 +121,19 @@ func (p *Producer) Run(ctx context.Context) error {
 	// The sender outlives ctx by up to ShutdownTimeout, to flush.
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
-	// Once ctx ends, the flush gets ShutdownTimeout; a timer left behind after
-	// Run returns only cancels an already cancelled context.
-	stopDeadline := context.AfterFunc(ctx, func() { time.AfterFunc(p.set.ShutdownTimeout, cancelSend) })
+	// Once ctx ends, the flush gets ShutdownTimeout.
+	stopDeadline := context.AfterFunc(ctx, func() {
+		deadline := time.AfterFunc(p.set.ShutdownTimeout, cancelSend)
+		context.AfterFunc(sendCtx, func() { deadline.Stop() })
+	})
 	defer stopDeadline()
 
 	sendErr := make(chan error, 1)
 	go func() { sendErr <- p.send(sendCtx, batches) }()
 
-	genErr := p.generate(ctx, batches)
+	p.generate(ctx, batches)
 	close(batches)
-	err := <-sendErr
-	return errors.Join(genErr, err)
+	return <-sendErr
 }
 
 // ErrAbandoned reports buffered messages not delivered before the deadline.
@@ -220,7 +221,7 @@ func (p *Producer) drainDue(b *batcher, now time.Time) {
 	p.Stats.Pending.Store(int64(p.gen.Pending()))
 }
 
-func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Message) error {
+func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Message) {
 	b := &batcher{out: batches, size: p.set.BatchSize, maxBytes: p.set.BatchBytes, linger: p.set.Linger}
 	defer b.flush()
 
@@ -239,13 +240,13 @@ func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Messag
 	defer timer.Stop()
 	for {
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		now := p.now()
 		p.drainDue(b, now)
 		countDone := p.set.Count > 0 && created >= p.set.Count
 		if countDone && p.gen.Pending() == 0 {
-			return nil
+			return
 		}
 		if !countDone {
 			// A stalled broker must not turn into a burst afterwards: the
@@ -262,7 +263,7 @@ func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Messag
 					break // a batch was just handed over: look at the clock again
 				}
 				if ctx.Err() != nil {
-					return nil
+					return
 				}
 			}
 		}
@@ -288,7 +289,7 @@ func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Messag
 			timer.Reset(d)
 			select {
 			case <-ctx.Done():
-				return nil
+				return
 			case <-timer.C:
 			}
 		}

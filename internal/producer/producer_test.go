@@ -17,32 +17,33 @@ import (
 // fakeWriter records what it acknowledges; it can fail the first attempts
 // or block until its context ends.
 type fakeWriter struct {
-	mu        sync.Mutex
-	acked     []kafkago.Message
-	failFirst int  // attempts that fail before writes succeed
-	block     bool // never acknowledge; return when ctx ends
+	mu      sync.Mutex
+	acked   []kafkago.Message
+	ackHalf bool          // acknowledge the first half of each batch, then fail
+	block   bool          // never acknowledge; return when ctx ends
+	entered chan struct{} // closed on the first WriteAll call, if set
+	once    sync.Once
 }
 
+var errBroker = errors.New("broker gone")
+
 func (f *fakeWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
+	if f.entered != nil {
+		f.once.Do(func() { close(f.entered) })
+	}
 	if f.block {
 		<-ctx.Done()
 		return 0, ctx.Err()
 	}
-	for {
-		f.mu.Lock()
-		if f.failFirst == 0 {
-			f.acked = append(f.acked, msgs...)
-			f.mu.Unlock()
-			return len(msgs), nil
-		}
-		f.failFirst--
-		f.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(time.Millisecond):
-		}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ackHalf {
+		n := len(msgs) / 2
+		f.acked = append(f.acked, msgs[:n]...)
+		return n, errBroker
 	}
+	f.acked = append(f.acked, msgs...)
+	return len(msgs), nil
 }
 
 func (f *fakeWriter) messages() []kafkago.Message {
@@ -138,16 +139,31 @@ func TestRunProducesCountOrdersAndTheirWholeLifecycle(t *testing.T) {
 	}
 }
 
-func TestRunRetriesFailedWritesAndLosesNothing(t *testing.T) {
-	w := &fakeWriter{failFirst: 50}
+func TestUndeliveredMessagesAreAbandonedNotCountedAsProduced(t *testing.T) {
+	w := &fakeWriter{ackHalf: true}
 	cfg := order.DefaultGeneratorConfig()
 	cfg.Seed, cfg.LifecycleShare = 3, 0
-	p := newTestProducer(t, cfg, Settings{Count: 1000, BatchSize: 64}, w)
-	if err := p.Run(context.Background()); err != nil {
-		t.Fatalf("run: %v", err)
+	p := newTestProducer(t, cfg, Settings{Count: 1000, BatchSize: 100}, w)
+	err := p.Run(context.Background())
+	if !errors.Is(err, ErrAbandoned) {
+		t.Fatalf("run returned %v, want ErrAbandoned", err)
 	}
-	if got := len(w.messages()); got != 1000 {
-		t.Fatalf("acknowledged %d messages, want all 1000", got)
+	acked := int64(len(w.messages()))
+	if p.Stats.Produced.Load() != acked || p.Stats.Abandoned.Load() != 1000-acked {
+		t.Fatalf("produced %d, abandoned %d; the writer acknowledged %d of 1000",
+			p.Stats.Produced.Load(), p.Stats.Abandoned.Load(), acked)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after a generous bound.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -160,7 +176,7 @@ func TestShutdownFlushesBufferedMessages(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, "orders to be buffered", func() bool { return p.Stats.Orders.Load() >= 20 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
@@ -175,14 +191,14 @@ func TestShutdownFlushesBufferedMessages(t *testing.T) {
 }
 
 func TestShutdownReportsWhatItCouldNotDeliver(t *testing.T) {
-	w := &fakeWriter{block: true}
+	w := &fakeWriter{block: true, entered: make(chan struct{})}
 	cfg := order.DefaultGeneratorConfig()
 	cfg.Seed = 5
 	p := newTestProducer(t, cfg, Settings{Rate: 0, BatchSize: 10, ShutdownTimeout: 100 * time.Millisecond}, w)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
-	time.Sleep(50 * time.Millisecond)
+	<-w.entered // a batch is stuck in the writer
 	cancel()
 	select {
 	case err := <-done:
