@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -103,13 +104,26 @@ func NewWriter(cfg Config, wc WriterConfig, topic string) (*kafkago.Writer, erro
 	}, nil
 }
 
+// ErrPermanent is matched (errors.Is) by a WriteAll error that retrying
+// cannot fix: a message larger than the writer's BatchBytes, a broker error
+// Kafka does not call retriable (authorization, a record the broker refuses,
+// an invalid topic), or a closed writer.
+var ErrPermanent = errors.New("permanent kafka write failure")
+
+// MessageWriter is what WriteAll writes through; *kafkago.Writer implements
+// it.
+type MessageWriter interface {
+	WriteMessages(ctx context.Context, msgs ...kafkago.Message) error
+}
+
 // WriteAll writes msgs and retries exactly the messages that failed, with
-// capped exponential backoff, until every one is acknowledged or ctx ends. It
-// returns how many were acknowledged; on error the rest were not (as far as
-// the client can tell: a message whose acknowledgement was lost may still have
-// been written, which is why consumers must be idempotent).
+// capped exponential backoff, until every one is acknowledged, ctx ends, or a
+// failure is permanent (the error then matches ErrPermanent and is returned
+// at once). It returns how many were acknowledged; on error the rest were not
+// (as far as the client can tell: a message whose acknowledgement was lost
+// may still have been written, which is why consumers must be idempotent).
 // onRetry, if set, is told about each retry before the wait.
-func WriteAll(ctx context.Context, w *kafkago.Writer, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) (int, error) {
+func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) (int, error) {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 100 * time.Millisecond
 	bo.MaxInterval = 5 * time.Second
@@ -123,16 +137,29 @@ func WriteAll(ctx context.Context, w *kafkago.Writer, msgs []kafkago.Message, on
 		var werrs kafkago.WriteErrors
 		if errors.As(err, &werrs) && len(werrs) == len(pending) {
 			failed := pending[:0:0]
-			var first error
+			var first, firstPermanent error
 			for i, e := range werrs {
-				if e != nil {
-					failed = append(failed, pending[i])
-					if first == nil {
-						first = e
-					}
+				if e == nil {
+					continue
+				}
+				failed = append(failed, pending[i])
+				if first == nil {
+					first = e
+				}
+				if firstPermanent == nil && permanent(e) {
+					firstPermanent = e
 				}
 			}
 			pending, err = failed, first
+			if firstPermanent != nil {
+				return len(msgs) - len(pending), fmt.Errorf("write messages: %d of %d not written: %w: %w", len(pending), len(msgs), ErrPermanent, firstPermanent)
+			}
+		} else if permanent(err) {
+			var tooLarge kafkago.MessageTooLargeError
+			if errors.As(err, &tooLarge) {
+				err = fmt.Errorf("%w: message with key %q is %d bytes, over the writer's batch bytes (KAFKA_BATCH_BYTES)", err, tooLarge.Message.Key, messageSize(tooLarge.Message))
+			}
+			return len(msgs) - len(pending), fmt.Errorf("write messages: %w: %w", ErrPermanent, err)
 		}
 		if ctx.Err() != nil {
 			return len(msgs) - len(pending), fmt.Errorf("write messages: %w", err)
@@ -143,8 +170,34 @@ func WriteAll(ctx context.Context, w *kafkago.Writer, msgs []kafkago.Message, on
 		}
 		select {
 		case <-ctx.Done():
-			return len(msgs) - len(pending), fmt.Errorf("write messages: %w", ctx.Err())
+			return len(msgs) - len(pending), fmt.Errorf("write messages: %w (last error: %v)", ctx.Err(), err)
 		case <-time.After(wait):
 		}
 	}
+}
+
+// permanent reports whether retrying err cannot succeed.
+func permanent(err error) bool {
+	var tooLarge kafkago.MessageTooLargeError
+	if errors.As(err, &tooLarge) {
+		return true
+	}
+	if errors.Is(err, io.ErrClosedPipe) { // the writer was closed
+		return true
+	}
+	var kerr kafkago.Error
+	if errors.As(err, &kerr) {
+		// UNKNOWN_SERVER_ERROR says nothing about the request; like a
+		// network error, it is worth another try.
+		return kerr != kafkago.Unknown && !kerr.Temporary()
+	}
+	return false
+}
+
+func messageSize(m kafkago.Message) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
 }

@@ -1,0 +1,168 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// scriptedWriter answers each WriteMessages call with the next scripted
+// answer (a function of the messages sent) and records what was sent.
+type scriptedWriter struct {
+	mu      sync.Mutex
+	calls   [][]string // values sent, per call
+	answers []func(msgs []kafkago.Message) error
+}
+
+func (w *scriptedWriter) WriteMessages(ctx context.Context, msgs ...kafkago.Message) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var vals []string
+	for _, m := range msgs {
+		vals = append(vals, string(m.Value))
+	}
+	w.calls = append(w.calls, vals)
+	if len(w.answers) == 0 {
+		return nil
+	}
+	a := w.answers[0]
+	w.answers = w.answers[1:]
+	return a(msgs)
+}
+
+func values(vals ...string) []kafkago.Message {
+	msgs := make([]kafkago.Message, len(vals))
+	for i, v := range vals {
+		msgs[i] = kafkago.Message{Value: []byte(v)}
+	}
+	return msgs
+}
+
+// failWith fails the messages whose value is in failing with err.
+func failWith(err error, failing ...string) func([]kafkago.Message) error {
+	return func(msgs []kafkago.Message) error {
+		werrs := make(kafkago.WriteErrors, len(msgs))
+		for i, m := range msgs {
+			for _, f := range failing {
+				if string(m.Value) == f {
+					werrs[i] = err
+				}
+			}
+		}
+		return werrs
+	}
+}
+
+func TestWriteAllRetriesExactlyTheFailedSubset(t *testing.T) {
+	w := &scriptedWriter{answers: []func([]kafkago.Message) error{
+		failWith(kafkago.NotLeaderForPartition, "b", "d"),
+		failWith(kafkago.RequestTimedOut, "d"),
+	}}
+	var retries []int
+	n, err := WriteAll(context.Background(), w, values("a", "b", "c", "d"), func(failed int, err error, wait time.Duration) {
+		retries = append(retries, failed)
+	})
+	if err != nil || n != 4 {
+		t.Fatalf("WriteAll = %d, %v; want 4, nil", n, err)
+	}
+	want := [][]string{{"a", "b", "c", "d"}, {"b", "d"}, {"d"}}
+	if fmt.Sprint(w.calls) != fmt.Sprint(want) {
+		t.Fatalf("calls %v, want %v", w.calls, want)
+	}
+	if fmt.Sprint(retries) != "[2 1]" {
+		t.Fatalf("onRetry saw %v failed, want [2 1]", retries)
+	}
+}
+
+func TestWriteAllRetriesNetworkErrors(t *testing.T) {
+	netErr := &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+	w := &scriptedWriter{answers: []func([]kafkago.Message) error{
+		func([]kafkago.Message) error { return netErr },
+		func([]kafkago.Message) error { return kafkago.LeaderNotAvailable },
+		func([]kafkago.Message) error { return kafkago.Unknown },
+	}}
+	n, err := WriteAll(context.Background(), w, values("a", "b"), nil)
+	if err != nil || n != 2 || len(w.calls) != 4 {
+		t.Fatalf("WriteAll = %d, %v after %d calls; want 2, nil after 4", n, err, len(w.calls))
+	}
+}
+
+func TestWriteAllReturnsPermanentErrorsAtOnce(t *testing.T) {
+	tests := []struct {
+		name    string
+		answer  func([]kafkago.Message) error
+		wantN   int
+		wantErr error
+	}{
+		{"authorization", func([]kafkago.Message) error { return kafkago.TopicAuthorizationFailed }, 0, kafkago.TopicAuthorizationFailed},
+		{"wrapped authorization", func([]kafkago.Message) error {
+			return fmt.Errorf("sasl: %w", kafkago.SASLAuthenticationFailed)
+		}, 0, kafkago.SASLAuthenticationFailed},
+		{"broker refuses one record as too large", failWith(kafkago.MessageSizeTooLarge, "b"), 2, kafkago.MessageSizeTooLarge},
+		{"one permanent among temporary", func(msgs []kafkago.Message) error {
+			return kafkago.WriteErrors{kafkago.NotLeaderForPartition, nil, kafkago.InvalidTopic}
+		}, 1, kafkago.InvalidTopic},
+		{"message over BatchBytes", func(msgs []kafkago.Message) error {
+			return kafkago.MessageTooLargeError{Message: msgs[1], Remaining: []kafkago.Message{msgs[0], msgs[2]}}
+		}, 0, kafkago.MessageSizeTooLarge},
+		{"closed writer", func([]kafkago.Message) error { return io.ErrClosedPipe }, 0, io.ErrClosedPipe},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &scriptedWriter{answers: []func([]kafkago.Message) error{tc.answer}}
+			retried := false
+			n, err := WriteAll(context.Background(), w, values("a", "b", "c"), func(int, error, time.Duration) { retried = true })
+			if !errors.Is(err, ErrPermanent) || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("WriteAll error %v, want ErrPermanent and %v", err, tc.wantErr)
+			}
+			if n != tc.wantN {
+				t.Errorf("acknowledged %d, want %d", n, tc.wantN)
+			}
+			if retried || len(w.calls) != 1 {
+				t.Errorf("a permanent error was retried (%d calls)", len(w.calls))
+			}
+		})
+	}
+}
+
+// The real writer refuses a message over BatchBytes before any I/O; WriteAll
+// must not retry that forever.
+func TestWriteAllMessageOverBatchBytesWithTheRealWriter(t *testing.T) {
+	w := &kafkago.Writer{Addr: kafkago.TCP("127.0.0.1:1"), Topic: "t", BatchBytes: 64}
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	msgs := []kafkago.Message{{Key: []byte("big"), Value: []byte(strings.Repeat("x", 100))}}
+	_, err := WriteAll(ctx, w, msgs, func(int, error, time.Duration) { cancel() })
+	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), `"big"`) {
+		t.Fatalf("WriteAll = %v, want ErrPermanent naming the key", err)
+	}
+}
+
+func TestWriteAllStopsWhenTheContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &scriptedWriter{}
+	for range 3 {
+		w.answers = append(w.answers, failWith(kafkago.NotEnoughReplicas, "b"))
+	}
+	calls := 0
+	n, err := WriteAll(ctx, w, values("a", "b"), func(int, error, time.Duration) {
+		if calls++; calls == 2 {
+			cancel() // during the second wait
+		}
+	})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrPermanent) {
+		t.Fatalf("WriteAll error %v, want context.Canceled", err)
+	}
+	if n != 1 {
+		t.Fatalf("acknowledged %d, want 1", n)
+	}
+}
