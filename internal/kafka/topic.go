@@ -32,22 +32,19 @@ func EnsureTopic(ctx context.Context, cfg Config, spec TopicSpec, log *slog.Logg
 	bo.InitialInterval = 250 * time.Millisecond
 	bo.MaxInterval = 10 * time.Second
 	bo.MaxElapsedTime = 0 // only ctx ends the wait
-	for attempt := 1; ; attempt++ {
-		partitions, err = ensureTopicOnce(ctx, client, spec)
-		if err == nil {
-			return partitions, nil
-		}
-		if ctx.Err() != nil {
-			return 0, fmt.Errorf("ensure topic %s: %w (last error: %v)", spec.Name, ctx.Err(), err)
-		}
-		wait := bo.NextBackOff()
-		log.Warn("kafka not ready, retrying", "topic", spec.Name, "brokers", cfg.Brokers, "attempt", attempt, "retry_in", wait.String(), "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return 0, fmt.Errorf("ensure topic %s: %w (last error: %v)", spec.Name, ctx.Err(), err)
-		case <-time.After(wait):
-		}
+	attempt := 0
+	partitions, err = backoff.RetryNotifyWithData(
+		func() (int, error) { return ensureTopicOnce(ctx, client, spec) },
+		backoff.WithContext(bo, ctx),
+		func(err error, wait time.Duration) {
+			attempt++
+			log.Warn("kafka not ready, retrying", "topic", spec.Name, "brokers", cfg.Brokers,
+				"attempt", attempt, "retry_in", wait.String(), "error", err.Error())
+		})
+	if err != nil {
+		return 0, fmt.Errorf("ensure topic %s: %w", spec.Name, err)
 	}
+	return partitions, nil
 }
 
 func ensureTopicOnce(ctx context.Context, client *kafkago.Client, spec TopicSpec) (int, error) {
