@@ -10,8 +10,8 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/order"
-	"github.com/orderpipe/orderpipe/internal/reconcile"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -40,12 +40,7 @@ func TestVerifyOnRealServices(t *testing.T) {
 		o, err := order.Decode(m.Value)
 		if err != nil {
 			malformed++
-			dlq = append(dlq, kafkago.Message{Key: m.Key, Value: m.Value, Headers: []kafkago.Header{
-				{Key: reconcile.HeaderError, Value: []byte(err.Error())},
-				{Key: reconcile.HeaderSourceTopic, Value: []byte(s.topic)},
-				{Key: reconcile.HeaderSourcePartition, Value: []byte(itoa(m.Partition))},
-				{Key: reconcile.HeaderSourceOffset, Value: []byte(fmt.Sprint(m.Offset))},
-			}})
+			dlq = append(dlq, kafkago.Message{Key: m.Key, Value: m.Value, Headers: deadletter.Headers(deadletter.Source{Topic: s.topic, Partition: m.Partition, Offset: m.Offset}, err.Error())})
 			continue
 		}
 		l := orders[o.OrderID]

@@ -11,6 +11,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
 )
@@ -207,7 +208,7 @@ func ReadDLQ(ctx context.Context, cfg kafka.Config, dlqTopic string, progress Pr
 	}
 	err = readSpans(ctx, cfg, dlqTopic, ranges, "dlq", progress, func(m kafkago.Message) {
 		dl.Records++
-		src, reason, err := ParseDLQHeaders(m.Headers)
+		src, reason, err := deadletter.ParseDLQHeaders(m.Headers)
 		if err != nil {
 			dl.Unreadable++
 			return

@@ -1,69 +1,12 @@
 package reconcile
 
 import (
-	"errors"
 	"slices"
 	"testing"
 	"time"
-
-	kafkago "github.com/segmentio/kafka-go"
 )
 
-func hdrs(kv ...string) []kafkago.Header {
-	var h []kafkago.Header
-	for i := 0; i+1 < len(kv); i += 2 {
-		h = append(h, kafkago.Header{Key: kv[i], Value: []byte(kv[i+1])})
-	}
-	return h
-}
-
-func TestParseDLQHeaders(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		h       []kafkago.Header
-		want    Source
-		reason  string
-		wantErr error
-	}{
-		{"complete", hdrs(HeaderError, "bad json", HeaderSourceTopic, "orders", HeaderSourcePartition, "3", HeaderSourceOffset, "42"), Source{"orders", 3, 42}, "bad json", nil},
-		{"no reason", hdrs(HeaderSourceTopic, "orders", HeaderSourcePartition, "0", HeaderSourceOffset, "0"), Source{"orders", 0, 0}, "", nil},
-		{"last wins", hdrs(HeaderSourceTopic, "a", HeaderSourceTopic, "b", HeaderSourcePartition, "1", HeaderSourceOffset, "7"), Source{"b", 1, 7}, "", nil},
-		{"missing offset", hdrs(HeaderSourceTopic, "orders", HeaderSourcePartition, "1"), Source{}, "", ErrNotDeadLetter},
-		{"no headers", nil, Source{}, "", ErrNotDeadLetter},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, reason, err := ParseDLQHeaders(tc.h)
-			if !errors.Is(err, tc.wantErr) || got != tc.want || reason != tc.reason {
-				t.Errorf("got %v %q %v, want %v %q %v", got, reason, err, tc.want, tc.reason, tc.wantErr)
-			}
-		})
-	}
-	for _, bad := range [][]kafkago.Header{
-		hdrs(HeaderSourceTopic, "", HeaderSourcePartition, "1", HeaderSourceOffset, "1"),
-		hdrs(HeaderSourceTopic, "o", HeaderSourcePartition, "-1", HeaderSourceOffset, "1"),
-		hdrs(HeaderSourceTopic, "o", HeaderSourcePartition, "x", HeaderSourceOffset, "1"),
-		hdrs(HeaderSourceTopic, "o", HeaderSourcePartition, "1", HeaderSourceOffset, "1e3"),
-	} {
-		if _, _, err := ParseDLQHeaders(bad); err == nil || errors.Is(err, ErrNotDeadLetter) {
-			t.Errorf("ParseDLQHeaders(%v) = %v, want a parse error", bad, err)
-		}
-	}
-}
-
-func FuzzParseDLQHeaders(f *testing.F) {
-	f.Add("orders", "3", "42", "reason")
-	f.Add("", "-1", "x", "")
-	f.Add("o", " 7 ", "9223372036854775807", "\x00")
-	f.Fuzz(func(t *testing.T, topic, partition, offset, reason string) {
-		src, r, err := ParseDLQHeaders(hdrs(HeaderSourceTopic, topic, HeaderSourcePartition, partition, HeaderSourceOffset, offset, HeaderError, reason))
-		if r != reason {
-			t.Fatalf("reason %q, want %q", r, reason)
-		}
-		if err == nil && (src.Topic != topic || src.Partition < 0 || src.Offset < 0) {
-			t.Fatalf("accepted %+v from %q %q %q", src, topic, partition, offset)
-		}
-	})
-}
+func src(topic string, p int, o int64) Source { return Source{Topic: topic, Partition: p, Offset: o} }
 
 func TestCompare(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -74,10 +17,10 @@ func TestCompare(t *testing.T) {
 		"future": {Version: 1, Partition: 1, Offset: 6},
 		"dead":   {Version: 2, Partition: 1, Offset: 7},
 	}, Malformed: []Malformed{
-		{Source: Source{"t", 0, 3}}, {Source: Source{"t", 1, 8}},
+		{Source: src("t", 0, 3)}, {Source: src("t", 1, 8)},
 	}}
 	docs := map[string]Doc{"ok": {Version: 2}, "old": {Version: 2}, "future": {Version: 4}, "stray": {Version: 1}, "dead": {Version: 1}}
-	dl := &DeadLetters{Records: 2, Sources: map[Source]string{{"t", 0, 3}: "bad", {"t", 1, 7}: "mapping"}}
+	dl := &DeadLetters{Records: 2, Sources: map[Source]string{src("t", 0, 3): "bad", src("t", 1, 7): "mapping"}}
 
 	for _, tc := range []struct {
 		name                     string
@@ -87,9 +30,9 @@ func TestCompare(t *testing.T) {
 		malformed                []Source
 	}{
 		{"full", true, []string{"gone"}, []string{"stray"}, []string{"dead"},
-			[]Diff{{"old", 3, 2}}, []Diff{{"future", 1, 4}}, []Source{{"t", 1, 8}}},
+			[]Diff{{"old", 3, 2}}, []Diff{{"future", 1, 4}}, []Source{src("t", 1, 8)}},
 		{"partial", false, []string{"gone"}, nil, []string{"dead"},
-			[]Diff{{"old", 3, 2}}, nil, []Source{{"t", 1, 8}}},
+			[]Diff{{"old", 3, 2}}, nil, []Source{src("t", 1, 8)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := Compare(snap, docs, dl, tc.full)
@@ -118,7 +61,7 @@ func TestCompare(t *testing.T) {
 	if len(r.Missing)+len(r.Stale) != 0 || r.Differences() != 1 {
 		t.Errorf("after Recheck: missing %v stale %v differences %d", r.Missing, r.Stale, r.Differences())
 	}
-	r.RecheckDLQ(&DeadLetters{Records: 3, Sources: map[Source]string{{"t", 1, 8}: "late"}})
+	r.RecheckDLQ(&DeadLetters{Records: 3, Sources: map[Source]string{src("t", 1, 8): "late"}})
 	if r.Differences() != 0 || r.DLQRecords != 3 {
 		t.Errorf("after RecheckDLQ: malformed %v differences %d", r.MalformedNotInDLQ, r.Differences())
 	}
