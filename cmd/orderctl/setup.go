@@ -260,8 +260,8 @@ func createdOr(created bool, otherwise string) string {
 	return otherwise
 }
 
-// esResult turns a response into an error unless it is 2xx, and decodes it
-// into v when v is not nil.
+// esResult turns a response into an *elastic.StatusError unless it is 2xx,
+// and decodes it into v when v is not nil.
 func esResult(res *esapi.Response, err error, v any) error {
 	if err != nil {
 		return err
@@ -269,7 +269,7 @@ func esResult(res *esapi.Response, err error, v any) error {
 	defer res.Body.Close()
 	if res.IsError() {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return fmt.Errorf("status %d: %s", res.StatusCode, strings.TrimSpace(string(b)))
+		return &elastic.StatusError{Status: res.StatusCode, Body: strings.TrimSpace(string(b))}
 	}
 	if v == nil {
 		_, _ = io.Copy(io.Discard, res.Body)

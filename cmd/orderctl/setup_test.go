@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
@@ -397,5 +399,27 @@ func TestTemplateEqual(t *testing.T) {
 		if err != nil || got != tc.same {
 			t.Errorf("templateEqual(%s) = %v, %v; want %v", tc.desired, got, err, tc.same)
 		}
+	}
+}
+
+// TestSetupSecurityRefused: Elasticsearch's refusal comes back as the one
+// status error type the rest of orderpipe matches on.
+func TestSetupSecurityRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"error":"action [cluster:admin/xpack/security/role/put] is unauthorized"}`)
+	}))
+	defer srv.Close()
+	client, err := es.NewClient(es.Config{Addresses: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := setupConfig{ConsumerPassword: "c"}
+	cfg.Index = "orders"
+	err = setupSecurity(context.Background(), client, cfg, io.Discard)
+	var se *elastic.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusForbidden || !strings.Contains(se.Body, "unauthorized") || !errors.Is(err, elastic.ErrForbidden) {
+		t.Fatalf("setupSecurity = %v, want a wrapped *elastic.StatusError 403 matching elastic.ErrForbidden", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/orderpipe/orderpipe/internal/elastic"
 )
 
 // Doc is what verify needs of one indexed order: its external version and
@@ -37,7 +40,7 @@ func ScanIndex(ctx context.Context, client *es.Client, index string, progress Pr
 		ID string `json:"id"`
 	}
 	if err := decodeResponse(res, &pit); err != nil {
-		if se, ok := err.(*statusError); ok && se.status == http.StatusNotFound {
+		if isNotFound(err) {
 			return map[string]Doc{}, false, nil
 		}
 		return nil, false, fmt.Errorf("open point in time on %s: %w", index, err)
@@ -138,7 +141,7 @@ func FetchDocs(ctx context.Context, client *es.Client, index string, ids []strin
 			} `json:"docs"`
 		}
 		if err := decodeResponse(res, &got); err != nil {
-			if se, ok := err.(*statusError); ok && se.status == http.StatusNotFound {
+			if isNotFound(err) {
 				continue // index gone: nothing found
 			}
 			return nil, fmt.Errorf("fetch documents from %s: %w", index, err)
@@ -152,20 +155,19 @@ func FetchDocs(ctx context.Context, client *es.Client, index string, ids []strin
 	return out, nil
 }
 
-type statusError struct {
-	status int
-	body   string
+// isNotFound reports whether err is Elasticsearch answering 404.
+func isNotFound(err error) bool {
+	var se *elastic.StatusError
+	return errors.As(err, &se) && se.Status == http.StatusNotFound
 }
 
-func (e *statusError) Error() string {
-	return fmt.Sprintf("elasticsearch answered %d: %s", e.status, e.body)
-}
-
+// decodeResponse decodes a 2xx answer into v; any other answer is an
+// *elastic.StatusError.
 func decodeResponse(res *esapi.Response, v any) error {
 	defer res.Body.Close()
 	if res.IsError() {
 		b, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return &statusError{status: res.StatusCode, body: strings.TrimSpace(string(b))}
+		return &elastic.StatusError{Status: res.StatusCode, Body: strings.TrimSpace(string(b))}
 	}
 	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
 		return fmt.Errorf("decode response: %w", err)

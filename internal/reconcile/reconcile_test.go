@@ -1,9 +1,14 @@
 package reconcile
 
 import (
+	"errors"
+	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/orderpipe/orderpipe/internal/elastic"
 )
 
 func src(topic string, p int, o int64) Source { return Source{Topic: topic, Partition: p, Offset: o} }
@@ -64,6 +69,24 @@ func TestCompare(t *testing.T) {
 	r.RecheckDLQ(&DeadLetters{Records: 3, Sources: map[Source]string{src("t", 1, 8): "late"}})
 	if r.Differences() != 0 || r.DLQRecords != 3 {
 		t.Errorf("after RecheckDLQ: malformed %v differences %d", r.MalformedNotInDLQ, r.Differences())
+	}
+}
+
+func TestIsNotFound(t *testing.T) {
+	nf := &elastic.StatusError{Status: http.StatusNotFound, Body: "no such index"}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nf, true},
+		{fmt.Errorf("open point in time: %w", nf), true},
+		{&elastic.StatusError{Status: http.StatusBadRequest}, false},
+		{errors.New("404"), false},
+		{nil, false},
+	} {
+		if got := isNotFound(tc.err); got != tc.want {
+			t.Errorf("isNotFound(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
 
