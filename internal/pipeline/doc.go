@@ -20,6 +20,12 @@
 // Anything else (per-item 429 inside an HTTP 200, 5xx, connection refused)
 // is retried with capped exponential backoff and jitter, for as long as it
 // takes; only shutdown stops the retries, and then the message is not acked.
+// A dead-letter write that fails is retried the same way. One that fails for
+// good (kafka.ErrPermanent: e.g. a dead letter over the writer's batch bytes,
+// or no permission on the topic) cannot be retried or skipped without losing
+// the message: Run then returns an error naming its topic, partition and
+// offset, with nothing at or after it committed, so a restart delivers it
+// again.
 //
 // Offsets are committed per partition, and only up to the first message that
 // is not handled: Kafka offsets mean "everything below is done", so one

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
 )
 
@@ -155,8 +157,14 @@ func (p *Pipeline) Stats() Stats {
 
 // Run fetches, handles and commits batches until ctx ends. Then it stops
 // fetching, gives the batch in flight DrainTimeout to finish, commits what
-// is handled and returns nil. It returns an error only when the Fetcher is
-// closed or fails for good.
+// is handled and returns nil. It returns an error when the Fetcher is closed
+// or fails for good, or when a message cannot be handled for good (its dead
+// letter cannot be written: kafka.ErrPermanent). Then nothing at or after
+// that message is committed, and the error names its topic, partition and
+// offset: whoever runs the pipeline again (a restarted consumer, the
+// partition's next owner) gets it delivered again. A Fetcher whose Run
+// returned such an error has fetched past uncommitted messages and must not
+// be used for another Run.
 func (p *Pipeline) Run(ctx context.Context) error {
 	// Work in flight outlives ctx by at most DrainTimeout, so SIGTERM does
 	// not throw away a bulk request that is about to succeed.
@@ -184,7 +192,9 @@ func (p *Pipeline) loop(ctx, work context.Context) error {
 	for ctx.Err() == nil {
 		batch, err := p.fetchBatch(ctx)
 		if len(batch) > 0 {
-			p.handleAndCommit(work, batch)
+			if err := p.handleAndCommit(work, batch); err != nil {
+				return err
+			}
 		}
 		switch {
 		case err == nil:
@@ -243,19 +253,58 @@ type entry struct {
 	order   order.Order
 }
 
-func (p *Pipeline) handleAndCommit(work context.Context, batch []kafkago.Message) {
+// handleAndCommit handles batch and commits what it can. It returns an
+// error when a message is left unhandled while work is still alive: the
+// next batch's commit would skip past it, so the pipeline must stop.
+func (p *Pipeline) handleAndCommit(work context.Context, batch []kafkago.Message) error {
 	p.metrics.BatchInFlight.Set(float64(len(batch)))
 	defer p.metrics.BatchInFlight.Set(0)
 	p.consumed.Add(int64(len(batch)))
 	p.metrics.Consumed.Add(float64(len(batch)))
 
-	entries := p.handle(work, batch)
+	entries, err := p.handle(work, batch)
 	p.commit(entries)
+	if work.Err() != nil {
+		// Shutdown: what is not handled stays uncommitted and Run
+		// returns, so nothing later can be committed past it.
+		return nil
+	}
+	stuck := firstUnhandled(entries)
+	if len(stuck) == 0 {
+		return nil
+	}
+	if err == nil {
+		err = errors.New("left unhandled") // handle retries until work ends; this is a bug
+	}
+	err = fmt.Errorf("cannot handle %s, so nothing from there on is committed (a restart delivers it again): %w", strings.Join(stuck, ", "), err)
+	p.log.Error("stopping: a message cannot be handled", "error", err.Error())
+	return err
 }
 
-// handle decides every message's fate; entries not marked handled when it
-// returns (only possible once work ended) must not be committed.
-func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) []entry {
+// firstUnhandled names, per partition, the first message not handled, as
+// topic/partition@offset.
+func firstUnhandled(entries []entry) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := range entries {
+		e := &entries[i]
+		k := e.msg.Topic + "/" + strconv.Itoa(e.msg.Partition)
+		if e.handled || seen[k] {
+			continue
+		}
+		seen[k] = true
+		out = append(out, k+"@"+strconv.FormatInt(e.msg.Offset, 10))
+	}
+	return out
+}
+
+// handle decides every message's fate. Entries it leaves unhandled must not
+// be committed; that happens only once work ended, or when a dead letter
+// cannot be written for good, which it returns (and then stops early).
+func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) ([]entry, error) {
+	// A permanent failure ends the whole batch at once: Run stops anyway.
+	bctx, abort := context.WithCancelCause(work)
+	defer abort(nil)
 	entries := make([]entry, len(batch))
 	var bad []kafkago.Message
 	var badIdx []int
@@ -299,9 +348,11 @@ func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) []entry
 	var g errgroup.Group
 	if len(bad) > 0 {
 		g.Go(func() error {
-			if err := p.dlq.WriteDeadLetters(work, bad); err != nil {
-				p.log.Warn("dead-letter write abandoned", "messages", len(bad), "error", err.Error())
-				return nil
+			if ok, err := p.writeDeadLetters(bctx, bad); !ok {
+				if err != nil {
+					abort(err)
+				}
+				return err
 			}
 			for k, i := range badIdx {
 				entries[i].handled = true
@@ -311,8 +362,14 @@ func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) []entry
 			return nil
 		})
 	}
-	g.Go(func() error { p.indexAll(work, entries, winners); return nil })
-	_ = g.Wait()
+	g.Go(func() error {
+		err := p.indexAll(bctx, entries, winners)
+		if err != nil {
+			abort(err)
+		}
+		return err
+	})
+	err := g.Wait()
 
 	for i := range entries {
 		e := &entries[i]
@@ -324,25 +381,62 @@ func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) []entry
 			}
 		}
 	}
-	return entries
+	return entries, err
+}
+
+// writeDeadLetters writes msgs to the dead-letter topic, retrying failures
+// with backoff until they are written (true) or ctx ends (false, nil): a bad
+// message must not stop the stream because the dead-letter topic is briefly
+// unavailable. A failure the writer reports as permanent (kafka.ErrPermanent,
+// e.g. a dead letter over the writer's batch bytes or no permission on the
+// topic) is returned at once: retrying cannot fix it, and skipping the
+// message would lose it.
+func (p *Pipeline) writeDeadLetters(ctx context.Context, msgs []kafkago.Message) (bool, error) {
+	bo := newBackoff(p.cfg.RetryInitial, p.cfg.RetryMax)
+	for attempt := 1; ; attempt++ {
+		err := p.dlq.WriteDeadLetters(ctx, msgs)
+		switch {
+		case err == nil:
+			p.health.Set("dead-letters", "")
+			return true, nil
+		case ctx.Err() != nil:
+			return false, nil
+		case errors.Is(err, kafka.ErrPermanent):
+			return false, fmt.Errorf("write %d dead letters: %w", len(msgs), err)
+		}
+		wait := bo.NextBackOff()
+		p.retries.Add(int64(len(msgs)))
+		p.metrics.Retries.WithLabelValues("dlq_write").Add(float64(len(msgs)))
+		p.health.Set("dead-letters", "dead-letter write failing: "+err.Error()+"; retrying")
+		p.log.Warn("dead-letter write failed, retrying", "messages", len(msgs), "error", err.Error(), "attempt", attempt, "retry_in", wait.String())
+		select {
+		case <-ctx.Done():
+			return false, nil
+		case <-time.After(wait):
+		}
+	}
 }
 
 // indexAll sends the winners until each is indexed, known newer, or
-// dead-lettered, or until work ends.
-func (p *Pipeline) indexAll(work context.Context, entries []entry, pending []int) {
+// dead-lettered, or until work ends. It returns an error only when a
+// rejected document's dead letter cannot be written for good.
+func (p *Pipeline) indexAll(work context.Context, entries []entry, pending []int) error {
 	bo := newBackoff(p.cfg.RetryInitial, p.cfg.RetryMax)
 	for attempt := 1; len(pending) > 0; attempt++ {
 		outcomes := p.bulkRound(work, entries, pending)
 		if work.Err() != nil {
 			// Shutdown cut the requests short: their outcomes say nothing
 			// about Elasticsearch, and nothing more may be handled.
-			p.markOutcomes(work, entries, pending, outcomes, false)
-			return
+			_, _, _, _ = p.markOutcomes(work, entries, pending, outcomes, false)
+			return nil
 		}
-		retry, cause, reason := p.markOutcomes(work, entries, pending, outcomes, true)
+		retry, cause, reason, err := p.markOutcomes(work, entries, pending, outcomes, true)
+		if err != nil {
+			return err
+		}
 		if len(retry) == 0 {
 			p.health.Set("elasticsearch", "")
-			return
+			return nil
 		}
 		wait := bo.NextBackOff()
 		p.retries.Add(int64(len(retry)))
@@ -352,11 +446,12 @@ func (p *Pipeline) indexAll(work context.Context, entries []entry, pending []int
 			"documents", len(retry), "cause", cause, "reason", reason, "attempt", attempt, "retry_in", wait.String())
 		select {
 		case <-work.Done():
-			return
+			return nil
 		case <-time.After(wait):
 		}
 		pending = retry
 	}
+	return nil
 }
 
 // bulkRound sends pending split into at most Workers concurrent requests and
@@ -399,9 +494,10 @@ func statusOf(err error) int {
 }
 
 // markOutcomes applies outcomes, dead-letters rejected documents, and
-// returns the entries to retry with the cause and reason of the first.
-// When final is false only successes are recorded.
-func (p *Pipeline) markOutcomes(work context.Context, entries []entry, pending []int, outcomes []elastic.Outcome, final bool) (retry []int, cause, reason string) {
+// returns the entries to retry with the cause and reason of the first, or
+// the error of a dead-letter write that failed for good. When final is false
+// only successes are recorded.
+func (p *Pipeline) markOutcomes(work context.Context, entries []entry, pending []int, outcomes []elastic.Outcome, final bool) (retry []int, cause, reason string, err error) {
 	var rejected []kafkago.Message
 	var rejectedIdx []int
 	var firstRejection string
@@ -435,17 +531,17 @@ func (p *Pipeline) markOutcomes(work context.Context, entries []entry, pending [
 	}
 	if len(rejected) > 0 {
 		p.log.Warn("elasticsearch rejected documents, dead-lettering them", "documents", len(rejected), "first_reason", firstRejection)
-		if err := p.dlq.WriteDeadLetters(work, rejected); err != nil {
-			p.log.Warn("dead-letter write abandoned", "messages", len(rejected), "error", err.Error())
-		} else {
-			for _, i := range rejectedIdx {
-				entries[i].handled = true
-			}
-			p.deadLettered.Add(int64(len(rejected)))
-			p.metrics.DeadLettered.WithLabelValues("rejected").Add(float64(len(rejected)))
+		ok, err := p.writeDeadLetters(work, rejected)
+		if !ok {
+			return retry, cause, reason, err
 		}
+		for _, i := range rejectedIdx {
+			entries[i].handled = true
+		}
+		p.deadLettered.Add(int64(len(rejected)))
+		p.metrics.DeadLettered.WithLabelValues("rejected").Add(float64(len(rejected)))
 	}
-	return retry, cause, reason
+	return retry, cause, reason, nil
 }
 
 func retryCause(o elastic.Outcome) string {

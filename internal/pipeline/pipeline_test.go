@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
 )
 
@@ -23,6 +25,9 @@ type fakeFetcher struct {
 	next      int
 	commits   [][]kafkago.Message
 	commitErr []error // returned by successive commits, then nil
+	// onCommit, if set, sees every message committed, before the commit
+	// is recorded.
+	onCommit func(kafkago.Message)
 }
 
 func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafkago.Message, error) {
@@ -51,6 +56,11 @@ func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafkago.Message)
 		f.commitErr = f.commitErr[1:]
 		if err != nil {
 			return err
+		}
+	}
+	if f.onCommit != nil {
+		for _, m := range msgs {
+			f.onCommit(m)
 		}
 	}
 	f.commits = append(f.commits, append([]kafkago.Message(nil), msgs...))
@@ -140,15 +150,18 @@ func (f *fakeES) version(id string) int {
 }
 
 type fakeDLQ struct {
-	mu   sync.Mutex
-	msgs []kafkago.Message
-	err  error
+	mu    sync.Mutex
+	msgs  []kafkago.Message
+	err   error
+	fails int // with err: how many calls fail before the writes succeed (0: all)
+	calls int
 }
 
 func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.err != nil {
+	d.calls++
+	if d.err != nil && (d.fails == 0 || d.calls <= d.fails) {
 		return d.err
 	}
 	d.msgs = append(d.msgs, msgs...)
@@ -529,24 +542,110 @@ func TestCommitFailureIsNotFatal(t *testing.T) {
 	}
 }
 
+// A dead-letter write that fails while the pipeline is running must be
+// retried, and no commit may pass a message whose dead letter is not written
+// yet: small batches make the next batch's commit the one that would skip it.
 func TestDLQFailureHoldsTheCommit(t *testing.T) {
 	msgs, _ := events(t, 50, order.GeneratorConfig{MalformedShare: 0.5}, 1)
-	f := &fakeFetcher{msgs: msgs}
-	dlq := &fakeDLQ{err: errors.New("kafka down")}
-	c := testConfig()
-	p := New(c, f, newFakeES(), dlq, Options{})
-	stop := start(t, p)
-	time.Sleep(200 * time.Millisecond)
-	_ = stop()
-	first := -1
-	for i, m := range msgs {
+	var malformed []int64
+	for _, m := range msgs {
 		if _, err := order.Decode(m.Value); err != nil {
-			first = i
-			break
+			malformed = append(malformed, m.Offset)
 		}
 	}
-	if got := f.committed()[0]; got > int64(first) {
-		t.Fatalf("committed offset %d past the first dead letter (offset %d) that was never written", got, first)
+	if len(malformed) < 5 || malformed[0] > 5 {
+		t.Fatalf("malformed offsets %v: want several, one in the first batch", malformed)
+	}
+	dlq := &fakeDLQ{err: errors.New("kafka down"), fails: 3}
+	var violation atomic.Value
+	f := &fakeFetcher{msgs: msgs, onCommit: func(m kafkago.Message) {
+		written := map[string]bool{}
+		for _, d := range dlq.all() {
+			written[header(d, HeaderSourceOffset)] = true
+		}
+		for _, off := range malformed {
+			if off <= m.Offset && !written[strconv.FormatInt(off, 10)] {
+				violation.CompareAndSwap(nil, fmt.Sprintf("committed offset %d past offset %d, whose dead letter was never written", m.Offset+1, off))
+			}
+		}
+	}}
+	c := testConfig()
+	c.BulkSize = 5
+	p := New(c, f, newFakeES(), dlq, Options{})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool {
+		return violation.Load() != nil || sameOffsets(f.committed(), endOffsets(msgs))
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if v := violation.Load(); v != nil {
+		t.Fatal(v)
+	}
+	if got := len(dlq.all()); got != len(malformed) {
+		t.Fatalf("%d dead letters, want %d", got, len(malformed))
+	}
+	if s := p.Stats(); s.Retries < 3 {
+		t.Errorf("retries = %d, want the 3 failed dead-letter writes counted", s.Retries)
+	}
+}
+
+// A dead letter that can never be written stops Run with an error naming
+// the message, and nothing at or after it is committed.
+func TestPermanentDLQFailureStopsRun(t *testing.T) {
+	permanent := fmt.Errorf("write messages: %w: %w", kafka.ErrPermanent, kafkago.TopicAuthorizationFailed)
+	tests := []struct {
+		name   string
+		reject bool // the victim is valid but Elasticsearch rejects it
+	}{
+		{"undecodable", false},
+		{"rejected by elasticsearch", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			es := newFakeES()
+			var msgs []kafkago.Message
+			victim := -1
+			if tc.reject {
+				var evs []order.Event
+				msgs, evs = events(t, 30, order.GeneratorConfig{}, 1)
+				victim = 7
+				es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
+					if d.ID == evs[victim].OrderID {
+						return elastic.Outcome{Result: elastic.Rejected, Status: 400, Reason: "strict_dynamic_mapping_exception: no"}, true
+					}
+					return elastic.Outcome{}, false
+				}
+			} else {
+				var evs []order.Event
+				msgs, evs = events(t, 30, order.GeneratorConfig{MalformedShare: 0.3}, 1)
+				for i, ev := range evs {
+					if ev.Malformed != "" {
+						victim = i
+						break
+					}
+				}
+			}
+			f := &fakeFetcher{msgs: msgs}
+			c := testConfig()
+			c.BulkSize = 5
+			p := New(c, f, es, &fakeDLQ{err: permanent}, Options{})
+			done := make(chan error, 1)
+			go func() { done <- p.Run(context.Background()) }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not stop on a permanent dead-letter failure")
+			}
+			at := fmt.Sprintf("orders/0@%d", msgs[victim].Offset)
+			if !errors.Is(err, kafka.ErrPermanent) || !strings.Contains(err.Error(), at) {
+				t.Fatalf("Run = %v, want kafka.ErrPermanent naming %s", err, at)
+			}
+			if got := f.committed()[0]; got > msgs[victim].Offset {
+				t.Fatalf("committed offset %d past the message at %d whose dead letter failed", got, msgs[victim].Offset)
+			}
+		})
 	}
 }
 
