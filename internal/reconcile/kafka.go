@@ -120,23 +120,8 @@ func readSpans(ctx context.Context, cfg kafka.Config, topic string, spans []kafk
 	}
 	var done atomic.Int64
 	var mu sync.Mutex
-	stop := make(chan struct{})
-	if progress != nil {
-		progress(stage, 0, total)
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					progress(stage, done.Load(), total)
-				}
-			}
-		}()
-	}
-	defer close(stop)
+	stopTicking := tickProgress(progress, stage, &done, total, progressEvery)
+	defer stopTicking() // on every return; a second call is a no-op
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, s := range spans {
@@ -178,10 +163,45 @@ func readSpans(ctx context.Context, cfg kafka.Config, topic string, spans []kafk
 		})
 	}
 	err = g.Wait()
+	stopTicking() // no tick may run during or after the final report
 	if progress != nil && err == nil {
 		progress(stage, total, total)
 	}
 	return err
+}
+
+// progressEvery is how often readSpans reports progress.
+var progressEvery = time.Second
+
+// tickProgress reports (stage, 0, total) now, then done every interval
+// from a goroutine of its own. The returned stop ends that goroutine and
+// returns only once it has, so no report runs after stop; calling stop
+// again is a no-op. A nil progress starts nothing.
+func tickProgress(progress Progress, stage string, done *atomic.Int64, total int64, every time.Duration) (stop func()) {
+	if progress == nil {
+		return func() {}
+	}
+	progress(stage, 0, total)
+	quit := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				progress(stage, done.Load(), total)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(quit) })
+		<-exited
+	}
 }
 
 // DeadLetters is what the DLQ topic says about the source topic.

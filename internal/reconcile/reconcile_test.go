@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,6 +71,40 @@ func TestCompare(t *testing.T) {
 	if r.Differences() != 0 || r.DLQRecords != 3 {
 		t.Errorf("after RecheckDLQ: malformed %v differences %d", r.MalformedNotInDLQ, r.Differences())
 	}
+}
+
+// TestTickProgressStopWaits: once stop returns, no progress call is running
+// or will run, so the caller's final 100% report is the last one.
+func TestTickProgressStopWaits(t *testing.T) {
+	var inFlight, calls atomic.Int32
+	entered := make(chan struct{}, 1)
+	progress := func(stage string, done, total int64) {
+		if inFlight.Add(1) != 1 {
+			t.Error("progress called concurrently")
+		}
+		if calls.Add(1) > 1 { // a tick, not the initial report
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		inFlight.Add(-1)
+	}
+	var done atomic.Int64
+	stop := tickProgress(progress, "kafka", &done, 10, time.Millisecond)
+	<-entered // a tick is inside progress now
+	stop()
+	if inFlight.Load() != 0 {
+		t.Fatal("stop returned while a progress call was still running")
+	}
+	n := calls.Load()
+	time.Sleep(20 * time.Millisecond)
+	if calls.Load() != n {
+		t.Errorf("progress called %d times after stop", calls.Load()-n)
+	}
+	stop() // idempotent
+	tickProgress(nil, "kafka", &done, 10, time.Millisecond)()
 }
 
 func TestIsNotFound(t *testing.T) {
