@@ -98,7 +98,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	rep := reconcile.Compare(snap, docs, dl, rng.Full())
+	rep := reconcile.Compare(snap, docs, dl)
 	rep.Index, rep.DLQTopic = cfg.Index, cfg.DLQTopic
 	if !exists {
 		rep.Notes = append(rep.Notes, "index "+cfg.Index+" does not exist")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,15 +19,42 @@ import (
 )
 
 // Range limits which part of the topic is read. The zero Range reads all of
-// it. FromOffset (when >= 0) and Since both move each partition's start
-// forward; the end is always the high watermark captured when reading starts.
+// what is retained. FromOffset (when >= 0) and Since both move each
+// partition's start forward; the end is always the high watermark captured
+// when reading starts.
 type Range struct {
 	FromOffset int64 // -1 or less: from the first retained offset
 	Since      time.Time
 }
 
-// Full reports whether the range covers the whole topic.
-func (r Range) Full() bool { return r.FromOffset <= 0 && r.Since.IsZero() }
+// Coverage says whether a read saw every message the topic ever held, and
+// if not, why not. Only a full read can judge index documents that Kafka has
+// no message for (unexpected) or a newer version of (ahead): after a partial
+// range or retention, those are orders whose messages were not read.
+func Coverage(retained, read []kafka.PartitionRange) (full bool, why string) {
+	var expired []string
+	partial := false
+	for i, r := range read {
+		if i < len(retained) && retained[i].First > 0 {
+			expired = append(expired, fmt.Sprintf("%d from %d", retained[i].Partition, retained[i].First))
+		}
+		if r.First > 0 && (i >= len(retained) || r.First > retained[i].First) {
+			partial = true
+		}
+	}
+	switch {
+	case partial:
+		return false, "partial range: documents of orders outside the range are not judged (no unexpected/ahead check)"
+	case len(expired) > 0:
+		const show = 3
+		ex := strings.Join(expired[:min(len(expired), show)], ", ")
+		if len(expired) > show {
+			ex += ", …"
+		}
+		return false, fmt.Sprintf("retention: %d of %d partitions no longer hold their oldest messages (partition %s): documents of orders whose messages expired are not judged (no unexpected/ahead check)", len(expired), len(read), ex)
+	}
+	return true, ""
+}
 
 // Latest is the newest valid version of an order seen in Kafka.
 type Latest struct {
@@ -45,8 +74,11 @@ type Malformed struct {
 
 // Snapshot is what a topic held between Start and End offsets.
 type Snapshot struct {
-	Topic     string
-	Spans     []kafka.PartitionRange // per partition: First = where reading started, End = where it stopped
+	Topic string
+	Spans []kafka.PartitionRange // per partition: First = where reading started, End = where it stopped
+	// Retained is, per partition, the first offset the broker still held
+	// and the end captured when reading started.
+	Retained  []kafka.PartitionRange
 	Messages  int64
 	Latest    map[string]Latest
 	Malformed []Malformed
@@ -70,6 +102,7 @@ func ReadTopic(ctx context.Context, cfg kafka.Config, topic string, rng Range, p
 	if err != nil {
 		return nil, err
 	}
+	retained := slices.Clone(ranges)
 	if rng.FromOffset > 0 {
 		for i := range ranges {
 			ranges[i].First = min(max(ranges[i].First, rng.FromOffset), ranges[i].End)
@@ -88,7 +121,7 @@ func ReadTopic(ctx context.Context, cfg kafka.Config, topic string, rng Range, p
 			}
 		}
 	}
-	snap := &Snapshot{Topic: topic, Latest: make(map[string]Latest)}
+	snap := &Snapshot{Topic: topic, Retained: retained, Latest: make(map[string]Latest)}
 	err = readSpans(ctx, cfg, topic, ranges, "kafka", progress, func(m kafkago.Message) {
 		snap.Messages++
 		o, err := order.Decode(m.Value)
@@ -105,6 +138,13 @@ func ReadTopic(ctx context.Context, cfg kafka.Config, topic string, rng Range, p
 	}, &snap.Short)
 	snap.Spans = ranges
 	return snap, err
+}
+
+// Full reports whether the snapshot read every message the topic ever held
+// (see Coverage).
+func (s *Snapshot) Full() bool {
+	full, _ := Coverage(s.Retained, s.Spans)
+	return full
 }
 
 // readSpans reads every span concurrently and hands each message to fn,

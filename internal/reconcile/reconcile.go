@@ -69,7 +69,11 @@ func (r *Report) Differences() int {
 }
 
 // Compare reconciles a Kafka snapshot with an index scan and the DLQ.
-func Compare(snap *Snapshot, docs map[string]Doc, dl *DeadLetters, full bool) *Report {
+// Unexpected and ahead documents are judged only when the snapshot read
+// every message the topic ever held (see Coverage); otherwise the report
+// says why not.
+func Compare(snap *Snapshot, docs map[string]Doc, dl *DeadLetters) *Report {
+	full, why := Coverage(snap.Retained, snap.Spans)
 	r := &Report{
 		Topic: snap.Topic, Full: full,
 		KafkaMessages: snap.Messages, KafkaOrders: len(snap.Latest), IndexDocs: len(docs),
@@ -108,7 +112,7 @@ func Compare(snap *Snapshot, docs map[string]Doc, dl *DeadLetters, full bool) *R
 			}
 		}
 	} else {
-		r.Notes = append(r.Notes, "partial range: documents of orders outside the range are not judged (no unexpected/ahead check)")
+		r.Notes = append(r.Notes, why)
 	}
 	for _, m := range snap.Malformed {
 		if _, ok := dl.Sources[m.Source]; !ok {

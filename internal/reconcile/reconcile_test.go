@@ -5,43 +5,88 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/kafka"
 )
 
 func src(topic string, p int, o int64) Source { return Source{Topic: topic, Partition: p, Offset: o} }
 
+func spans(firstEnd ...int64) []kafka.PartitionRange {
+	var out []kafka.PartitionRange
+	for i := 0; i+1 < len(firstEnd); i += 2 {
+		out = append(out, kafka.PartitionRange{Partition: i / 2, First: firstEnd[i], End: firstEnd[i+1]})
+	}
+	return out
+}
+
+func TestCoverage(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		retained, read []kafka.PartitionRange
+		full           bool
+		why            string
+	}{
+		{"everything from 0", spans(0, 10, 0, 5), spans(0, 10, 0, 5), true, ""},
+		{"empty partitions", spans(0, 0, 0, 0), spans(0, 0, 0, 0), true, ""},
+		{"retention moved one start", spans(0, 10, 7, 12), spans(0, 10, 7, 12), false, "retention: 1 of 2 partitions"},
+		{"retention emptied a partition", spans(0, 10, 12, 12), spans(0, 10, 12, 12), false, "retention: 1 of 2 partitions no longer hold their oldest messages (partition 1 from 12)"},
+		{"from offset", spans(0, 10, 0, 5), spans(3, 10, 3, 5), false, "partial range"},
+		{"since, nothing new in one partition", spans(0, 10, 0, 5), spans(4, 10, 5, 5), false, "partial range"},
+		{"since before everything", spans(0, 10, 0, 5), spans(0, 10, 0, 5), true, ""},
+		{"range and retention", spans(2, 10, 0, 5), spans(4, 10, 0, 5), false, "partial range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			full, why := Coverage(tc.retained, tc.read)
+			if full != tc.full || !strings.Contains(why, tc.why) || full != (why == "") {
+				t.Errorf("Coverage = %v %q, want %v and a note containing %q", full, why, tc.full, tc.why)
+			}
+			snap := &Snapshot{Retained: tc.retained, Spans: tc.read}
+			if snap.Full() != tc.full {
+				t.Errorf("Snapshot.Full() = %v, want %v", snap.Full(), tc.full)
+			}
+		})
+	}
+}
+
 func TestCompare(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	snap := &Snapshot{Topic: "t", Messages: 9, Latest: map[string]Latest{
+	latest := map[string]Latest{
 		"ok":     {Version: 2, Partition: 0, Offset: 1, UpdatedAt: at, Produced: at.Add(time.Second)},
 		"gone":   {Version: 1, Partition: 0, Offset: 2},
 		"old":    {Version: 3, Partition: 1, Offset: 5},
 		"future": {Version: 1, Partition: 1, Offset: 6},
 		"dead":   {Version: 2, Partition: 1, Offset: 7},
-	}, Malformed: []Malformed{
-		{Source: src("t", 0, 3)}, {Source: src("t", 1, 8)},
-	}}
+	}
+	malformed := []Malformed{{Source: src("t", 0, 3)}, {Source: src("t", 1, 8)}}
 	docs := map[string]Doc{"ok": {Version: 2}, "old": {Version: 2}, "future": {Version: 4}, "stray": {Version: 1}, "dead": {Version: 1}}
 	dl := &DeadLetters{Records: 2, Sources: map[Source]string{src("t", 0, 3): "bad", src("t", 1, 7): "mapping"}}
 
 	for _, tc := range []struct {
 		name                     string
-		full                     bool
+		retained, read           []kafka.PartitionRange
 		missing, unexpected, dlq []string
 		stale, ahead             []Diff
 		malformed                []Source
+		note                     string
 	}{
-		{"full", true, []string{"gone"}, []string{"stray"}, []string{"dead"},
-			[]Diff{{"old", 3, 2}}, []Diff{{"future", 1, 4}}, []Source{src("t", 1, 8)}},
-		{"partial", false, []string{"gone"}, nil, []string{"dead"},
-			[]Diff{{"old", 3, 2}}, nil, []Source{src("t", 1, 8)}},
+		{"full", spans(0, 4, 0, 9), spans(0, 4, 0, 9), []string{"gone"}, []string{"stray"}, []string{"dead"},
+			[]Diff{{"old", 3, 2}}, []Diff{{"future", 1, 4}}, []Source{src("t", 1, 8)}, ""},
+		{"partial", spans(0, 4, 0, 9), spans(1, 4, 1, 9), []string{"gone"}, nil, []string{"dead"},
+			[]Diff{{"old", 3, 2}}, nil, []Source{src("t", 1, 8)}, "partial range"},
+		// A whole read of a topic whose oldest messages expired: "stray"
+		// is an order whose every message is gone, not an unexpected
+		// document.
+		{"retention", spans(0, 4, 5, 9), spans(0, 4, 5, 9), []string{"gone"}, nil, []string{"dead"},
+			[]Diff{{"old", 3, 2}}, nil, []Source{src("t", 1, 8)}, "retention: 1 of 2 partitions"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Compare(snap, docs, dl, tc.full)
+			snap := &Snapshot{Topic: "t", Messages: 9, Latest: latest, Malformed: malformed, Retained: tc.retained, Spans: tc.read}
+			r := Compare(snap, docs, dl)
 			var mal []Source
 			for _, m := range r.MalformedNotInDLQ {
 				mal = append(mal, m.Source)
@@ -52,13 +97,25 @@ func TestCompare(t *testing.T) {
 				t.Errorf("got missing %v unexpected %v dead %v stale %v ahead %v malformed %v",
 					r.Missing, r.Unexpected, r.DeadLettered, r.Stale, r.Ahead, mal)
 			}
+			if r.Full != (tc.note == "") {
+				t.Errorf("Full = %v", r.Full)
+			}
+			var out strings.Builder
+			r.Write(&out, 10)
+			if tc.note != "" && !strings.Contains(out.String(), "note: "+tc.note) || tc.note == "" && strings.Contains(out.String(), "not judged") {
+				t.Errorf("report does not say %q:\n%s", tc.note, out.String())
+			}
+			if strings.Contains(out.String(), "unexpected ") != r.Full {
+				t.Errorf("report prints the unexpected row = %v, want %v:\n%s", !r.Full, r.Full, out.String())
+			}
 			if r.Skew.N != 1 || r.Skew.Max != time.Second {
 				t.Errorf("skew %+v, want one sample of 1s", r.Skew)
 			}
 		})
 	}
 
-	r := Compare(snap, docs, dl, true)
+	snap := &Snapshot{Topic: "t", Messages: 9, Latest: latest, Malformed: malformed, Retained: spans(0, 4, 0, 9), Spans: spans(0, 4, 0, 9)}
+	r := Compare(snap, docs, dl)
 	r.Excuse(map[string]int{"stray": 1, "future": 4}, docs)
 	if len(r.Unexpected) != 0 || len(r.Ahead) != 0 || r.Excused != 2 {
 		t.Errorf("after Excuse: unexpected %v ahead %v excused %d", r.Unexpected, r.Ahead, r.Excused)
