@@ -36,7 +36,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fromOffset := fs.Int64("from-offset", -1, "read every partition from this offset (default: the first retained)")
 	since := fs.String("since", "", "read only messages appended since: a duration back from now (2h) or an RFC 3339 time")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
-	settle := fs.Duration("settle", 0, "re-check missing and stale orders and undead-lettered malformed messages for up to this long, for a consumer that is still catching up")
+	settle := fs.Duration("settle", 0, "re-check missing and stale orders (in the index and the DLQ) and undead-lettered malformed messages for up to this long, for a consumer that is still catching up")
 	examples := fs.Int("examples", 10, "example ids printed per class of difference")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -119,19 +119,20 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
+		// The DLQ first: an order the consumer dead-letters after this
+		// read is still missing from the index below, and is refiled on
+		// the next round.
+		dl, err := reconcile.ReadDLQ(ctx, cfg.Config, cfg.DLQTopic, nil)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
+		}
+		rep.RecheckDLQ(dl)
 		if len(rep.Pending()) > 0 {
 			fresh, err := reconcile.FetchDocs(ctx, esc.ES(), cfg.Index, rep.Pending())
 			if err != nil {
 				return err
 			}
-			rep.Recheck(snap, fresh)
-		}
-		if len(rep.MalformedNotInDLQ) > 0 {
-			dl, err := reconcile.ReadDLQ(ctx, cfg.Config, cfg.DLQTopic, nil)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
-			}
-			rep.RecheckDLQ(dl)
+			rep.Recheck(snap, fresh, dl)
 		}
 	}
 	rep.Write(stdout, *examples)

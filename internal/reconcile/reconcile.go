@@ -90,20 +90,7 @@ func Compare(snap *Snapshot, docs map[string]Doc, dl *DeadLetters) *Report {
 			skews = append(skews, k.Produced.Sub(k.UpdatedAt))
 		}
 		d, ok := docs[id]
-		dead := func() bool {
-			_, ok := dl.Sources[Source{Topic: snap.Topic, Partition: k.Partition, Offset: k.Offset}]
-			return ok
-		}
-		switch {
-		case !ok && dead(), ok && d.Version < int64(k.Version) && dead():
-			r.DeadLettered = append(r.DeadLettered, id)
-		case !ok:
-			r.Missing = append(r.Missing, id)
-		case d.Version < int64(k.Version):
-			r.Stale = append(r.Stale, Diff{ID: id, KafkaVersion: k.Version, IndexVersion: d.Version})
-		case d.Version > int64(k.Version) && full:
-			r.Ahead = append(r.Ahead, Diff{ID: id, KafkaVersion: k.Version, IndexVersion: d.Version})
-		}
+		r.judge(snap.Topic, id, k, d, ok, dl, full)
 	}
 	if full {
 		for id := range docs {
@@ -122,6 +109,27 @@ func Compare(snap *Snapshot, docs map[string]Doc, dl *DeadLetters) *Report {
 	r.Skew = PercentilesOf(skews)
 	r.sort()
 	return r
+}
+
+// judge files order id, whose latest Kafka version is k, by what the index
+// holds (d, when found): a missing or stale order whose latest message was
+// dead-lettered is accounted for, not lost. Ahead is judged only when full.
+func (r *Report) judge(topic, id string, k Latest, d Doc, found bool, dl *DeadLetters, full bool) {
+	behind := !found || d.Version < int64(k.Version)
+	if behind && dl != nil {
+		if _, dead := dl.Sources[Source{Topic: topic, Partition: k.Partition, Offset: k.Offset}]; dead {
+			r.DeadLettered = append(r.DeadLettered, id)
+			return
+		}
+	}
+	switch {
+	case !found:
+		r.Missing = append(r.Missing, id)
+	case d.Version < int64(k.Version):
+		r.Stale = append(r.Stale, Diff{ID: id, KafkaVersion: k.Version, IndexVersion: d.Version})
+	case d.Version > int64(k.Version) && full:
+		r.Ahead = append(r.Ahead, Diff{ID: id, KafkaVersion: k.Version, IndexVersion: d.Version})
+	}
 }
 
 // Excuse drops Unexpected and Ahead documents that later holds at the same
@@ -147,20 +155,16 @@ func (r *Report) Excuse(later map[string]int, docs map[string]Doc) {
 	r.Ahead = keep
 }
 
-// Recheck replaces the index's answer for missing and stale orders with
-// fresh, and recomputes those two classes.
-func (r *Report) Recheck(snap *Snapshot, fresh map[string]Doc) {
+// Recheck replaces the index's and the DLQ's answers for missing and stale
+// orders with fresh ones and refiles them by the same rule as Compare: an
+// order the consumer dead-lettered since (e.g. refused by the mapping) is
+// accounted for, not missing. dl may be nil when the DLQ was not read again.
+func (r *Report) Recheck(snap *Snapshot, fresh map[string]Doc, dl *DeadLetters) {
 	ids := r.Pending()
 	r.Missing, r.Stale = nil, nil
 	for _, id := range ids {
-		k := snap.Latest[id]
 		d, ok := fresh[id]
-		switch {
-		case !ok:
-			r.Missing = append(r.Missing, id)
-		case d.Version < int64(k.Version):
-			r.Stale = append(r.Stale, Diff{ID: id, KafkaVersion: k.Version, IndexVersion: d.Version})
-		}
+		r.judge(snap.Topic, id, snap.Latest[id], d, ok, dl, false)
 	}
 	r.sort()
 }

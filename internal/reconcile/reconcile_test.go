@@ -120,13 +120,44 @@ func TestCompare(t *testing.T) {
 	if len(r.Unexpected) != 0 || len(r.Ahead) != 0 || r.Excused != 2 {
 		t.Errorf("after Excuse: unexpected %v ahead %v excused %d", r.Unexpected, r.Ahead, r.Excused)
 	}
-	r.Recheck(snap, map[string]Doc{"gone": {Version: 1}, "old": {Version: 3}})
+	r.Recheck(snap, map[string]Doc{"gone": {Version: 1}, "old": {Version: 3}}, dl)
 	if len(r.Missing)+len(r.Stale) != 0 || r.Differences() != 1 {
 		t.Errorf("after Recheck: missing %v stale %v differences %d", r.Missing, r.Stale, r.Differences())
 	}
 	r.RecheckDLQ(&DeadLetters{Records: 3, Sources: map[Source]string{src("t", 1, 8): "late"}})
 	if r.Differences() != 0 || r.DLQRecords != 3 {
 		t.Errorf("after RecheckDLQ: malformed %v differences %d", r.MalformedNotInDLQ, r.Differences())
+	}
+}
+
+// TestRecheckDeadLetteredLate: a valid order that Elasticsearch refuses is
+// dead-lettered after verify's first DLQ read; -settle must then count it
+// as dead-lettered, not missing (or stale) for ever.
+func TestRecheckDeadLetteredLate(t *testing.T) {
+	snap := &Snapshot{Topic: "t", Retained: spans(0, 9), Spans: spans(0, 9), Latest: map[string]Latest{
+		"refused":        {Version: 1, Partition: 0, Offset: 3},
+		"refused-update": {Version: 2, Partition: 0, Offset: 4},
+		"slow":           {Version: 1, Partition: 0, Offset: 5},
+		"lost":           {Version: 1, Partition: 0, Offset: 6},
+	}}
+	docs := map[string]Doc{"refused-update": {Version: 1}}
+	r := Compare(snap, docs, &DeadLetters{Sources: map[Source]string{}})
+	if want := []string{"lost", "refused", "slow"}; !slices.Equal(r.Missing, want) || len(r.Stale) != 1 {
+		t.Fatalf("first pass: missing %v stale %v, want missing %v and refused-update stale", r.Missing, r.Stale, want)
+	}
+
+	// Next round: the consumer has dead-lettered "refused" and
+	// "refused-update" and indexed "slow"; "lost" is still nowhere.
+	later := &DeadLetters{Records: 2, Sources: map[Source]string{src("t", 0, 3): "mapping", src("t", 0, 4): "mapping"}}
+	r.Recheck(snap, map[string]Doc{"slow": {Version: 1}, "refused-update": {Version: 1}}, later)
+	if !slices.Equal(r.Missing, []string{"lost"}) || len(r.Stale) != 0 ||
+		!slices.Equal(r.DeadLettered, []string{"refused", "refused-update"}) || r.Differences() != 1 {
+		t.Errorf("after Recheck: missing %v stale %v dead %v differences %d", r.Missing, r.Stale, r.DeadLettered, r.Differences())
+	}
+	// A dead letter for an older offset of the order does not excuse it.
+	r.Recheck(snap, nil, &DeadLetters{Sources: map[Source]string{src("t", 0, 2): "x", src("t", 1, 6): "y", src("u", 0, 6): "z"}})
+	if !slices.Equal(r.Missing, []string{"lost"}) || len(r.DeadLettered) != 2 {
+		t.Errorf("unrelated dead letters: missing %v dead %v", r.Missing, r.DeadLettered)
 	}
 }
 
