@@ -582,15 +582,44 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 	if _, err := order.Decode(bad); err != nil {
 		t.Fatalf("the victim must pass validation: %v", err)
 	}
+	withCoupon := func(v []byte) []byte {
+		return append(bytes.TrimSuffix(append([]byte(nil), v...), []byte("}")), []byte(`,"coupon":"SPRING"}`)...)
+	}
 	// Replace every version of the victim order so it cannot be indexed.
 	for i := range evs {
 		if evs[i].OrderID == victim.OrderID {
-			v := append(bytes.TrimSuffix(append([]byte(nil), evs[i].Value...), []byte("}")), []byte(`,"coupon":"SPRING"}`)...)
-			evs[i].Value = v
+			evs[i].Value = withCoupon(evs[i].Value)
 		}
 	}
-	x := expect(evs)
+	// Of a second order only the latest version is refused: the index must
+	// keep the version before it, as a one-at-a-time consumer would.
+	x0 := expect(evs)
+	var latestOnly order.Event
+	for _, ev := range evs {
+		if ev.OrderID != victim.OrderID && ev.Malformed == "" && x0.final[ev.OrderID].Version >= 3 {
+			latestOnly = x0.final[ev.OrderID]
+			break
+		}
+	}
+	if latestOnly.OrderID == "" {
+		t.Fatal("no order with three versions to reject the latest of")
+	}
+	for i := range evs {
+		if evs[i].OrderID == latestOnly.OrderID && evs[i].Version == latestOnly.Version {
+			evs[i].Value = withCoupon(evs[i].Value)
+		}
+	}
+	var kept []order.Event // what a one-at-a-time consumer indexes
+	for _, ev := range evs {
+		if ev.OrderID != latestOnly.OrderID || ev.Version != latestOnly.Version {
+			kept = append(kept, ev)
+		}
+	}
+	x := expect(kept)
 	delete(x.final, victim.OrderID)
+	if got := x.final[latestOnly.OrderID].Version; got != latestOnly.Version-1 {
+		t.Fatalf("expected version %d of %s, want %d", got, latestOnly.OrderID, latestOnly.Version-1)
+	}
 	s.produce(t, evs)
 
 	c := s.startConsumer(t, "only")
@@ -602,8 +631,11 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 	if len(dead) == 0 {
 		t.Fatal("the rejected order was not dead-lettered")
 	}
+	latestDead := false
 	for _, d := range dead {
-		if string(d.Key) != victim.OrderID {
+		if string(d.Key) == latestOnly.OrderID && bytes.Equal(d.Value, withCoupon(latestOnly.Value)) {
+			latestDead = true
+		} else if string(d.Key) != victim.OrderID {
 			t.Errorf("unexpected dead letter %s", d.Key)
 		}
 		r := header(d, HeaderError)
@@ -613,6 +645,9 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 		if !bytes.Contains(d.Value, []byte(`"coupon":"SPRING"`)) {
 			t.Errorf("dead letter lost the original bytes")
 		}
+	}
+	if !latestDead {
+		t.Errorf("the refused latest version of %s was not dead-lettered", latestOnly.OrderID)
 	}
 	t.Logf("dead letter reason: %s", header(dead[0], HeaderError))
 }

@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,9 +250,11 @@ func (p *Pipeline) fetchBatch(ctx context.Context) ([]kafkago.Message, error) {
 // entry is one message of the batch and what became of it.
 type entry struct {
 	msg     kafkago.Message
-	winner  int // index of the entry whose fate decides this one's (itself unless superseded)
 	handled bool
-	order   order.Order
+	// rejected: Elasticsearch refused it and it was dead-lettered; an
+	// older version of its order must then be indexed instead.
+	rejected bool
+	order    order.Order
 }
 
 // handleAndCommit handles batch and commits what it can. It returns an
@@ -309,10 +313,11 @@ func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) ([]entr
 	var bad []kafkago.Message
 	var badIdx []int
 	var badReasons []string
-	best := make(map[string]int, len(batch))
+	versions := make(map[string][]int, len(batch)) // entries per order id
+	var ids []string                               // in order of first appearance
 	for i, m := range batch {
 		e := &entries[i]
-		e.msg, e.winner = m, i
+		e.msg = m
 		o, err := order.Decode(m.Value)
 		if err != nil {
 			reason := "invalid"
@@ -325,24 +330,10 @@ func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) ([]entr
 			continue
 		}
 		e.order = o
-		// Keep the highest version per order: sending two versions of one
-		// _id in one bulk would only earn a 409 for the older one, and
-		// sending just one halves the work for lifecycle bursts.
-		if j, ok := best[o.OrderID]; !ok || o.Version >= entries[j].order.Version {
-			best[o.OrderID] = i
+		if _, ok := versions[o.OrderID]; !ok {
+			ids = append(ids, o.OrderID)
 		}
-	}
-	var winners []int
-	for i := range entries {
-		e := &entries[i]
-		if e.order.OrderID == "" {
-			continue
-		}
-		if w := best[e.order.OrderID]; w != i {
-			e.winner = w
-			continue
-		}
-		winners = append(winners, i)
+		versions[o.OrderID] = append(versions[o.OrderID], i)
 	}
 
 	var g errgroup.Group
@@ -363,25 +354,65 @@ func (p *Pipeline) handle(work context.Context, batch []kafkago.Message) ([]entr
 		})
 	}
 	g.Go(func() error {
-		err := p.indexAll(bctx, entries, winners)
+		err := p.indexLatest(bctx, entries, ids, versions)
 		if err != nil {
 			abort(err)
 		}
 		return err
 	})
 	err := g.Wait()
+	return entries, err
+}
 
-	for i := range entries {
-		e := &entries[i]
-		if e.winner != i {
-			e.handled = entries[e.winner].handled
-			if e.handled {
-				p.superseded.Add(1)
-				p.metrics.Superseded.Inc()
+// indexLatest indexes, per order, only the highest version in the batch:
+// sending two versions of one _id in one bulk would only earn a 409 for the
+// older one, and sending just one halves the work for lifecycle bursts. The
+// older versions are then superseded, handled with the one that stood, as
+// long as that one was indexed or found older than what Elasticsearch holds.
+// When Elasticsearch rejects it (dead-lettered), the next version down is
+// sent in another round, as a consumer taking one message at a time would
+// have left it in the index.
+func (p *Pipeline) indexLatest(work context.Context, entries []entry, ids []string, versions map[string][]int) error {
+	for _, id := range ids {
+		// Highest version first; of equal versions the later message,
+		// the one a sequential consumer would have had the last word on.
+		slices.SortFunc(versions[id], func(a, b int) int {
+			if c := cmp.Compare(entries[b].order.Version, entries[a].order.Version); c != 0 {
+				return c
+			}
+			return cmp.Compare(b, a)
+		})
+	}
+	cur := make([]int, len(ids)) // per order, the position in versions of the one sent
+	pending := make([]int, len(ids))
+	for k, id := range ids {
+		pending[k] = versions[id][0]
+	}
+	for len(pending) > 0 {
+		if err := p.indexAll(work, entries, pending); err != nil || work.Err() != nil {
+			return err
+		}
+		pending = pending[:0]
+		for k, id := range ids {
+			vs := versions[id]
+			if entries[vs[cur[k]]].rejected && cur[k]+1 < len(vs) {
+				cur[k]++
+				pending = append(pending, vs[cur[k]])
 			}
 		}
 	}
-	return entries, err
+	for k, id := range ids {
+		vs := versions[id]
+		if w := &entries[vs[cur[k]]]; !w.handled || w.rejected {
+			continue
+		}
+		for _, i := range vs[cur[k]+1:] {
+			entries[i].handled = true
+			p.superseded.Add(1)
+			p.metrics.Superseded.Inc()
+		}
+	}
+	return nil
 }
 
 // writeDeadLetters writes msgs to the dead-letter topic, retrying failures
@@ -536,7 +567,7 @@ func (p *Pipeline) markOutcomes(work context.Context, entries []entry, pending [
 			return retry, cause, reason, err
 		}
 		for _, i := range rejectedIdx {
-			entries[i].handled = true
+			entries[i].handled, entries[i].rejected = true, true
 		}
 		p.deadLettered.Add(int64(len(rejected)))
 		p.metrics.DeadLettered.WithLabelValues("rejected").Add(float64(len(rejected)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -489,6 +490,68 @@ func TestSupersededVersionsAreNotSent(t *testing.T) {
 	}
 	if s := p.Stats(); s.Superseded != 3 {
 		t.Fatalf("superseded = %d, want 3", s.Superseded)
+	}
+}
+
+// When Elasticsearch rejects the newest version of an order in a batch, the
+// older versions must not share its fate: the next version down is indexed,
+// as a consumer taking one message at a time would have left it.
+func TestRejectedLatestVersionFallsBackToThePreviousOne(t *testing.T) {
+	tests := []struct {
+		rejected   []int // versions Elasticsearch rejects
+		wantStored int
+		superseded int64
+	}{
+		{[]int{4}, 3, 2},
+		{[]int{4, 3}, 2, 1},
+		{[]int{4, 3, 2, 1}, 0, 0},
+		{[]int{3}, 4, 3}, // an older rejected version is superseded like any other
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint("rejected ", tc.rejected), func(t *testing.T) {
+			msgs, evs := events(t, 1, order.GeneratorConfig{LifecycleShare: 1, CancelShare: 0}, 1)
+			if len(evs) != 4 {
+				t.Fatalf("%d events, want created..delivered", len(evs))
+			}
+			id := evs[0].OrderID
+			es := newFakeES()
+			es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
+				if slices.Contains(tc.rejected, d.Version) {
+					return elastic.Outcome{Result: elastic.Rejected, Status: 400, Reason: "document_parsing_exception: bad"}, true
+				}
+				return elastic.Outcome{}, false
+			}
+			f := &fakeFetcher{msgs: msgs}
+			dlq := &fakeDLQ{}
+			c := testConfig()
+			c.FlushInterval = 10 * time.Second // all four in one batch
+			c.BulkSize = 4
+			p := New(c, f, es, dlq, Options{})
+			stop := start(t, p)
+			eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if got := es.version(id); got != tc.wantStored {
+				t.Errorf("stored version %d, want %d", got, tc.wantStored)
+			}
+			var dead []string
+			for _, d := range dlq.all() {
+				dead = append(dead, header(d, HeaderSourceOffset))
+			}
+			var want []string
+			for _, v := range tc.rejected {
+				if v >= tc.wantStored {
+					want = append(want, strconv.Itoa(v-1)) // version v is at offset v-1
+				}
+			}
+			if fmt.Sprint(dead) != fmt.Sprint(want) {
+				t.Errorf("dead-lettered offsets %v, want %v", dead, want)
+			}
+			if s := p.Stats(); s.Superseded != tc.superseded {
+				t.Errorf("superseded = %d, want %d", s.Superseded, tc.superseded)
+			}
+		})
 	}
 }
 
