@@ -657,12 +657,21 @@ func TestDLQFailureHoldsTheCommit(t *testing.T) {
 // the message, and nothing at or after it is committed.
 func TestPermanentDLQFailureStopsRun(t *testing.T) {
 	permanent := fmt.Errorf("write messages: %w: %w", kafka.ErrPermanent, kafkago.TopicAuthorizationFailed)
+	// A real writer refuses a dead letter over its BatchBytes before any
+	// I/O, so no broker is needed for this one.
+	tooSmall := &kafkago.Writer{Addr: kafkago.TCP("127.0.0.1:1"), Topic: "orders.dlq", BatchBytes: 64}
+	t.Cleanup(func() { _ = tooSmall.Close() })
+	overBatchBytes := &KafkaDeadLetters{Write: func(ctx context.Context, msgs []kafkago.Message, onRetry func(int, error, time.Duration)) (int, error) {
+		return kafka.WriteAll(ctx, tooSmall, msgs, onRetry)
+	}}
 	tests := []struct {
 		name   string
 		reject bool // the victim is valid but Elasticsearch rejects it
+		dlq    DeadLetters
 	}{
-		{"undecodable", false},
-		{"rejected by elasticsearch", true},
+		{"undecodable", false, &fakeDLQ{err: permanent}},
+		{"rejected by elasticsearch", true, &fakeDLQ{err: permanent}},
+		{"dead letter over the writer's batch bytes", false, overBatchBytes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -692,7 +701,7 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 			f := &fakeFetcher{msgs: msgs}
 			c := testConfig()
 			c.BulkSize = 5
-			p := New(c, f, es, &fakeDLQ{err: permanent}, Options{})
+			p := New(c, f, es, tc.dlq, Options{})
 			done := make(chan error, 1)
 			go func() { done <- p.Run(context.Background()) }()
 			var err error
