@@ -33,8 +33,10 @@ const (
 	// Conflict: 409 under external versioning, so Elasticsearch already holds
 	// this version or a newer one. The document is handled.
 	Conflict
-	// Rejected: Elasticsearch will never take this document (400-class, e.g.
-	// a mapping error). It belongs in a dead-letter queue.
+	// Rejected: Elasticsearch will never take this document: a 4xx whose
+	// error type says the document itself is at fault (a mapping or parse
+	// error). It belongs in a dead-letter queue. A 4xx about the index or
+	// the cluster (closed or missing index, a block) is Retry.
 	Rejected
 )
 
@@ -176,6 +178,23 @@ func DecodeBulkResponse(data []byte, want int) ([]Outcome, error) {
 	return out, nil
 }
 
+// documentErrors are the item error types that blame the document itself:
+// sending it again can never succeed, whatever an operator does to the
+// cluster. Every other 4xx (index_closed_exception, index_not_found_exception,
+// cluster_block_exception, invalid_index_name_exception, ...) is about the
+// index or the cluster and is retried, so that fixing the cluster resumes the
+// stream without losing a document to the dead-letter topic.
+var documentErrors = map[string]bool{
+	"mapper_parsing_exception":            true,
+	"strict_dynamic_mapping_exception":    true,
+	"document_parsing_exception":          true,
+	"illegal_argument_exception":          true, // e.g. a field value the mapping cannot take
+	"x_content_parse_exception":           true,
+	"json_parse_exception":                true,
+	"parse_exception":                     true,
+	"action_request_validation_exception": true, // e.g. an _id over 512 bytes
+}
+
 func classify(it bulkItem) Outcome {
 	o := Outcome{Status: it.Status, Reason: it.Error.String()}
 	switch s := it.Status; {
@@ -183,12 +202,12 @@ func classify(it bulkItem) Outcome {
 		o.Result = Indexed
 	case s == http.StatusConflict:
 		o.Result = Conflict
-	// 401/403 (missing privilege, read-only index block) and 408 are not
-	// the document's fault: an operator can fix them while we wait.
+	// 401/403 (missing privilege, read-only index block), 408 and 429 are
+	// not the document's fault whatever the error type says.
 	case s == http.StatusTooManyRequests, s >= 500, s == http.StatusUnauthorized,
 		s == http.StatusForbidden, s == http.StatusRequestTimeout:
 		o.Result = Retry
-	case s >= 400:
+	case s >= 400 && it.Error != nil && documentErrors[it.Error.Type]:
 		o.Result = Rejected
 	default:
 		o.Result = Retry
