@@ -499,21 +499,50 @@ func (p *Pipeline) bulkRound(work context.Context, entries []entry, pending []in
 				e := &entries[i]
 				docs[k] = elastic.Doc{ID: e.order.OrderID, Version: e.order.Version, Source: e.msg.Value}
 			}
-			start := time.Now()
-			res, err := p.index.Bulk(work, docs)
-			p.metrics.BulkDuration.Observe(time.Since(start).Seconds())
-			if err != nil {
-				for k := range docs {
-					outcomes[lo+k] = elastic.Outcome{Result: elastic.Retry, Reason: err.Error(), Status: statusOf(err)}
-				}
-				return nil
-			}
-			copy(outcomes[lo:hi], res)
+			p.bulk(work, docs, outcomes[lo:hi])
 			return nil
 		})
 	}
 	_ = g.Wait()
 	return outcomes
+}
+
+// bulk sends docs in one request and fills out with one outcome each. A
+// request Elasticsearch refuses as too large (413, over
+// http.max_content_length) is split in halves until it fits: sending it
+// again as is would fail forever. A single document that is still too large
+// is rejected: no request can carry it.
+func (p *Pipeline) bulk(work context.Context, docs []elastic.Doc, out []elastic.Outcome) {
+	start := time.Now()
+	res, err := p.index.Bulk(work, docs)
+	p.metrics.BulkDuration.Observe(time.Since(start).Seconds())
+	if err == nil {
+		copy(out, res)
+		return
+	}
+	status := statusOf(err)
+	switch {
+	case status == http.StatusRequestEntityTooLarge && len(docs) > 1 && work.Err() == nil:
+		half := len(docs) / 2
+		p.log.Warn("bulk request too large for elasticsearch, splitting it", "documents", len(docs), "error", err.Error())
+		p.bulk(work, docs[:half], out[:half])
+		p.bulk(work, docs[half:], out[half:])
+		return
+	case status == http.StatusRequestEntityTooLarge:
+		out[0] = elastic.Outcome{Result: elastic.Rejected, Status: status, Reason: "document too large for one bulk request: " + err.Error()}
+		return
+	case status == http.StatusBadRequest:
+		// A 400 for the whole request blames the request, not one
+		// document: a body this program built wrongly, or an
+		// Elasticsearch that does not understand it. Dead-lettering the
+		// whole chunk would throw away good documents, so it is retried
+		// like an outage, loudly, for an operator to look at.
+		p.log.Error("elasticsearch refused the whole bulk request (400); retrying it, but this needs a fix in the consumer or the cluster, not waiting",
+			"documents", len(docs), "error", err.Error())
+	}
+	for k := range docs {
+		out[k] = elastic.Outcome{Result: elastic.Retry, Reason: err.Error(), Status: status}
+	}
 }
 
 func statusOf(err error) int {
@@ -585,6 +614,8 @@ func retryCause(o elastic.Outcome) string {
 		return "forbidden"
 	case o.Status == 0:
 		return "unavailable"
+	case o.Status >= 400:
+		return "client_error" // e.g. a closed or missing index, a cluster block, a 400 for the request
 	}
 	return "other"
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -90,7 +91,9 @@ type fakeES struct {
 	calls    [][]elastic.Doc
 	override func(call int, d elastic.Doc) (elastic.Outcome, bool)
 	reqErr   func(call int) error
-	block    chan struct{} // if set, Bulk waits for it to close
+	// reqErrFor, if set, may fail a request as a whole by its documents.
+	reqErrFor func(docs []elastic.Doc) error
+	block     chan struct{} // if set, Bulk waits for it to close
 }
 
 func newFakeES() *fakeES { return &fakeES{docs: map[string]int{}} }
@@ -109,6 +112,11 @@ func (f *fakeES) Bulk(ctx context.Context, docs []elastic.Doc) ([]elastic.Outcom
 	f.calls = append(f.calls, append([]elastic.Doc(nil), docs...))
 	if f.reqErr != nil {
 		if err := f.reqErr(call); err != nil {
+			return nil, err
+		}
+	}
+	if f.reqErrFor != nil {
+		if err := f.reqErrFor(docs); err != nil {
 			return nil, err
 		}
 	}
@@ -553,6 +561,92 @@ func TestRejectedLatestVersionFallsBackToThePreviousOne(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A request Elasticsearch refuses as too large is split until it fits; a
+// document too large on its own is dead-lettered instead of retried forever.
+func TestTooLargeBulkRequestIsSplit(t *testing.T) {
+	msgs, evs := events(t, 20, order.GeneratorConfig{}, 1)
+	victim := evs[13].OrderID
+	es := newFakeES()
+	es.reqErrFor = func(docs []elastic.Doc) error {
+		for _, d := range docs {
+			if d.ID == victim || len(docs) > 3 {
+				return fmt.Errorf("send bulk request: %w", &elastic.StatusError{Status: 413, Body: "Request Entity Too Large"})
+			}
+		}
+		return nil
+	}
+	f := &fakeFetcher{msgs: msgs}
+	dlq := &fakeDLQ{}
+	c := testConfig()
+	c.BulkSize, c.Workers, c.FlushInterval = 20, 1, 10*time.Second
+	p := New(c, f, es, dlq, Options{})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range evs {
+		if ev.OrderID != victim && es.version(ev.OrderID) != ev.Version {
+			t.Errorf("order %s not indexed", ev.OrderID)
+		}
+	}
+	got := dlq.all()
+	if len(got) != 1 {
+		t.Fatalf("%d dead letters, want the one document too large on its own", len(got))
+	}
+	checkDeadLetter(t, got[0], msgs[13], "rejected by elasticsearch: 413 ")
+}
+
+// A whole request refused with 400 blames the request, not a document: it is
+// retried (nothing dead-lettered) and logged as an error.
+func TestBadRequestIsRetriedLoudly(t *testing.T) {
+	msgs, evs := events(t, 5, order.GeneratorConfig{}, 1)
+	es := newFakeES()
+	es.reqErr = func(call int) error {
+		if call < 2 {
+			return &elastic.StatusError{Status: 400, Body: "illegal_argument_exception: Malformed action/metadata line"}
+		}
+		return nil
+	}
+	var logs syncBuffer
+	f := &fakeFetcher{msgs: msgs}
+	dlq := &fakeDLQ{}
+	p := New(testConfig(), f, es, dlq, Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if len(dlq.all()) != 0 {
+		t.Fatal("a whole-request 400 dead-lettered documents")
+	}
+	for _, ev := range evs {
+		if es.version(ev.OrderID) != ev.Version {
+			t.Errorf("order %s not indexed", ev.OrderID)
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "refused the whole bulk request") {
+		t.Errorf("no error logged for the refused request:\n%s", l)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func TestShutdownMidRetryCommitsNothingUnhandled(t *testing.T) {
