@@ -42,7 +42,7 @@ type setupConfig struct {
 	KibanaPassword   string        `envconfig:"KIBANA_PASSWORD" desc:"password to set for the built-in kibana_system user (empty: skip)"`
 	LogstashPassword string        `envconfig:"LOGSTASH_WRITER_PASSWORD" desc:"password of user logstash_writer, created with role orderpipe_writer (empty: skip)"`
 	ConsumerPassword string        `envconfig:"CONSUMER_ES_PASSWORD" desc:"password of user orderpipe_consumer, created with role orderpipe_writer (empty: skip)"`
-	WaitTimeout      time.Duration `envconfig:"SETUP_TIMEOUT" default:"5m" desc:"longest wait for Kafka and Elasticsearch to answer"`
+	WaitTimeout      time.Duration `envconfig:"SETUP_TIMEOUT" default:"5m" desc:"longest wait for Kafka and Elasticsearch to answer, and longest Kibana import once Kibana is available"`
 }
 
 func (c *setupConfig) validate() error {
@@ -138,9 +138,18 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stdout, "kibana: skipped (KIBANA_URL not set)")
 		return nil
 	}
-	k := kibana{url: strings.TrimRight(cfg.KibanaURL, "/"), username: cfg.Username, password: cfg.Password, apiKey: cfg.APIKey, client: http.DefaultClient}
-	return k.importObjects(ctx, cfg.KibanaTimeout, deploy.KibanaObjects, stdout, log)
+	// Kibana may take KIBANA_TIMEOUT to come up, then the imports get
+	// SETUP_TIMEOUT; each request is also bounded on its own, so a Kibana
+	// that accepts a connection and never answers cannot hang setup.
+	kctx, kcancel := context.WithTimeout(ctx, cfg.KibanaTimeout+cfg.WaitTimeout)
+	defer kcancel()
+	k := kibana{url: strings.TrimRight(cfg.KibanaURL, "/"), username: cfg.Username, password: cfg.Password, apiKey: cfg.APIKey,
+		client: &http.Client{Timeout: kibanaRequestTimeout}}
+	return k.importObjects(kctx, cfg.KibanaTimeout, deploy.KibanaObjects, stdout, log)
 }
+
+// kibanaRequestTimeout bounds each request to Kibana, the import included.
+var kibanaRequestTimeout = 2 * time.Minute
 
 // setupTopic creates a topic unless it exists; it waits for Kafka to answer.
 func setupTopic(ctx context.Context, cfg kafka.Config, spec kafka.TopicSpec, stdout io.Writer, log *slog.Logger) error {

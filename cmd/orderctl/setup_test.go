@@ -423,3 +423,69 @@ func TestSetupSecurityRefused(t *testing.T) {
 		t.Fatalf("setupSecurity = %v, want a wrapped *elastic.StatusError 403 matching elastic.ErrForbidden", err)
 	}
 }
+
+// TestSetupKibanaThatNeverAnswers: a Kibana that reports itself available
+// and then never answers the import ends setup with an error, through the
+// per-request timeout and, failing that, through setup's own deadline.
+func TestSetupKibanaThatNeverAnswers(t *testing.T) {
+	brokers := servicetest.KafkaBrokers(t)
+	esURL := servicetest.ElasticsearchURL(t)
+	topic, dlq := servicetest.Name(t, "orders"), servicetest.Name(t, "dlq")
+	index, template := servicetest.Name(t, "opsetup"), servicetest.Name(t, "opsetup-tmpl")
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/status" {
+			io.WriteString(w, `{"status":{"overall":{"level":"available"}}}`)
+			return
+		}
+		select { // hang
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(func() {
+		close(release)
+		srv.Close()
+		servicetest.DeleteTopic(t, brokers, topic)
+		servicetest.DeleteTopic(t, brokers, dlq)
+		req, _ := http.NewRequest(http.MethodDelete, esURL+"/_index_template/"+template, nil)
+		if res, err := http.DefaultClient.Do(req); err == nil {
+			res.Body.Close()
+		}
+	})
+	for k, v := range map[string]string{
+		"KAFKA_BROKERS": strings.Join(brokers, ","), "KAFKA_TOPIC": topic, "KAFKA_TOPIC_PARTITIONS": "1",
+		"DLQ_TOPIC": dlq, "DLQ_PARTITIONS": "1", "ES_ADDRESSES": esURL, "ES_INDEX": index,
+		"ES_TEMPLATE_NAME": template, "ES_TEMPLATE_FILE": privateTemplate(t, index, nil),
+		"SETUP_TIMEOUT": "1m", "KIBANA_URL": srv.URL, "KIBANA_TIMEOUT": "1m",
+	} {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	restore := kibanaRequestTimeout
+	t.Cleanup(func() { kibanaRequestTimeout = restore })
+	for _, tc := range []struct {
+		name                      string
+		perRequest                time.Duration
+		kibanaTimeout, setupLimit string
+		within                    time.Duration
+	}{
+		{"request timeout", 300 * time.Millisecond, "1m", "1m", 20 * time.Second},
+		{"setup deadline", time.Hour, "1s", "3s", 20 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kibanaRequestTimeout = tc.perRequest
+			t.Setenv("KIBANA_TIMEOUT", tc.kibanaTimeout)
+			t.Setenv("SETUP_TIMEOUT", tc.setupLimit)
+			start := time.Now()
+			out, errOut, err := runCmd(t, ctx, "setup")
+			if err == nil || !strings.Contains(err.Error(), "import kibana/orders.ndjson into kibana") {
+				t.Fatalf("setup = %v, want the import to fail\n%s\n%s", err, out, errOut)
+			}
+			if took := time.Since(start); took > tc.within {
+				t.Errorf("setup gave up after %s, want within %s", took, tc.within)
+			}
+		})
+	}
+}

@@ -86,10 +86,13 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	// Whatever way runTail returns, the readers it started are stopped
+	// first and waited for, so none outlives it.
+	defer wg.Wait()
 	defer cancel()
 	msgs := make(chan kafkago.Message)
 	errc := make(chan error, 1)
-	var wg sync.WaitGroup
 	var commit func(context.Context, ...kafkago.Message) error
 	if *group == "" {
 		if err := readPartitions(ctx, cfg, *from == "earliest", msgs, errc, &wg); err != nil {
@@ -104,8 +107,6 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		commit = r.CommitMessages
 		fmt.Fprintf(stderr, "tail: following %s in group %s (from %s when the group has no offsets)\n", cfg.Topic, *group, *from)
 	}
-	defer wg.Wait()
-	defer cancel()
 
 	printed := 0
 	for {
@@ -175,8 +176,13 @@ func printEvent(w io.Writer, m kafkago.Message, f tailFilter, asJSON bool) bool 
 	return true
 }
 
+// seekReader positions a partition reader; tests replace it to fail.
+var seekReader = func(r *kafkago.Reader, offset int64) error { return r.SetOffset(offset) }
+
 // readPartitions reads every partition directly from its first or end
 // offset, captured now, so "latest" means exactly what follows this call.
+// Every reader is created and positioned before any goroutine starts, so a
+// failure part way leaves nothing running.
 func readPartitions(ctx context.Context, cfg tailConfig, earliest bool, out chan<- kafkago.Message, errc chan<- error, wg *sync.WaitGroup) error {
 	ranges, err := kafka.Offsets(ctx, cfg.Config, cfg.Topic)
 	if err != nil {
@@ -186,19 +192,25 @@ func readPartitions(ctx context.Context, cfg tailConfig, earliest bool, out chan
 	if err != nil {
 		return err
 	}
+	readers := make([]*kafkago.Reader, 0, len(ranges))
 	for _, pr := range ranges {
 		r := kafkago.NewReader(kafkago.ReaderConfig{
 			Brokers: cfg.Brokers, Topic: cfg.Topic, Partition: pr.Partition, Dialer: dialer,
 			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond,
 		})
+		readers = append(readers, r)
 		start := pr.End
 		if earliest {
 			start = pr.First
 		}
-		if err := r.SetOffset(start); err != nil {
-			r.Close()
+		if err := seekReader(r, start); err != nil {
+			for _, r := range readers {
+				r.Close()
+			}
 			return fmt.Errorf("seek %s/%d: %w", cfg.Topic, pr.Partition, err)
 		}
+	}
+	for _, r := range readers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

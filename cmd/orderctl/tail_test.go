@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -199,5 +201,50 @@ func TestTailUsageErrors(t *testing.T) {
 		if code := exitCode(err, &strings.Builder{}); code != 2 {
 			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
 		}
+	}
+}
+
+// tailReaders counts goroutines that readPartitions started and that are
+// still alive (running or not yet scheduled).
+func tailReaders() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			count := 0
+			for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+				if strings.Contains(g, "orderctl.readPartitions") {
+					count++
+				}
+			}
+			return count
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// TestTailFailingPartWayLeavesNoReader: when positioning one partition's
+// reader fails after others were set up, tail returns the error and no
+// reader goroutine is left running.
+func TestTailFailingPartWayLeavesNoReader(t *testing.T) {
+	s := newStack(t, 3)
+	s.produce(t, s.topic, messages(events(t, 3, 1, 0))) // every partition has a leader
+	before := tailReaders()
+	seek := seekReader
+	t.Cleanup(func() { seekReader = seek })
+	seekReader = func(r *kafkago.Reader, offset int64) error {
+		if r.Config().Partition == 2 {
+			return errors.New("planted seek failure")
+		}
+		return seek(r, offset)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, err := runCmd(t, ctx, "tail", "-from", "earliest")
+	if err == nil || !strings.Contains(err.Error(), "planted seek failure") {
+		t.Fatalf("tail = %v, want the seek failure", err)
+	}
+	if n := tailReaders() - before; n != 0 {
+		t.Errorf("%d tail reader goroutines still running after tail returned", n)
 	}
 }
