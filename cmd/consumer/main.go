@@ -199,21 +199,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// The ops listener outlives the pipeline's drain, so /readyz and
-	// /metrics answer until the very end.
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopOps()
-	var opsGroup errgroup.Group
-	opsGroup.Go(func() error { return srv.Run(opsCtx) })
-	err = consume(ctx, cfg, log, metrics, health)
-	stopOps()
-	if oerr := opsGroup.Wait(); err == nil {
-		err = oerr
-	}
+	err = runWithOps(ctx, srv.Run, func(ctx context.Context) error {
+		return consume(ctx, cfg, log, metrics, health)
+	})
 	if err == nil {
 		log.Info("stopped")
 	}
 	return err
+}
+
+// runWithOps runs work and the ops server as one group. The ops server
+// outlives work's drain, so /readyz and /metrics answer until the very end,
+// and is stopped once work returned. If the ops server fails, work's context
+// ends at once (it drains like on SIGTERM) and the ops error is returned:
+// a consumer whose probes cannot be answered must not carry on unnoticed.
+func runWithOps(ctx context.Context, serveOps, work func(context.Context) error) error {
+	g, workCtx := errgroup.WithContext(ctx)
+	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopOps()
+	g.Go(func() error { return serveOps(opsCtx) })
+	g.Go(func() error {
+		defer stopOps()
+		return work(workCtx)
+	})
+	return g.Wait()
 }
 
 func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipeline.Metrics, health *pipeline.Health) error {
@@ -291,22 +300,57 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 	_ = g.Wait()
 
 	// Leaving the group hands the partitions over at once instead of after
-	// the session timeout; bound it so a dead broker cannot hold the exit.
-	closed := make(chan error, 1)
-	go func() { closed <- reader.Close() }()
-	select {
-	case err := <-closed:
-		if err != nil {
-			log.Warn("leave consumer group", "error", err.Error())
-		}
-	case <-time.After((cfg.ShutdownTimeout - drain) / 2):
-		log.Warn("leaving the consumer group timed out; the broker will expire the session")
-	}
-	if err := writer.Close(); err != nil {
-		log.Warn("close dead-letter writer", "error", err.Error())
-	}
+	// the session timeout. Both closes share what is left of the shutdown
+	// budget, so a dead broker cannot hold the exit.
+	closeWithin((cfg.ShutdownTimeout-drain)/2, log,
+		closer{"leave the consumer group", reader.Close},
+		closer{"close the dead-letter writer", writer.Close})
 	s := p.Stats()
 	log.Info("pipeline stopped", "consumed", s.Consumed, "indexed", s.Indexed, "conflicts", s.Conflicts,
 		"superseded", s.Superseded, "dead_lettered", s.DeadLettered, "retries", s.Retries)
 	return runErr
+}
+
+// closer is one thing to close at exit, named for the log.
+type closer struct {
+	what  string
+	close func() error
+}
+
+// closeWithin runs the closers concurrently and waits at most d for all of
+// them, logging each failure, and returns what had not finished by then
+// (also logged). kafka-go's Close takes no context, so a Close stuck on an
+// unreachable broker cannot be interrupted: the bound keeps it from holding
+// the exit, which is what ends it. Each result has a buffered slot, so a
+// late Close never blocks.
+func closeWithin(d time.Duration, log *slog.Logger, closers ...closer) (pending []string) {
+	type result struct {
+		i   int
+		err error
+	}
+	results := make(chan result, len(closers))
+	for i, c := range closers {
+		go func() { results <- result{i, c.close()} }()
+	}
+	done := make([]bool, len(closers))
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	for range closers {
+		select {
+		case r := <-results:
+			done[r.i] = true
+			if r.err != nil {
+				log.Warn(closers[r.i].what+" failed", "error", r.err.Error())
+			}
+		case <-timeout.C:
+			for i, c := range closers {
+				if !done[i] {
+					pending = append(pending, c.what)
+				}
+			}
+			log.Warn("shutdown: giving up waiting; the broker expires the group session on its own", "still_running", pending, "waited", d.String())
+			return pending
+		}
+	}
+	return nil
 }
