@@ -185,10 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return ops.Usage(err)
 	}
-	log.Info("starting", "kafka", cfg.KafkaConfig.Masked(), "elasticsearch", cfg.ElasticConfig.Masked(),
-		"topic", cfg.Topic, "group", cfg.Group, "dlq_topic", cfg.DLQTopic, "bulk_size", cfg.BulkSize,
-		"bulk_bytes", cfg.BulkBytes, "flush_interval", cfg.FlushInterval.String(), "bulk_workers", cfg.BulkWorkers,
-		"ops_addr", cfg.OpsAddr, "shutdown_timeout", cfg.ShutdownTimeout.String())
+	log.Info("starting", "config", ops.Settings(cfg))
 
 	reg := ops.NewRegistry()
 	metrics := pipeline.NewMetrics(reg)

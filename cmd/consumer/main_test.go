@@ -186,3 +186,22 @@ func TestCloseWithinDoesNotWaitForAStuckClose(t *testing.T) {
 		t.Errorf("the stuck close was not logged:\n%s", logs.String())
 	}
 }
+
+// The start-up log shows every setting by variable name, secrets masked.
+func TestStartupSettingsMaskSecrets(t *testing.T) {
+	var c config
+	c.SASLPassword, c.Password, c.APIKey = "kafka-secret", "es-secret", "key-secret"
+	c.Topic = "orders"
+	var out bytes.Buffer
+	slog.New(slog.NewTextHandler(&out, nil)).Info("starting", "config", ops.Settings(c))
+	for _, secret := range []string{"kafka-secret", "es-secret", "key-secret"} {
+		if strings.Contains(out.String(), secret) {
+			t.Errorf("start-up log shows %q: %s", secret, out.String())
+		}
+	}
+	for _, want := range []string{"KAFKA_SASL_PASSWORD", "ES_PASSWORD", "ES_API_KEY", "KAFKA_TOPIC=orders"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("start-up log lacks %s: %s", want, out.String())
+		}
+	}
+}

@@ -63,14 +63,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-
-// Masked returns a copy safe to log.
-func (c Config) Masked() Config {
-	if c.Password != "" {
-		c.Password = "*****"
-	}
-	if c.APIKey != "" {
-		c.APIKey = "*****"
-	}
-	return c
-}

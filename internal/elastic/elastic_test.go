@@ -52,19 +52,6 @@ func TestConfigValidateNamesVariable(t *testing.T) {
 	}
 }
 
-func TestMaskedHidesSecrets(t *testing.T) {
-	c := validConfig()
-	c.Username, c.Password = "u", "secret"
-	if m := c.Masked(); m.Password == "secret" {
-		t.Fatal("Masked kept the password")
-	}
-	c = validConfig()
-	c.APIKey = "secret"
-	if m := c.Masked(); m.APIKey == "secret" {
-		t.Fatal("Masked kept the API key")
-	}
-}
-
 func TestAppendBulkBody(t *testing.T) {
 	docs := []Doc{
 		{ID: "a", Version: 2, Source: []byte(`{"order_id":"a","version":2}`)},

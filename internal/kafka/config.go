@@ -144,11 +144,3 @@ func (c Config) Client() (*kafkago.Client, error) {
 	}
 	return &kafkago.Client{Addr: kafkago.TCP(c.Brokers...), Transport: tr, Timeout: 10 * time.Second}, nil
 }
-
-// Masked returns a copy safe to log.
-func (c Config) Masked() Config {
-	if c.SASLPassword != "" {
-		c.SASLPassword = "*****"
-	}
-	return c
-}

@@ -82,10 +82,3 @@ func TestTLSWithACertificateThatIsNotPEMIsRejected(t *testing.T) {
 	_, err := c.Transport()
 	checkConfigError(t, err, "KAFKA_TLS_CA_CERT")
 }
-
-func TestMaskedHidesTheSASLPassword(t *testing.T) {
-	c := Config{SASLPassword: "secret"}
-	if m := c.Masked(); m.SASLPassword == "secret" || c.SASLPassword != "secret" {
-		t.Fatalf("Masked() = %q (original now %q)", m.SASLPassword, c.SASLPassword)
-	}
-}
