@@ -56,7 +56,9 @@ const (
 // Config tunes the pipeline.
 type Config struct {
 	// BulkSize and BulkBytes bound one batch: the messages fetched before
-	// they are handled together and committed.
+	// they are handled together and committed. BulkSize is required: it is
+	// the program's setting (cmd/consumer's BULK_SIZE), with no second
+	// default here to drift from it.
 	BulkSize  int
 	BulkBytes int
 	// FlushInterval is the longest a batch waits to fill once it has a
@@ -80,9 +82,6 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.BulkSize <= 0 {
-		c.BulkSize = 1000
-	}
 	if c.BulkBytes <= 0 {
 		c.BulkBytes = 5 << 20
 	}
@@ -133,8 +132,12 @@ type Options struct {
 	Now     func() time.Time
 }
 
-// New returns a pipeline; Run starts it.
+// New returns a pipeline; Run starts it. It panics when cfg.BulkSize is not
+// positive: that is a bug in the caller, not a setting to guess.
 func New(cfg Config, f Fetcher, ix Indexer, dl DeadLetters, opt Options) *Pipeline {
+	if cfg.BulkSize <= 0 {
+		panic(fmt.Sprintf("pipeline.New: Config.BulkSize %d is not positive", cfg.BulkSize))
+	}
 	cfg.setDefaults()
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)

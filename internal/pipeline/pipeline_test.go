@@ -823,6 +823,15 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 	}
 }
 
+func TestNewRequiresBulkSize(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "BulkSize") {
+			t.Fatalf("New without BulkSize: recovered %v, want a panic naming BulkSize", r)
+		}
+	}()
+	New(Config{}, &fakeFetcher{}, newFakeES(), &fakeDLQ{}, Options{})
+}
+
 func newTestHealth() *Health { return NewHealth(newReadiness()) }
 
 func BenchmarkPipeline(b *testing.B) {
