@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,7 +80,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			continue
 		}
 		st := order.Status(s)
-		if !validStatus(st) {
+		if !slices.Contains(order.Statuses, st) {
 			return ops.Usage(fmt.Errorf("-status: %q is not one of %v", s, order.Statuses))
 		}
 		filter.statuses[st] = true
@@ -135,15 +136,6 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 }
 
-func validStatus(s order.Status) bool {
-	for _, v := range order.Statuses {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // printEvent prints m if it passes the filter (malformed messages always
 // pass) and reports whether it printed.
 func printEvent(w io.Writer, m kafkago.Message, f tailFilter, asJSON bool) bool {
@@ -160,14 +152,14 @@ func printEvent(w io.Writer, m kafkago.Message, f tailFilter, asJSON bool) bool 
 		return false
 	}
 	if asJSON {
-		v := bytes.TrimSpace(m.Value)
-		if bytes.ContainsAny(v, "\r\n") {
-			var b bytes.Buffer
-			if json.Compact(&b, v) == nil {
-				v = b.Bytes()
-			}
+		// One document per line: Decode accepted it, so it compacts.
+		var b bytes.Buffer
+		if json.Compact(&b, m.Value) != nil {
+			b.Reset()
+			b.Write(bytes.TrimSpace(m.Value))
 		}
-		w.Write(append(v, '\n'))
+		b.WriteByte('\n')
+		w.Write(b.Bytes())
 		return true
 	}
 	fmt.Fprintf(w, "%s  p%d@%-6d %s  v%d %-9s  %s (%s)  %d items  %.2f %s\n",

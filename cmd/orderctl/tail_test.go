@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
@@ -172,18 +175,26 @@ func TestTailFromLatestFollowsLiveAndMarksMalformed(t *testing.T) {
 	for strings.Count(stdout.String(), "\n") < want && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // anything extra would show up now
-	cancel()                           // Ctrl-C
+	// Anything extra tail would print sits in some partition before that
+	// partition's sentinel: once every sentinel is out, so is all of it.
+	s.produceSentinels(t, 2)
+	for !sentinelsPrinted(stdout.String(), 2) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel() // Ctrl-C
 	if err := <-done; err != nil {
 		t.Fatalf("tail after cancel: %v", err)
 	}
 	out := stdout.String()
 	var valid []string
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		if strings.HasPrefix(line, "!! malformed ") && strings.Contains(line, `key="junk"`) {
+		if strings.HasPrefix(line, "!! malformed ") && (strings.Contains(line, `key="junk"`) || strings.Contains(line, `key="sentinel-`)) {
 			continue
 		}
 		valid = append(valid, line)
+	}
+	if !sentinelsPrinted(out, 2) {
+		t.Fatalf("sentinels not printed within the test's time:\n%s", out)
 	}
 	if got := printedIDs(t, strings.Join(valid, "\n")); !slices.Equal(got, wantIDs(live, nil)) || len(valid) != want-1 {
 		t.Errorf("tail -from latest printed\n%s\nwant exactly %v and one malformed line", out, wantIDs(live, nil))
@@ -246,5 +257,67 @@ func TestTailFailingPartWayLeavesNoReader(t *testing.T) {
 	}
 	if n := tailReaders() - before; n != 0 {
 		t.Errorf("%d tail reader goroutines still running after tail returned", n)
+	}
+}
+
+// produceSentinels writes one malformed message keyed "sentinel-P" to each
+// of the partitions.
+func (s *stack) produceSentinels(t *testing.T, partitions int) {
+	t.Helper()
+	w, err := kafka.NewWriter(kafka.Config{Brokers: s.brokers, ClientID: "orderctl-test"}, kafka.WriterConfig{
+		Acks: "all", Compression: "none", BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond,
+	}, s.topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Balancer = kafkago.BalancerFunc(func(m kafkago.Message, _ ...int) int {
+		p, _ := strconv.Atoi(strings.TrimPrefix(string(m.Key), "sentinel-"))
+		return p
+	})
+	var msgs []kafkago.Message
+	for p := range partitions {
+		msgs = append(msgs, kafkago.Message{Key: []byte(fmt.Sprintf("sentinel-%d", p)), Value: []byte("sentinel")})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := kafka.WriteAll(ctx, w, msgs, nil); err != nil {
+		t.Fatalf("produce sentinels: %v", err)
+	}
+}
+
+// sentinelsPrinted reports whether out has each partition's sentinel line.
+func sentinelsPrinted(out string, partitions int) bool {
+	lines := strings.Split(out, "\n")
+	for p := range partitions {
+		if !slices.ContainsFunc(lines, func(l string) bool {
+			return strings.HasPrefix(l, fmt.Sprintf("!! malformed p%d@", p)) && strings.Contains(l, fmt.Sprintf("key=\"sentinel-%d\"", p))
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestPrintEventJSONIsOneLine: -json prints a document spread over lines
+// (LF or CRLF) compacted onto one.
+func TestPrintEventJSONIsOneLine(t *testing.T) {
+	compact := events(t, 1, 3, 0)[0].Value
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, compact, "  ", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string][]byte{
+		"compact":  compact,
+		"indented": append([]byte("\n  "), indented.Bytes()...),
+		"crlf":     bytes.ReplaceAll(indented.Bytes(), []byte("\n"), []byte("\r\n")),
+	} {
+		var out strings.Builder
+		if !printEvent(&out, kafkago.Message{Value: v}, tailFilter{}, true) {
+			t.Errorf("%s: not printed", name)
+		}
+		if out.String() != string(compact)+"\n" {
+			t.Errorf("%s: printed %q, want %q", name, out.String(), string(compact)+"\n")
+		}
 	}
 }
