@@ -11,9 +11,13 @@
 //   - already newer: Elasticsearch answered 409 under external versioning,
 //     so it holds this version of the order or a later one;
 //   - superseded: a later version of the same order in the same batch was
-//     handled (only the highest version per order_id is sent);
+//     indexed or already newer (only the highest version per order_id is
+//     sent; if Elasticsearch rejects it, the next version down is sent
+//     instead, so the index ends where a one-at-a-time consumer leaves it);
 //   - dead-lettered: undecodable, invalid, or rejected by Elasticsearch for
-//     good (400-class), and the original bytes were acknowledged by Kafka on
+//     good (a 4xx whose error type blames the document, such as a mapping
+//     or parse error; a closed or missing index or a cluster block is
+//     retried), and the original bytes were acknowledged by Kafka on
 //     the dead-letter topic, with headers saying why and where they came
 //     from.
 //
