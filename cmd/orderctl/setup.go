@@ -88,7 +88,10 @@ func (c *setupConfig) validate() error {
 const setupSummary = `setup creates the orders and dead-letter topics, sets the kibana_system password and
 creates the orderpipe_writer role and its users (only for the passwords that are set),
 installs the index template, and imports the Kibana saved objects when KIBANA_URL is
-set. It is idempotent: a second run reports "exists"/"unchanged" and changes nothing.`
+set. It is idempotent: on a second run the topics and the template are left untouched
+("exists"/"unchanged"); the kibana_system password, the role, the users and the Kibana
+saved objects are written again every run ("applied", import with overwrite), which
+leaves them as they were.`
 
 func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg setupConfig
@@ -217,7 +220,10 @@ func writerRole(index string) map[string]any {
 }
 
 // setupSecurity sets the kibana_system password and creates the writer role
-// and users, each only when its password is set. Every call is an upsert.
+// and users, each only when its password is set. Every call is an upsert,
+// made on every run: what exists already is written again ("applied") with
+// the same content, so a rerun leaves it as it was (a changed password in
+// the environment is applied too).
 func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdout io.Writer) error {
 	if cfg.KibanaPassword != "" {
 		body, _ := json.Marshal(map[string]string{"password": cfg.KibanaPassword})
@@ -225,7 +231,7 @@ func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdo
 		if err := esResult(res, err, nil); err != nil {
 			return fmt.Errorf("set kibana_system password: %w", err)
 		}
-		fmt.Fprintln(stdout, "user kibana_system: password set")
+		fmt.Fprintln(stdout, "user kibana_system: password applied")
 	}
 	users := []struct{ name, password string }{{"logstash_writer", cfg.LogstashPassword}, {"orderpipe_consumer", cfg.ConsumerPassword}}
 	if cfg.LogstashPassword == "" && cfg.ConsumerPassword == "" {
@@ -244,7 +250,7 @@ func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdo
 	if err := esResult(res, err, &role); err != nil {
 		return fmt.Errorf("put role orderpipe_writer: %w", err)
 	}
-	fmt.Fprintf(stdout, "role orderpipe_writer: %s\n", createdOr(role.Role.Created, "updated"))
+	fmt.Fprintf(stdout, "role orderpipe_writer: %s\n", createdOr(role.Role.Created, "applied"))
 	for _, u := range users {
 		if u.password == "" {
 			continue
@@ -257,7 +263,7 @@ func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdo
 		if err := esResult(res, err, &user); err != nil {
 			return fmt.Errorf("put user %s: %w", u.name, err)
 		}
-		fmt.Fprintf(stdout, "user %s: %s\n", u.name, createdOr(user.Created, "updated"))
+		fmt.Fprintf(stdout, "user %s: %s\n", u.name, createdOr(user.Created, "applied"))
 	}
 	return nil
 }
@@ -509,7 +515,7 @@ func (k kibana) importObjects(ctx context.Context, timeout time.Duration, object
 		if !out.Success || len(out.Errors) > 0 {
 			return fmt.Errorf("import %s into kibana: %d imported, %d failed: %s", f, out.SuccessCount, len(out.Errors), truncate(raw, 2048))
 		}
-		fmt.Fprintf(stdout, "kibana: imported %d objects from %s (overwrite)\n", out.SuccessCount, path.Base(f))
+		fmt.Fprintf(stdout, "kibana: applied %d saved objects from %s (import with overwrite)\n", out.SuccessCount, path.Base(f))
 	}
 	return nil
 }
