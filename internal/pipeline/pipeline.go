@@ -271,7 +271,7 @@ func (p *Pipeline) handleAndCommit(work context.Context, batch []kafkago.Message
 
 	entries, err := p.handle(work, batch)
 	p.commit(entries)
-	if work.Err() != nil {
+	if work.Err() != nil && err == nil {
 		// Shutdown: what is not handled stays uncommitted and Run
 		// returns, so nothing later can be committed past it.
 		return nil
