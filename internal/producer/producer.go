@@ -114,10 +114,13 @@ func (nopObserver) Generated(order.Event)                         {}
 
 // Run produces until the count is reached or ctx ends, then flushes what is
 // buffered within ShutdownTimeout. It returns nil on a clean stop, and an
-// error wrapping ErrAbandoned when buffered messages could not be delivered
-// in time.
+// error wrapping ErrAbandoned when buffered messages could not be delivered:
+// in time at shutdown, or at all because the Writer failed for good (then
+// generation stops at once and the error says why).
 func (p *Producer) Run(ctx context.Context) error {
 	batches := make(chan []kafkago.Message, 1)
+	genCtx, stopGen := context.WithCancel(ctx)
+	defer stopGen()
 	// The sender outlives ctx by up to ShutdownTimeout, to flush.
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
@@ -129,20 +132,24 @@ func (p *Producer) Run(ctx context.Context) error {
 	defer stopDeadline()
 
 	sendErr := make(chan error, 1)
-	go func() { sendErr <- p.send(sendCtx, batches) }()
+	go func() { sendErr <- p.send(sendCtx, stopGen, batches) }()
 
-	p.generate(ctx, batches)
+	p.generate(genCtx, batches)
 	close(batches)
 	return <-sendErr
 }
 
-// ErrAbandoned reports buffered messages not delivered before the deadline.
+// ErrAbandoned reports generated messages that were never delivered.
 var ErrAbandoned = errors.New("producer: buffered messages abandoned at shutdown")
 
-func (p *Producer) send(ctx context.Context, batches <-chan []kafkago.Message) error {
+// send writes batches until the channel closes. A write that fails while
+// ctx is alive failed for good (the Writer retries what may pass): it stops
+// generation, and everything still buffered is abandoned with that cause.
+func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, batches <-chan []kafkago.Message) error {
 	var abandoned int64
+	var cause error
 	for batch := range batches {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || cause != nil {
 			abandoned += int64(len(batch))
 			continue
 		}
@@ -156,13 +163,20 @@ func (p *Producer) send(ctx context.Context, batches <-chan []kafkago.Message) e
 		p.obs.BatchWritten(batch[:n], time.Since(start))
 		if err != nil {
 			abandoned += int64(len(batch) - n)
+			if ctx.Err() == nil {
+				cause = err
+				stopGen()
+			}
 		}
 	}
-	if abandoned > 0 {
-		p.Stats.Abandoned.Add(abandoned)
-		return fmt.Errorf("flush at shutdown: %w: %d messages", ErrAbandoned, abandoned)
+	if abandoned == 0 {
+		return nil
 	}
-	return nil
+	p.Stats.Abandoned.Add(abandoned)
+	if cause != nil {
+		return fmt.Errorf("write to kafka: %w: %d messages: %w", ErrAbandoned, abandoned, cause)
+	}
+	return fmt.Errorf("flush at shutdown: %w: %d messages", ErrAbandoned, abandoned)
 }
 
 // batcher accumulates messages and hands full or lingering batches over.
