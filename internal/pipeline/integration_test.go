@@ -26,6 +26,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
@@ -458,7 +459,7 @@ func (s *stack) assertDLQ(t *testing.T, x expectation) {
 	duplicates := 0
 	for _, d := range dead {
 		key := string(d.Key)
-		src := header(d, HeaderSourcePartition) + "/" + header(d, HeaderSourceOffset)
+		src := header(d, deadletter.HeaderSourcePartition) + "/" + header(d, deadletter.HeaderSourceOffset)
 		ev, ok := x.malformed[key]
 		switch {
 		case !ok:
@@ -466,10 +467,10 @@ func (s *stack) assertDLQ(t *testing.T, x expectation) {
 			continue
 		case !bytes.Equal(d.Value, ev.Value):
 			problems = append(problems, "dead letter "+key+" changed its bytes")
-		case header(d, HeaderError) == "":
+		case header(d, deadletter.HeaderError) == "":
 			problems = append(problems, "dead letter "+key+" has no reason")
-		case header(d, HeaderSourceTopic) != s.topic:
-			problems = append(problems, "dead letter "+key+" has source topic "+header(d, HeaderSourceTopic))
+		case header(d, deadletter.HeaderSourceTopic) != s.topic:
+			problems = append(problems, "dead letter "+key+" has source topic "+header(d, deadletter.HeaderSourceTopic))
 		}
 		if prev, ok := bySource[src]; ok {
 			if string(prev.Key) != key {
@@ -638,7 +639,7 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 		} else if string(d.Key) != victim.OrderID {
 			t.Errorf("unexpected dead letter %s", d.Key)
 		}
-		r := header(d, HeaderError)
+		r := header(d, deadletter.HeaderError)
 		if !strings.Contains(r, "strict_dynamic_mapping_exception") || !strings.Contains(r, "coupon") {
 			t.Errorf("reason %q does not carry Elasticsearch's mapping error", r)
 		}
@@ -649,7 +650,7 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 	if !latestDead {
 		t.Errorf("the refused latest version of %s was not dead-lettered", latestOnly.OrderID)
 	}
-	t.Logf("dead letter reason: %s", header(dead[0], HeaderError))
+	t.Logf("dead letter reason: %s", header(dead[0], deadletter.HeaderError))
 }
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {

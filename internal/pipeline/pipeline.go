@@ -44,15 +44,6 @@ type DeadLetters interface {
 	WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) error
 }
 
-// Headers set on every dead-lettered message (the original headers are kept
-// before them).
-const (
-	HeaderError           = deadletter.HeaderError
-	HeaderSourceTopic     = deadletter.HeaderSourceTopic
-	HeaderSourcePartition = deadletter.HeaderSourcePartition
-	HeaderSourceOffset    = deadletter.HeaderSourceOffset
-)
-
 // Config tunes the pipeline.
 type Config struct {
 	// BulkSize and BulkBytes bound one batch: the messages fetched before
@@ -672,14 +663,9 @@ func (p *Pipeline) commit(entries []entry) {
 // deadLetter copies m for the dead-letter topic: same key and bytes, the
 // original headers, then why and where it came from.
 func deadLetter(m kafkago.Message, reason string) kafkago.Message {
-	headers := make([]kafkago.Header, 0, len(m.Headers)+4)
-	headers = append(headers, m.Headers...)
-	headers = append(headers,
-		kafkago.Header{Key: HeaderError, Value: []byte(reason)},
-		kafkago.Header{Key: HeaderSourceTopic, Value: []byte(m.Topic)},
-		kafkago.Header{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(m.Partition))},
-		kafkago.Header{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-	)
+	// The original headers come first, then the dead-letter contract's.
+	src := deadletter.Source{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
+	headers := append(append([]kafkago.Header(nil), m.Headers...), deadletter.Headers(src, reason)...)
 	return kafkago.Message{Key: m.Key, Value: m.Value, Headers: headers}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
@@ -427,13 +428,13 @@ func checkDeadLetter(t *testing.T, got, src kafkago.Message, wantReasonPrefix st
 	if string(got.Value) != string(src.Value) || string(got.Key) != string(src.Key) {
 		t.Errorf("dead letter changed key or bytes")
 	}
-	if r := header(got, HeaderError); !strings.HasPrefix(r, wantReasonPrefix) {
-		t.Errorf("%s = %q, want prefix %q", HeaderError, r, wantReasonPrefix)
+	if r := header(got, deadletter.HeaderError); !strings.HasPrefix(r, wantReasonPrefix) {
+		t.Errorf("%s = %q, want prefix %q", deadletter.HeaderError, r, wantReasonPrefix)
 	}
 	for k, want := range map[string]string{
-		HeaderSourceTopic:     src.Topic,
-		HeaderSourcePartition: strconv.Itoa(src.Partition),
-		HeaderSourceOffset:    strconv.FormatInt(src.Offset, 10),
+		deadletter.HeaderSourceTopic:     src.Topic,
+		deadletter.HeaderSourcePartition: strconv.Itoa(src.Partition),
+		deadletter.HeaderSourceOffset:    strconv.FormatInt(src.Offset, 10),
 	} {
 		if h := header(got, k); h != want {
 			t.Errorf("%s = %q, want %q", k, h, want)
@@ -472,11 +473,11 @@ func TestBadInputGoesToDLQ(t *testing.T) {
 		t.Fatalf("%d dead letters, want %d", len(got), len(want))
 	}
 	for _, d := range got {
-		src, ok := want[header(d, HeaderSourcePartition)+"/"+header(d, HeaderSourceOffset)]
+		src, ok := want[header(d, deadletter.HeaderSourcePartition)+"/"+header(d, deadletter.HeaderSourceOffset)]
 		if !ok {
-			t.Fatalf("unexpected dead letter from %s/%s", header(d, HeaderSourcePartition), header(d, HeaderSourceOffset))
+			t.Fatalf("unexpected dead letter from %s/%s", header(d, deadletter.HeaderSourcePartition), header(d, deadletter.HeaderSourceOffset))
 		}
-		r := header(d, HeaderError)
+		r := header(d, deadletter.HeaderError)
 		if !strings.HasPrefix(r, "malformed: ") && !strings.HasPrefix(r, "invalid: ") {
 			t.Errorf("reason %q is neither malformed nor invalid", r)
 		}
@@ -557,7 +558,7 @@ func TestRejectedLatestVersionFallsBackToThePreviousOne(t *testing.T) {
 			}
 			var dead []string
 			for _, d := range dlq.all() {
-				dead = append(dead, header(d, HeaderSourceOffset))
+				dead = append(dead, header(d, deadletter.HeaderSourceOffset))
 			}
 			var want []string
 			for _, v := range tc.rejected {
@@ -726,7 +727,7 @@ func TestDLQFailureHoldsTheCommit(t *testing.T) {
 	f := &fakeFetcher{msgs: msgs, onCommit: func(m kafkago.Message) {
 		written := map[string]bool{}
 		for _, d := range dlq.all() {
-			written[header(d, HeaderSourceOffset)] = true
+			written[header(d, deadletter.HeaderSourceOffset)] = true
 		}
 		for _, off := range malformed {
 			if off <= m.Offset && !written[strconv.FormatInt(off, 10)] {
