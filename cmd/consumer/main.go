@@ -27,6 +27,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/pipeline"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 func main() {
@@ -43,7 +44,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return 0
 	}
 	fmt.Fprintln(stderr, "consumer:", err)
-	var ue *ops.UsageError
+	var ue *settings.UsageError
 	if errors.As(err, &ue) {
 		fmt.Fprintln(stderr, "run `consumer -h` for the list of variables")
 		return 2
@@ -86,7 +87,7 @@ type config struct {
 }
 
 func configError(variable, reason string) error {
-	return &kafka.ConfigError{Variable: variable, Reason: reason}
+	return &settings.Error{Variable: variable, Reason: reason}
 }
 
 func (c *config) validate() error {
@@ -140,14 +141,14 @@ func (c *config) validate() error {
 }
 
 // loadConfig reads and checks the environment; every error names the
-// variable and is a *ops.UsageError.
+// variable and is a *settings.UsageError.
 func loadConfig() (config, error) {
 	var c config
-	if err := ops.LoadSettings(&c); err != nil {
+	if err := settings.Load(&c); err != nil {
 		return c, err
 	}
 	if err := c.validate(); err != nil {
-		return c, ops.Usage(err)
+		return c, settings.Usage(err)
 	}
 	return c, nil
 }
@@ -157,7 +158,7 @@ func usage(w io.Writer) error {
 		"Reads orders from Kafka and indexes them into Elasticsearch, at least once and\n"+
 		"idempotently; bad messages go to the dead-letter topic. Settings come from these\n"+
 		"environment variables:\n")
-	return ops.PrintSettings(w, &config{})
+	return settings.Print(w, &config{})
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -174,7 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer cancel()
 		return ops.Probe(pctx, addr)
 	default:
-		return ops.Usage(fmt.Errorf("unexpected arguments %q", args))
+		return settings.Usage(fmt.Errorf("unexpected arguments %q", args))
 	}
 
 	cfg, err := loadConfig()
@@ -183,9 +184,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log, err := ops.NewLogger(stderr, cfg.LogLevel, "consumer")
 	if err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
-	log.Info("starting", "config", ops.Settings(cfg))
+	log.Info("starting", "config", settings.LogValue(cfg))
 
 	reg := ops.NewRegistry()
 	metrics := pipeline.NewMetrics(reg)

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 func TestHelpListsEveryVariable(t *testing.T) {
@@ -88,7 +88,7 @@ func TestBadConfigExitsTwoNamingTheVariable(t *testing.T) {
 
 func TestUnknownArgumentIsUsageError(t *testing.T) {
 	err := run(context.Background(), []string{"serve"}, io.Discard, io.Discard)
-	var ue *ops.UsageError
+	var ue *settings.UsageError
 	if !errors.As(err, &ue) || exitCode(err, io.Discard) != 2 {
 		t.Fatalf("run(serve) = %v, want a usage error (exit 2)", err)
 	}
@@ -193,7 +193,7 @@ func TestStartupSettingsMaskSecrets(t *testing.T) {
 	c.SASLPassword, c.Password, c.APIKey = "kafka-secret", "es-secret", "key-secret"
 	c.Topic = "orders"
 	var out bytes.Buffer
-	slog.New(slog.NewTextHandler(&out, nil)).Info("starting", "config", ops.Settings(c))
+	slog.New(slog.NewTextHandler(&out, nil)).Info("starting", "config", settings.LogValue(c))
 	for _, secret := range []string{"kafka-secret", "es-secret", "key-secret"} {
 		if strings.Contains(out.String(), secret) {
 			t.Errorf("start-up log shows %q: %s", secret, out.String())

@@ -20,7 +20,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
-	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 func main() {
@@ -35,7 +35,7 @@ func main() {
 var errDifferences = errors.New("differences found")
 
 func exitCode(err error, stderr io.Writer) int {
-	var usage *ops.UsageError
+	var usage *settings.UsageError
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
@@ -66,7 +66,7 @@ func subcommands() []subcommand {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		topUsage(stderr)
-		return ops.Usage(errors.New("missing subcommand"))
+		return settings.Usage(errors.New("missing subcommand"))
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
 	}
-	return ops.Usage(fmt.Errorf("unknown subcommand %q", args[0]))
+	return settings.Usage(fmt.Errorf("unknown subcommand %q", args[0]))
 }
 
 func topUsage(w io.Writer) {
@@ -102,7 +102,7 @@ func newFlags(name, summary string, spec any, stdout io.Writer) *flag.FlagSet {
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 		fmt.Fprintln(stdout, "\nEnvironment:")
-		_ = ops.PrintSettings(stdout, spec)
+		_ = settings.Print(stdout, spec)
 	}
 	return fs
 }
@@ -114,10 +114,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if errors.Is(err, flag.ErrHelp) {
 			return flag.ErrHelp // Parse has printed the usage
 		}
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
 	if fs.NArg() > 0 {
-		return ops.Usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+		return settings.Usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ import (
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
-	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 type setupConfig struct {
@@ -46,7 +46,7 @@ type setupConfig struct {
 }
 
 func (c *setupConfig) validate() error {
-	bad := func(name, reason string) error { return &kafka.ConfigError{Variable: name, Reason: reason} }
+	bad := func(name, reason string) error { return &settings.Error{Variable: name, Reason: reason} }
 	if err := c.Config.Validate(); err != nil {
 		return err
 	}
@@ -99,23 +99,23 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := ops.LoadSettings(&cfg); err != nil {
+	if err := settings.Load(&cfg); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
 	template := deploy.OrdersTemplate
 	if cfg.TemplateFile != "" {
 		var err error
 		if template, err = os.ReadFile(cfg.TemplateFile); err != nil {
-			return ops.Usage(&kafka.ConfigError{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()})
+			return settings.Usage(&settings.Error{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()})
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
 
 	waitCtx, cancel := context.WithTimeout(ctx, cfg.WaitTimeout)

@@ -25,8 +25,8 @@ import (
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
-	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // privateTemplate writes the orders template with patterns and priority of
@@ -370,7 +370,7 @@ func TestSetupSettings(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			var cfg setupConfig
-			err := ops.LoadSettings(&cfg)
+			err := settings.Load(&cfg)
 			if err == nil {
 				err = cfg.validate()
 			}

@@ -15,8 +15,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/kafka"
-	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 type tailConfig struct {
@@ -56,23 +56,23 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := ops.LoadSettings(&cfg); err != nil {
+	if err := settings.Load(&cfg); err != nil {
 		return err
 	}
 	if *topic != "" {
 		cfg.Topic = *topic
 	}
 	if cfg.Topic == "" {
-		return ops.Usage(&kafka.ConfigError{Variable: "KAFKA_TOPIC", Reason: "must not be empty"})
+		return settings.Usage(&settings.Error{Variable: "KAFKA_TOPIC", Reason: "must not be empty"})
 	}
 	if err := cfg.Config.Validate(); err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
 	if *from != "earliest" && *from != "latest" {
-		return ops.Usage(fmt.Errorf("-from: %q is not earliest or latest", *from))
+		return settings.Usage(fmt.Errorf("-from: %q is not earliest or latest", *from))
 	}
 	if *maxEvents < 0 {
-		return ops.Usage(errors.New("-max must not be negative"))
+		return settings.Usage(errors.New("-max must not be negative"))
 	}
 	filter := tailFilter{statuses: map[order.Status]bool{}, minTotal: *minTotal}
 	for _, s := range strings.Split(*statuses, ",") {
@@ -81,7 +81,7 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		st := order.Status(s)
 		if !slices.Contains(order.Statuses, st) {
-			return ops.Usage(fmt.Errorf("-status: %q is not one of %v", s, order.Statuses))
+			return settings.Usage(fmt.Errorf("-status: %q is not one of %v", s, order.Statuses))
 		}
 		filter.statuses[st] = true
 	}

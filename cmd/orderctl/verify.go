@@ -10,8 +10,8 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
-	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/reconcile"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 type verifyConfig struct {
@@ -41,7 +41,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := ops.LoadSettings(&cfg); err != nil {
+	if err := settings.Load(&cfg); err != nil {
 		return err
 	}
 	if *topic != "" {
@@ -57,27 +57,27 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *since != "" {
 		t, err := parseSince(*since, time.Now())
 		if err != nil {
-			return ops.Usage(fmt.Errorf("-since: %w", err))
+			return settings.Usage(fmt.Errorf("-since: %w", err))
 		}
 		rng.Since = t
 	}
 	switch {
 	case *timeout <= 0:
-		return ops.Usage(errors.New("-timeout must be positive"))
+		return settings.Usage(errors.New("-timeout must be positive"))
 	case *examples < 0:
-		return ops.Usage(errors.New("-examples must not be negative"))
+		return settings.Usage(errors.New("-examples must not be negative"))
 	case cfg.Topic == "":
-		return ops.Usage(&kafka.ConfigError{Variable: "KAFKA_TOPIC", Reason: "must not be empty"})
+		return settings.Usage(&settings.Error{Variable: "KAFKA_TOPIC", Reason: "must not be empty"})
 	case cfg.DLQTopic == "":
-		return ops.Usage(&kafka.ConfigError{Variable: "DLQ_TOPIC", Reason: "must not be empty"})
+		return settings.Usage(&settings.Error{Variable: "DLQ_TOPIC", Reason: "must not be empty"})
 	}
 	if err := cfg.Config.Validate(); err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
-		if errors.Is(err, kafka.ErrConfig) {
-			return ops.Usage(err)
+		if errors.Is(err, settings.ErrInvalid) {
+			return settings.Usage(err)
 		}
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/producer"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 func main() {
@@ -35,7 +36,7 @@ func main() {
 }
 
 func exitCode(err error, stderr io.Writer) int {
-	var usage *ops.UsageError
+	var usage *settings.UsageError
 	switch {
 	case err == nil:
 		return 0
@@ -75,7 +76,7 @@ type config struct {
 
 func (c config) validate() error {
 	bad := func(name, format string, args ...any) error {
-		return &kafka.ConfigError{Variable: name, Reason: fmt.Sprintf(format, args...)}
+		return &settings.Error{Variable: name, Reason: fmt.Sprintf(format, args...)}
 	}
 	if err := c.Config.Validate(); err != nil {
 		return err
@@ -144,11 +145,11 @@ func (c config) generatorConfig() order.GeneratorConfig {
 // variable.
 func loadConfig() (config, error) {
 	var cfg config
-	if err := ops.LoadSettings(&cfg); err != nil {
+	if err := settings.Load(&cfg); err != nil {
 		return cfg, err
 	}
 	if err := cfg.validate(); err != nil {
-		return cfg, ops.Usage(err)
+		return cfg, settings.Usage(err)
 	}
 	return cfg, nil
 }
@@ -158,7 +159,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "-h", "-help", "--help", "help":
 			fmt.Fprintln(stdout, "producer writes generated orders to Kafka. Settings come from these environment variables:")
-			return ops.PrintSettings(stdout, &config{})
+			return settings.Print(stdout, &config{})
 		case "healthcheck":
 			addr := os.Getenv("OPS_ADDR")
 			if addr == "" {
@@ -168,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			defer cancel()
 			return ops.Probe(probeCtx, addr)
 		default:
-			return ops.Usage(fmt.Errorf("unknown argument %q", args[0]))
+			return settings.Usage(fmt.Errorf("unknown argument %q", args[0]))
 		}
 	}
 	cfg, err := loadConfig()
@@ -177,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log, err := ops.NewLogger(stdout, cfg.LogLevel, "producer")
 	if err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
 	return produce(ctx, cfg, log)
 }
@@ -185,9 +186,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	gen, err := order.NewGenerator(cfg.generatorConfig())
 	if err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
-	log.Info("producer starting", "config", ops.Settings(cfg), "seed", gen.Seed())
+	log.Info("producer starting", "config", settings.LogValue(cfg), "seed", gen.Seed())
 
 	reg := ops.NewRegistry()
 	metrics := newMetrics(reg)
@@ -200,7 +201,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	w, err := kafka.NewWriter(cfg.Config, cfg.WriterConfig, cfg.Topic)
 	if err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
 	defer w.Close()
 	out := &kafkaOut{w: w, log: log, ready: ready, metrics: metrics}
@@ -215,7 +216,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		ShutdownTimeout:      cfg.ShutdownTimeout,
 	}, log, metrics)
 	if err != nil {
-		return ops.Usage(err)
+		return settings.Usage(err)
 	}
 	out.failed = &p.Stats.Failed
 

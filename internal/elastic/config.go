@@ -17,12 +17,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // Config is how a program reaches Elasticsearch. Errors from Validate are
-// *kafka.ConfigError, so a program maps every bad variable, Kafka's or
-// Elasticsearch's, to one exit code with one errors.Is(err, kafka.ErrConfig).
+// *settings.Error, so a program maps every bad variable, Kafka's or
+// Elasticsearch's, to one exit code with one errors.Is(err, settings.ErrInvalid).
 type Config struct {
 	Addresses      []string      `envconfig:"ES_ADDRESSES" default:"http://localhost:9200" desc:"comma-separated Elasticsearch URLs"`
 	Username       string        `envconfig:"ES_USERNAME" desc:"basic-auth user (empty: no basic auth)"`
@@ -36,30 +36,30 @@ type Config struct {
 // Validate checks what envconfig cannot and names the variable at fault.
 func (c Config) Validate() error {
 	if len(c.Addresses) == 0 {
-		return &kafka.ConfigError{Variable: "ES_ADDRESSES", Reason: "at least one URL is required"}
+		return &settings.Error{Variable: "ES_ADDRESSES", Reason: "at least one URL is required"}
 	}
 	for _, a := range c.Addresses {
 		u, err := url.Parse(a)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return &kafka.ConfigError{Variable: "ES_ADDRESSES", Reason: fmt.Sprintf("%q is not an http(s) URL", a)}
+			return &settings.Error{Variable: "ES_ADDRESSES", Reason: fmt.Sprintf("%q is not an http(s) URL", a)}
 		}
 	}
 	if c.APIKey != "" && c.Username != "" {
-		return &kafka.ConfigError{Variable: "ES_API_KEY", Reason: "set either ES_API_KEY or ES_USERNAME/ES_PASSWORD, not both"}
+		return &settings.Error{Variable: "ES_API_KEY", Reason: "set either ES_API_KEY or ES_USERNAME/ES_PASSWORD, not both"}
 	}
 	if c.Password != "" && c.Username == "" {
-		return &kafka.ConfigError{Variable: "ES_USERNAME", Reason: "required when ES_PASSWORD is set"}
+		return &settings.Error{Variable: "ES_USERNAME", Reason: "required when ES_PASSWORD is set"}
 	}
 	if c.CACert != "" {
 		if _, err := os.Stat(c.CACert); err != nil {
-			return &kafka.ConfigError{Variable: "ES_CA_CERT", Reason: err.Error()}
+			return &settings.Error{Variable: "ES_CA_CERT", Reason: err.Error()}
 		}
 	}
 	if c.Index == "" || c.Index != strings.ToLower(c.Index) || strings.ContainsAny(c.Index, `\/*?"<>| ,#:`) || strings.HasPrefix(c.Index, "_") || strings.HasPrefix(c.Index, "-") {
-		return &kafka.ConfigError{Variable: "ES_INDEX", Reason: fmt.Sprintf("%q is not a valid index name (lower case, no \\/*?\"<>| ,#: and no leading _ or -)", c.Index)}
+		return &settings.Error{Variable: "ES_INDEX", Reason: fmt.Sprintf("%q is not a valid index name (lower case, no \\/*?\"<>| ,#: and no leading _ or -)", c.Index)}
 	}
 	if c.RequestTimeout <= 0 {
-		return &kafka.ConfigError{Variable: "ES_REQUEST_TIMEOUT", Reason: "must be positive"}
+		return &settings.Error{Variable: "ES_REQUEST_TIMEOUT", Reason: "must be positive"}
 	}
 	return nil
 }

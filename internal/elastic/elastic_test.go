@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 func validConfig() Config {
@@ -41,12 +41,12 @@ func TestConfigValidateNamesVariable(t *testing.T) {
 				}
 				return
 			}
-			var ce *kafka.ConfigError
+			var ce *settings.Error
 			if !errors.As(err, &ce) || ce.Variable != tc.want {
 				t.Fatalf("Validate() = %v, want a ConfigError naming %s", err, tc.want)
 			}
-			if !errors.Is(err, kafka.ErrConfig) {
-				t.Fatalf("errors.Is(%v, kafka.ErrConfig) = false", err)
+			if !errors.Is(err, settings.ErrInvalid) {
+				t.Fatalf("errors.Is(%v, settings.ErrInvalid) = false", err)
 			}
 		})
 	}

@@ -11,7 +11,6 @@ package kafka
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // Config is how a program reaches the cluster. Programs embed it in their own
@@ -36,42 +37,28 @@ type Config struct {
 	TLSSkipVerify bool     `envconfig:"KAFKA_TLS_INSECURE_SKIP_VERIFY" default:"false" desc:"do not verify the brokers' certificates (testing only)"`
 }
 
-// ConfigError names the environment variable whose value is wrong, so that a
-// program can exit with a message a user can act on.
-type ConfigError struct {
-	Variable string
-	Reason   string
-}
-
-func (e *ConfigError) Error() string { return e.Variable + ": " + e.Reason }
-
-// ErrConfig matches every *ConfigError with errors.Is.
-var ErrConfig = errors.New("invalid configuration")
-
-func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
-
 // Validate checks the settings that envconfig cannot.
 func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
-		return &ConfigError{"KAFKA_BROKERS", "at least one broker is required"}
+		return &settings.Error{Variable: "KAFKA_BROKERS", Reason: "at least one broker is required"}
 	}
 	for _, b := range c.Brokers {
 		if i := strings.LastIndexByte(b, ':'); i <= 0 || i == len(b)-1 {
-			return &ConfigError{"KAFKA_BROKERS", fmt.Sprintf("%q is not host:port", b)}
+			return &settings.Error{Variable: "KAFKA_BROKERS", Reason: fmt.Sprintf("%q is not host:port", b)}
 		}
 	}
 	switch strings.ToLower(c.SASLMechanism) {
 	case "":
 	case "plain", "scram-sha-256", "scram-sha-512":
 		if c.SASLUsername == "" {
-			return &ConfigError{"KAFKA_SASL_USERNAME", "required when KAFKA_SASL_MECHANISM is set"}
+			return &settings.Error{Variable: "KAFKA_SASL_USERNAME", Reason: "required when KAFKA_SASL_MECHANISM is set"}
 		}
 	default:
-		return &ConfigError{"KAFKA_SASL_MECHANISM", fmt.Sprintf("%q is not plain, scram-sha-256 or scram-sha-512", c.SASLMechanism)}
+		return &settings.Error{Variable: "KAFKA_SASL_MECHANISM", Reason: fmt.Sprintf("%q is not plain, scram-sha-256 or scram-sha-512", c.SASLMechanism)}
 	}
 	if c.TLSCACert != "" {
 		if _, err := os.Stat(c.TLSCACert); err != nil {
-			return &ConfigError{"KAFKA_TLS_CA_CERT", err.Error()}
+			return &settings.Error{Variable: "KAFKA_TLS_CA_CERT", Reason: err.Error()}
 		}
 	}
 	return nil
@@ -88,7 +75,7 @@ func (c Config) mechanism() (sasl.Mechanism, error) {
 	case "scram-sha-512":
 		return scram.Mechanism(scram.SHA512, c.SASLUsername, c.SASLPassword)
 	}
-	return nil, &ConfigError{"KAFKA_SASL_MECHANISM", "unsupported"}
+	return nil, &settings.Error{Variable: "KAFKA_SASL_MECHANISM", Reason: "unsupported"}
 }
 
 func (c Config) tlsConfig() (*tls.Config, error) {
@@ -103,7 +90,7 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &ConfigError{"KAFKA_TLS_CA_CERT", "no PEM certificate found"}
+			return nil, &settings.Error{Variable: "KAFKA_TLS_CA_CERT", Reason: "no PEM certificate found"}
 		}
 		cfg.RootCAs = pool
 	}

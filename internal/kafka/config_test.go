@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 func TestConfigValidateNamesTheVariable(t *testing.T) {
@@ -67,8 +69,8 @@ func checkConfigError(t *testing.T, err error, variable string) {
 		}
 		return
 	}
-	var ce *ConfigError
-	if !errors.As(err, &ce) || ce.Variable != variable || !errors.Is(err, ErrConfig) {
+	var ce *settings.Error
+	if !errors.As(err, &ce) || ce.Variable != variable || !errors.Is(err, settings.ErrInvalid) {
 		t.Fatalf("error %v, want a ConfigError naming %s", err, variable)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
+
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // WriterConfig holds the producing settings. The defaults favour durability
@@ -33,13 +35,13 @@ func (c WriterConfig) Validate() error {
 		return err
 	}
 	if c.BatchSize < 1 {
-		return &ConfigError{"KAFKA_BATCH_SIZE", "must be at least 1"}
+		return &settings.Error{Variable: "KAFKA_BATCH_SIZE", Reason: "must be at least 1"}
 	}
 	if c.BatchBytes < 1024 {
-		return &ConfigError{"KAFKA_BATCH_BYTES", "must be at least 1024"}
+		return &settings.Error{Variable: "KAFKA_BATCH_BYTES", Reason: "must be at least 1024"}
 	}
 	if c.BatchTimeout <= 0 {
-		return &ConfigError{"KAFKA_BATCH_TIMEOUT", "must be positive"}
+		return &settings.Error{Variable: "KAFKA_BATCH_TIMEOUT", Reason: "must be positive"}
 	}
 	return nil
 }
@@ -53,7 +55,7 @@ func (c WriterConfig) acks() (kafkago.RequiredAcks, error) {
 	case "none", "0":
 		return kafkago.RequireNone, nil
 	}
-	return 0, &ConfigError{"KAFKA_ACKS", fmt.Sprintf("%q is not all, one or none", c.Acks)}
+	return 0, &settings.Error{Variable: "KAFKA_ACKS", Reason: fmt.Sprintf("%q is not all, one or none", c.Acks)}
 }
 
 func (c WriterConfig) compression() (compress.Compression, error) {
@@ -69,7 +71,7 @@ func (c WriterConfig) compression() (compress.Compression, error) {
 	case "zstd":
 		return compress.Zstd, nil
 	}
-	return 0, &ConfigError{"KAFKA_COMPRESSION", fmt.Sprintf("%q is not none, gzip, snappy, lz4 or zstd", c.Compression)}
+	return 0, &settings.Error{Variable: "KAFKA_COMPRESSION", Reason: fmt.Sprintf("%q is not none, gzip, snappy, lz4 or zstd", c.Compression)}
 }
 
 // NewWriter returns a synchronous writer for topic. Messages are partitioned

@@ -1,55 +1,12 @@
 package ops
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
-
-type Inner struct {
-	Brokers  []string `envconfig:"KAFKA_BROKERS"`
-	Password string   `envconfig:"KAFKA_SASL_PASSWORD"`
-}
-
-type spec struct {
-	Inner
-	Rate    float64       `envconfig:"PRODUCER_RATE"`
-	Delay   time.Duration `envconfig:"PRODUCER_LIFECYCLE_DELAY"`
-	APIKey  string        `envconfig:"ES_API_KEY"`
-	ignored string
-}
-
-func TestSettingsLogsVariablesByNameWithSecretsMasked(t *testing.T) {
-	var buf bytes.Buffer
-	log, err := NewLogger(&buf, "info", "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log.Info("start", "config", Settings(spec{Inner: Inner{Brokers: []string{"a:1", "b:2"}, Password: "hunter2"}, Rate: 2.5, Delay: 30 * time.Second}))
-	var line struct {
-		Config map[string]string `json:"config"`
-	}
-	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
-		t.Fatalf("log line %q: %v", buf.String(), err)
-	}
-	want := map[string]string{
-		"KAFKA_BROKERS": "a:1,b:2", "KAFKA_SASL_PASSWORD": "*****", "PRODUCER_RATE": "2.5",
-		"PRODUCER_LIFECYCLE_DELAY": "30s", "ES_API_KEY": "",
-	}
-	for k, v := range want {
-		if line.Config[k] != v {
-			t.Errorf("%s = %q, want %q", k, line.Config[k], v)
-		}
-	}
-	if strings.Contains(buf.String(), "hunter2") {
-		t.Fatal("the password reached the log")
-	}
-}
 
 func TestNewLoggerRejectsAnUnknownLevel(t *testing.T) {
 	if _, err := NewLogger(io.Discard, "chatty", "x"); err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") {

@@ -1,4 +1,9 @@
-package ops
+// Package settings is the contract between orderpipe's programs and the
+// environment they are configured by: every setting is an environment
+// variable read with envconfig, `-h` prints them all with their defaults, the
+// start-up log shows them by name with secrets masked, and a bad value is an
+// error that names its variable and makes the program exit with code 2.
+package settings
 
 import (
 	"fmt"
@@ -11,11 +16,11 @@ import (
 	"github.com/kelseyhightower/envconfig"
 )
 
-// Settings renders a configuration struct read by envconfig as a log value
+// LogValue renders a configuration struct read by envconfig as a log value
 // keyed by the environment variable names, so that the start-up line shows
 // exactly what a user would set. Secrets (variables whose names contain
 // PASSWORD, SECRET, TOKEN or API_KEY) are masked when set.
-func Settings(spec any) slog.Value {
+func LogValue(spec any) slog.Value {
 	var attrs []slog.Attr
 	collectSettings(reflect.Indirect(reflect.ValueOf(spec)), &attrs)
 	return slog.GroupValue(attrs...)
@@ -62,9 +67,9 @@ func settingString(name string, v reflect.Value) string {
 	return fmt.Sprint(v.Interface())
 }
 
-// PrintSettings writes the table every program's -h shows: each environment
+// Print writes the table every program's -h shows: each environment
 // variable of spec (an envconfig struct) with its default and meaning.
-func PrintSettings(w io.Writer, spec any) error {
+func Print(w io.Writer, spec any) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if err := envconfig.Usagef("", spec, tw, settingsFormat); err != nil {
 		return fmt.Errorf("print settings: %w", err)

@@ -1,4 +1,4 @@
-package ops
+package settings
 
 import (
 	"errors"
@@ -18,9 +18,9 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // Usage wraps err as a *UsageError.
 func Usage(err error) error { return &UsageError{Err: err} }
 
-// LoadSettings fills spec (an envconfig struct) from the environment. A
+// Load fills spec (an envconfig struct) from the environment. A
 // value that does not parse is a *UsageError that names its variable.
-func LoadSettings(spec any) error {
+func Load(spec any) error {
 	if err := envconfig.Process("", spec); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
@@ -30,3 +30,17 @@ func LoadSettings(spec any) error {
 	}
 	return nil
 }
+
+// Error names the environment variable whose value is wrong, so that a
+// program can exit with a message a user can act on.
+type Error struct {
+	Variable string
+	Reason   string
+}
+
+func (e *Error) Error() string { return e.Variable + ": " + e.Reason }
+
+// ErrInvalid matches every *Error with errors.Is.
+var ErrInvalid = errors.New("invalid setting")
+
+func (e *Error) Is(target error) bool { return target == ErrInvalid }

@@ -1,0 +1,77 @@
+package settings
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+type Inner struct {
+	Brokers  []string `envconfig:"KAFKA_BROKERS"`
+	Password string   `envconfig:"KAFKA_SASL_PASSWORD"`
+}
+
+type spec struct {
+	Inner
+	Rate    float64       `envconfig:"PRODUCER_RATE"`
+	Delay   time.Duration `envconfig:"PRODUCER_LIFECYCLE_DELAY"`
+	APIKey  string        `envconfig:"ES_API_KEY"`
+	ignored string
+}
+
+func TestSettingsLogsVariablesByNameWithSecretsMasked(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("start", "config", LogValue(spec{Inner: Inner{Brokers: []string{"a:1", "b:2"}, Password: "hunter2"}, Rate: 2.5, Delay: 30 * time.Second}))
+	var line struct {
+		Config map[string]string `json:"config"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	want := map[string]string{
+		"KAFKA_BROKERS": "a:1,b:2", "KAFKA_SASL_PASSWORD": "*****", "PRODUCER_RATE": "2.5",
+		"PRODUCER_LIFECYCLE_DELAY": "30s", "ES_API_KEY": "",
+	}
+	for k, v := range want {
+		if line.Config[k] != v {
+			t.Errorf("%s = %q, want %q", k, line.Config[k], v)
+		}
+	}
+	if strings.Contains(buf.String(), "hunter2") {
+		t.Fatal("the password reached the log")
+	}
+}
+
+func TestLoadNamesTheVariableOfAValueThatDoesNotParse(t *testing.T) {
+	t.Setenv("PRODUCER_RATE", "fast")
+	var s spec
+	err := Load(&s)
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "PRODUCER_RATE") {
+		t.Fatalf("Load = %v, want a UsageError naming PRODUCER_RATE", err)
+	}
+}
+
+func TestPrintListsVariablesWithDefaults(t *testing.T) {
+	var out bytes.Buffer
+	if err := Print(&out, &struct {
+		Topic string `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic"`
+	}{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "KAFKA_TOPIC") || !strings.Contains(out.String(), "orders") {
+		t.Fatalf("Print wrote %q", out.String())
+	}
+}
+
+func TestErrorMatchesErrInvalid(t *testing.T) {
+	err := error(&Error{Variable: "X", Reason: "bad"})
+	if !errors.Is(err, ErrInvalid) || err.Error() != "X: bad" {
+		t.Fatalf("%v", err)
+	}
+}
