@@ -153,24 +153,8 @@ func (s *stack) produce(t *testing.T, topic string, msgs []kafkago.Message) {
 func events(t *testing.T, n int, seed int64, malformedShare float64) []order.Event {
 	t.Helper()
 	cfg := order.DefaultGeneratorConfig()
-	cfg.Seed, cfg.LifecycleDelay, cfg.MalformedShare = seed, 0, malformedShare
-	g, err := order.NewGenerator(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().Add(-time.Minute)
-	var out []order.Event
-	for range n {
-		out = append(out, g.Next(now))
-		for {
-			ev, ok := g.Due(now)
-			if !ok {
-				break
-			}
-			out = append(out, ev)
-		}
-	}
-	return out
+	cfg.Seed, cfg.MalformedShare = seed, malformedShare
+	return servicetest.Orders(t, cfg, n, time.Now().Add(-time.Minute))
 }
 
 func messages(evs []order.Event) []kafkago.Message {

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,30 +135,12 @@ func TestTailPrintsExactlyTheEventsProduced(t *testing.T) {
 	})
 }
 
-// syncBuffer is a strings.Builder safe for a writer and a poller.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestTailFromLatestFollowsLiveAndMarksMalformed(t *testing.T) {
 	s := newStack(t, 2)
 	s.produce(t, s.topic, messages(events(t, 5, 1, 0))) // history tail must skip
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr servicetest.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"tail", "-max", "100"}, &stdout, &stderr) }()
 	for !strings.Contains(stderr.String(), "tail: following") {

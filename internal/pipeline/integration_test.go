@@ -167,27 +167,8 @@ func expect(evs []order.Event) expectation {
 func generate(t *testing.T, n int, malformedShare float64) []order.Event {
 	t.Helper()
 	cfg := order.DefaultGeneratorConfig()
-	cfg.Seed = time.Now().UnixNano()
-	cfg.LifecycleDelay = 0
-	cfg.MalformedShare = malformedShare
-	g, err := order.NewGenerator(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("generator seed %d", g.Seed())
-	now := time.Now()
-	evs := make([]order.Event, 0, n*4)
-	for range n {
-		evs = append(evs, g.Next(now))
-		for {
-			ev, ok := g.Due(now)
-			if !ok {
-				break
-			}
-			evs = append(evs, ev)
-		}
-	}
-	return evs
+	cfg.Seed, cfg.MalformedShare = time.Now().UnixNano(), malformedShare
+	return servicetest.Orders(t, cfg, n, time.Now())
 }
 
 func (s *stack) produce(t *testing.T, evs []order.Event) {

@@ -19,6 +19,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // fakeFetcher hands out msgs in order, then blocks like an idle topic.
@@ -191,29 +192,14 @@ func (d *fakeDLQ) all() []kafkago.Message {
 	return append([]kafkago.Message(nil), d.msgs...)
 }
 
-// events generates n orders (and, with lifecycle, their follow-ups right
-// after) as Kafka messages spread over partitions by index.
+// events generates n orders and their follow-ups as Kafka messages spread
+// over partitions by the last byte of the key.
 func events(t testing.TB, n int, cfg order.GeneratorConfig, partitions int) ([]kafkago.Message, []order.Event) {
 	t.Helper()
 	if cfg.Seed == 0 {
 		cfg.Seed = 42
 	}
-	g, err := order.NewGenerator(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	var evs []order.Event
-	for range n {
-		evs = append(evs, g.Next(now))
-		for {
-			ev, ok := g.Due(now)
-			if !ok {
-				break
-			}
-			evs = append(evs, ev)
-		}
-	}
+	evs := servicetest.Orders(t, cfg, n, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	offsets := make([]int64, partitions)
 	msgs := make([]kafkago.Message, len(evs))
 	for i, ev := range evs {
@@ -623,7 +609,7 @@ func TestBadRequestIsRetriedLoudly(t *testing.T) {
 		}
 		return nil
 	}
-	var logs syncBuffer
+	var logs servicetest.SyncBuffer
 	f := &fakeFetcher{msgs: msgs}
 	dlq := &fakeDLQ{}
 	p := New(testConfig(), f, es, dlq, Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -643,23 +629,6 @@ func TestBadRequestIsRetriedLoudly(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "refused the whole bulk request") {
 		t.Errorf("no error logged for the refused request:\n%s", l)
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestShutdownMidRetryCommitsNothingUnhandled(t *testing.T) {

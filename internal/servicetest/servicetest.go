@@ -1,5 +1,7 @@
 // Package servicetest hands tests the real Kafka and Elasticsearch that
-// `make test` starts once (scripts/with-services) and announces by environment.
+// `make test` starts once (scripts/with-services) and announces by environment,
+// and the fixtures tests across packages share (generated order streams,
+// topics read back whole, a log buffer safe to poll).
 //
 // Two Kafka + Elasticsearch pairs do not fit the two cores orderpipe is tested
 // on, so every package shares one pair; isolation comes from names instead:
