@@ -27,7 +27,7 @@ test-go:
 
 # Tests that stop the shared Elasticsearch on purpose run alone, after the rest.
 test-outage:
-	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -race -count=1 -timeout 10m -tags outage -run Outage ./internal/pipeline/
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -race -count=1 -timeout 20m -tags outage -run Outage ./internal/pipeline/
 
 ## bench: generator, pipeline and producer throughput (real Kafka for the last)
 bench:

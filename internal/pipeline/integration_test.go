@@ -515,7 +515,7 @@ func TestConsumerExactResult(t *testing.T) {
 	t.Logf("produced %d messages (%d orders, %d malformed) in %v", len(evs), len(x.final), len(x.malformed), time.Since(start))
 
 	c := s.startConsumer(t, "only")
-	took := s.waitDone(t, x, 5*time.Minute)
+	took := s.waitDone(t, x, 10*time.Minute)
 	c.close()
 	st := c.p.Stats()
 	t.Logf("consumed %d messages in %v (%.0f msgs/s, %.0f orders/s): %+v", st.Consumed, took,
@@ -526,21 +526,21 @@ func TestConsumerExactResult(t *testing.T) {
 
 func TestTwoConsumersOneLeaves(t *testing.T) {
 	s := newStack(t)
-	evs := generate(t, ordersForTest(t, 20_000), 0.01)
+	evs := generate(t, ordersForTest(t, 100_000), 0.01)
 	x := expect(evs)
 	s.produce(t, evs)
 
 	a := s.startConsumer(t, "a")
 	b := s.startConsumer(t, "b")
-	deadline := time.Now().Add(3 * time.Minute)
+	deadline := time.Now().Add(10 * time.Minute)
 	for s.count(t) < len(x.final)/2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("half the orders not indexed after 3 minutes")
+			t.Fatalf("half the orders not indexed after 10 minutes")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	a.close() // leaves the group halfway; b takes over its partitions
-	s.waitDone(t, x, 3*time.Minute)
+	s.waitDone(t, x, 10*time.Minute)
 	b.close()
 	sa, sb := a.p.Stats(), b.p.Stats()
 	t.Logf("a consumed %d, b consumed %d (of %d messages)", sa.Consumed, sb.Consumed, x.messages)

@@ -108,7 +108,7 @@ func services(t *testing.T, state, esURL, action string) {
 func TestElasticsearchOutage(t *testing.T) {
 	esURL, state := privateES(t)
 	s := newStackOn(t, esURL)
-	evs := generate(t, ordersForTest(t, 20_000), 0.01)
+	evs := generate(t, ordersForTest(t, 100_000), 0.01)
 	x := expect(evs)
 	s.produce(t, evs)
 
@@ -170,7 +170,7 @@ func TestElasticsearchOutage(t *testing.T) {
 
 	services(t, state, esURL, "start-es")
 	stopped = false
-	took := s.waitDone(t, x, 4*time.Minute)
+	took := s.waitDone(t, x, 10*time.Minute)
 	c.close()
 	t.Logf("caught up %v after Elasticsearch came back; %d documents retried during the outage", took, retriesDuring)
 	if retriesDuring == 0 {
