@@ -96,19 +96,9 @@ func GroupLag(ctx context.Context, client *kafkago.Client, group, topic string) 
 	if err != nil {
 		return nil, fmt.Errorf("list offsets: %w", err)
 	}
-	committed, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	commitOf, err := GroupOffsets(ctx, client, group, topic, parts)
 	if err != nil {
-		return nil, fmt.Errorf("fetch committed offsets: %w", err)
-	}
-	if committed.Error != nil {
-		return nil, fmt.Errorf("fetch committed offsets: %w", committed.Error)
-	}
-	commitOf := map[int]int64{}
-	for _, p := range committed.Topics[topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("fetch committed offset of partition %d: %w", p.Partition, p.Error)
-		}
-		commitOf[p.Partition] = p.CommittedOffset
+		return nil, err
 	}
 	lag := make(map[int]int64, len(parts))
 	for _, p := range offs.Topics[topic] {
@@ -124,13 +114,9 @@ func GroupLag(ctx context.Context, client *kafkago.Client, group, topic string) 
 	return lag, nil
 }
 
-// GroupOffsets returns the group's committed offset per partition of topic
-// (-1 where it never committed).
-func GroupOffsets(ctx context.Context, client *kafkago.Client, group, topic string, partitions int) (map[int]int64, error) {
-	parts := make([]int, partitions)
-	for i := range parts {
-		parts[i] = i
-	}
+// GroupOffsets returns the group's committed offset for each of the given
+// partitions of topic (-1 where it never committed).
+func GroupOffsets(ctx context.Context, client *kafkago.Client, group, topic string, parts []int) (map[int]int64, error) {
 	resp, err := client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
 	if err != nil {
 		return nil, fmt.Errorf("fetch committed offsets: %w", err)

@@ -36,6 +36,15 @@ import (
 
 const testPartitions = 6
 
+// allPartitions lists the partition ids of a test topic.
+func allPartitions() []int {
+	parts := make([]int, testPartitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	return parts
+}
+
 // stack is one test's topics, group and index on the shared services.
 type stack struct {
 	kafka    kafka.Config

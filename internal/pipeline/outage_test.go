@@ -146,7 +146,7 @@ func TestElasticsearchOutage(t *testing.T) {
 	offsets := func() map[int]int64 {
 		ctx, cancel := contextWithTimeout(10 * time.Second)
 		defer cancel()
-		o, err := kafka.GroupOffsets(ctx, client, s.group, s.topic, testPartitions)
+		o, err := kafka.GroupOffsets(ctx, client, s.group, s.topic, allPartitions())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,16 +56,15 @@ type Writer interface {
 
 // Stats are the running totals, safe to read while the producer runs.
 type Stats struct {
-	Produced      atomic.Int64 // acknowledged by Kafka
-	Bytes         atomic.Int64 // value bytes acknowledged
-	Failed        atomic.Int64 // write attempts that failed (and were retried)
-	Abandoned     atomic.Int64 // buffered at shutdown and not delivered in time
-	Orders        atomic.Int64 // new orders generated (live and backfill)
-	FollowUps     atomic.Int64 // lifecycle events generated
-	Malformed     atomic.Int64 // deliberately malformed messages generated
-	Pending       atomic.Int64 // follow-ups scheduled but not yet due
-	BackfillDone  atomic.Bool
-	LastBatchSize atomic.Int64
+	Produced     atomic.Int64 // acknowledged by Kafka
+	Bytes        atomic.Int64 // value bytes acknowledged
+	Failed       atomic.Int64 // write attempts that failed (and were retried)
+	Abandoned    atomic.Int64 // buffered at shutdown and not delivered in time
+	Orders       atomic.Int64 // new orders generated (live and backfill)
+	FollowUps    atomic.Int64 // lifecycle events generated
+	Malformed    atomic.Int64 // deliberately malformed messages generated
+	Pending      atomic.Int64 // follow-ups scheduled but not yet due
+	BackfillDone atomic.Bool
 }
 
 // Observer is told about each batch outcome (for metrics).
@@ -159,7 +158,6 @@ func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, batches
 		for _, m := range batch[:n] {
 			p.Stats.Bytes.Add(int64(len(m.Value)))
 		}
-		p.Stats.LastBatchSize.Store(int64(len(batch)))
 		p.obs.BatchWritten(batch[:n], time.Since(start))
 		if err != nil {
 			abandoned += int64(len(batch) - n)
