@@ -37,19 +37,8 @@ func main() {
 	os.Exit(exitCode(err, os.Stderr))
 }
 
-// exitCode prints err and maps it: 0 for success, 2 for a usage or
-// configuration mistake (fix the command, not the cluster), 1 otherwise.
 func exitCode(err error, stderr io.Writer) int {
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintln(stderr, "consumer:", err)
-	var ue *settings.UsageError
-	if errors.As(err, &ue) {
-		fmt.Fprintln(stderr, "run `consumer -h` for the list of variables")
-		return 2
-	}
-	return 1
+	return settings.ExitCode("consumer", "consumer -h", err, stderr)
 }
 
 // Aliases give the embedded configurations distinct field names; envconfig

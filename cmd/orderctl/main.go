@@ -35,19 +35,13 @@ func main() {
 var errDifferences = errors.New("differences found")
 
 func exitCode(err error, stderr io.Writer) int {
-	var usage *settings.UsageError
 	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "orderctl: %v\n(run `orderctl -h` or `orderctl SUBCOMMAND -h`)\n", err)
-		return 2
 	case errors.Is(err, errDifferences):
-		return 1
-	default:
-		fmt.Fprintf(stderr, "orderctl: %v\n", err)
-		return 1
+		return 1 // the report already said what differs
 	}
+	return settings.ExitCode("orderctl", "orderctl SUBCOMMAND -h", err, stderr)
 }
 
 type subcommand struct {

@@ -36,17 +36,7 @@ func main() {
 }
 
 func exitCode(err error, stderr io.Writer) int {
-	var usage *settings.UsageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "producer: %v\n(run `producer -h` for every variable and its default)\n", err)
-		return 2
-	default:
-		fmt.Fprintf(stderr, "producer: %v\n", err)
-		return 1
-	}
+	return settings.ExitCode("producer", "producer -h", err, stderr)
 }
 
 // config is every setting of the producer, read by envconfig.

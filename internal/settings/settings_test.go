@@ -75,3 +75,27 @@ func TestErrorMatchesErrInvalid(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		code int
+		says string
+	}{
+		{"success", nil, 0, ""},
+		{"bad setting", Usage(&Error{Variable: "KAFKA_ACKS", Reason: "bad"}), 2, "KAFKA_ACKS: bad"},
+		{"runtime failure", errors.New("kafka down"), 1, "kafka down"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := ExitCode("prog", "prog -h", tt.err, &stderr); code != tt.code {
+				t.Fatalf("ExitCode = %d, want %d", code, tt.code)
+			}
+			if !strings.Contains(stderr.String(), tt.says) || (tt.err == nil) != (stderr.Len() == 0) {
+				t.Fatalf("stderr %q, want it to say %q", stderr.String(), tt.says)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package settings
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -44,3 +45,20 @@ func (e *Error) Error() string { return e.Variable + ": " + e.Reason }
 var ErrInvalid = errors.New("invalid setting")
 
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
+
+// ExitCode prints err for program on stderr and maps it to the exit status
+// every orderpipe program uses: 0 for success, 2 for a *UsageError (fix the
+// command or the environment, not the cluster; help names where to look), 1
+// otherwise.
+func ExitCode(program, help string, err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "%s: %v\n", program, err)
+	var usage *UsageError
+	if errors.As(err, &usage) {
+		fmt.Fprintf(stderr, "(run `%s` for every variable and its default)\n", help)
+		return 2
+	}
+	return 1
+}
