@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderpipe/orderpipe/deploy"
@@ -63,10 +62,10 @@ type config struct {
 	DLQReplicationFactor int           `envconfig:"DLQ_REPLICATION_FACTOR" default:"1" desc:"replication factor of the dead-letter topic when it has to be created"`
 	TemplateName         string        `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
 	TemplateFile         string        `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json"`
-	BulkSize             int           `envconfig:"BULK_SIZE" default:"2000" desc:"most messages in one batch (fetched, indexed and committed together)"`
-	BulkBytes            int           `envconfig:"BULK_BYTES" default:"5242880" desc:"most message bytes in one batch"`
-	FlushInterval        time.Duration `envconfig:"FLUSH_INTERVAL" default:"1s" desc:"longest a batch waits to fill"`
-	BulkWorkers          int           `envconfig:"BULK_WORKERS" default:"2" desc:"concurrent _bulk requests one batch is split into"`
+	BulkSize             int           `envconfig:"BULK_SIZE" default:"2000" desc:"most messages in one _bulk request"`
+	BulkBytes            int           `envconfig:"BULK_BYTES" default:"5242880" desc:"most message bytes in one _bulk request"`
+	FlushInterval        time.Duration `envconfig:"FLUSH_INTERVAL" default:"5ms" desc:"linger: longest a batch that is not full waits for more messages before it is sent"`
+	BulkWorkers          int           `envconfig:"BULK_WORKERS" default:"3" desc:"_bulk requests kept in flight at once"`
 	RetryMaxInterval     time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
 	ShutdownTimeout      time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
 	OpsAddr              string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9101" desc:"listen address for /metrics, /healthz and /readyz"`
@@ -259,12 +258,7 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 		writer.Close()
 		return err
 	}
-	dlq := &pipeline.KafkaDeadLetters{
-		Write: func(ctx context.Context, msgs []kafkago.Message, onRetry func(int, error, time.Duration)) (int, error) {
-			return kafka.WriteAll(ctx, writer, msgs, onRetry)
-		},
-		Log: log, Metrics: metrics, Health: health,
-	}
+	dlq := &pipeline.KafkaDeadLetters{Writer: writer}
 	// Most of the shutdown budget goes to the batch in flight; the rest
 	// to the final commit and leaving the group.
 	drain := cfg.ShutdownTimeout * 2 / 3

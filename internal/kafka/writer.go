@@ -132,39 +132,16 @@ func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRe
 	bo.MaxElapsedTime = 0
 	pending := msgs
 	for {
-		err := w.WriteMessages(ctx, pending...)
+		failed, err := WriteOnce(ctx, w, pending)
 		if err == nil {
 			return len(msgs), nil
 		}
-		var werrs kafkago.WriteErrors
-		if errors.As(err, &werrs) && len(werrs) == len(pending) {
-			failed := pending[:0:0]
-			var first, firstPermanent error
-			for i, e := range werrs {
-				if e == nil {
-					continue
-				}
-				failed = append(failed, pending[i])
-				if first == nil {
-					first = e
-				}
-				if firstPermanent == nil && permanent(e) {
-					firstPermanent = e
-				}
-			}
-			pending, err = failed, first
-			if firstPermanent != nil {
-				return len(msgs) - len(pending), fmt.Errorf("write messages: %d of %d not written: %w: %w", len(pending), len(msgs), ErrPermanent, firstPermanent)
-			}
-		} else if permanent(err) {
-			var tooLarge kafkago.MessageTooLargeError
-			if errors.As(err, &tooLarge) {
-				err = fmt.Errorf("%w: message with key %q is %d bytes, over the writer's batch bytes (KAFKA_BATCH_BYTES)", err, tooLarge.Message.Key, messageSize(tooLarge.Message))
-			}
-			return len(msgs) - len(pending), fmt.Errorf("write messages: %w: %w", ErrPermanent, err)
+		pending = failed
+		if errors.Is(err, ErrPermanent) {
+			return len(msgs) - len(pending), err
 		}
 		if ctx.Err() != nil {
-			return len(msgs) - len(pending), fmt.Errorf("write messages: %w", err)
+			return len(msgs) - len(pending), err
 		}
 		wait := bo.NextBackOff()
 		if onRetry != nil {
@@ -176,6 +153,46 @@ func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRe
 		case <-time.After(wait):
 		}
 	}
+}
+
+// WriteOnce makes one attempt at writing msgs. On error it returns the
+// messages that were not acknowledged (all of them when the client cannot
+// tell which), so a caller with its own retry policy sends exactly those
+// again. An error that retrying cannot fix matches ErrPermanent.
+func WriteOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]kafkago.Message, error) {
+	err := w.WriteMessages(ctx, msgs...)
+	if err == nil {
+		return nil, nil
+	}
+	var werrs kafkago.WriteErrors
+	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
+		failed := msgs[:0:0]
+		var first, firstPermanent error
+		for i, e := range werrs {
+			if e == nil {
+				continue
+			}
+			failed = append(failed, msgs[i])
+			if first == nil {
+				first = e
+			}
+			if firstPermanent == nil && permanent(e) {
+				firstPermanent = e
+			}
+		}
+		if firstPermanent != nil {
+			return failed, fmt.Errorf("write messages: %d of %d not written: %w: %w", len(failed), len(msgs), ErrPermanent, firstPermanent)
+		}
+		return failed, fmt.Errorf("write messages: %d of %d not written: %w", len(failed), len(msgs), first)
+	}
+	if permanent(err) {
+		var tooLarge kafkago.MessageTooLargeError
+		if errors.As(err, &tooLarge) {
+			err = fmt.Errorf("%w: message with key %q is %d bytes, over the writer's batch bytes (KAFKA_BATCH_BYTES)", err, tooLarge.Message.Key, messageSize(tooLarge.Message))
+		}
+		return msgs, fmt.Errorf("write messages: %w: %w", ErrPermanent, err)
+	}
+	return msgs, fmt.Errorf("write messages: %w", err)
 }
 
 // permanent reports whether retrying err cannot succeed.

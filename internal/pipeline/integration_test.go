@@ -243,9 +243,7 @@ func (s *stack) startConsumerWith(t *testing.T, name string, cfg Config) *consum
 	}
 	health := NewHealth(ops.NewReadiness("starting"))
 	m := NewMetrics(nil)
-	dlq := &KafkaDeadLetters{Write: func(ctx context.Context, msgs []kafkago.Message, onRetry func(int, error, time.Duration)) (int, error) {
-		return kafka.WriteAll(ctx, w, msgs, onRetry)
-	}, Log: log, Metrics: m, Health: health}
+	dlq := &KafkaDeadLetters{Writer: w}
 	p := New(cfg, reader, es, dlq, Options{Log: log, Metrics: m, Health: health})
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &consumer{p: p, health: health, cancel: cancel, done: make(chan error, 1)}

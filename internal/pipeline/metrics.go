@@ -22,7 +22,7 @@ type Metrics struct {
 	BulkDuration   prometheus.Histogram
 	EndToEnd       prometheus.Histogram
 	Lag            *prometheus.GaugeVec
-	BatchInFlight  prometheus.Gauge
+	InFlight       prometheus.Gauge
 }
 
 // NewMetrics creates the series and registers them on reg (nil: not
@@ -43,18 +43,23 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		BulkDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "bulk_duration_seconds",
 			Help: "Duration of one _bulk request.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 		EndToEnd: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "end_to_end_latency_seconds",
-			Help: "Time from an order's updated_at to its indexing.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 16)}),
+			Help: "Time from an order's updated_at to its indexing.", Buckets: latencyBuckets}),
 		Lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "lag",
 			Help: "Messages not yet committed by the group, per partition (end offset − committed offset)."}, []string{"partition"}),
-		BatchInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "batch_in_flight",
-			Help: "Messages of the batch being handled (0 while fetching)."}),
+		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "in_flight_messages",
+			Help: "Messages sent to Elasticsearch or the dead-letter topic and not handled yet, over all batches in flight."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Consumed, m.Indexed, m.Conflicts, m.Superseded, m.DeadLettered, m.Retries,
-			m.CommitFailures, m.BulkDuration, m.EndToEnd, m.Lag, m.BatchInFlight)
+			m.CommitFailures, m.BulkDuration, m.EndToEnd, m.Lag, m.InFlight)
 	}
 	return m
 }
+
+// latencyBuckets resolve the sub-second range where a consumer keeping up
+// lives (one bulk round trip), and still reach minutes for catch-up.
+var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75,
+	1, 1.5, 2, 3, 5, 10, 30, 60, 120, 300}
 
 func partitionLabel(p int) string { return strconv.Itoa(p) }
 

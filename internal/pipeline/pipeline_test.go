@@ -175,15 +175,15 @@ type fakeDLQ struct {
 	calls int
 }
 
-func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) error {
+func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.calls++
 	if d.err != nil && (d.fails == 0 || d.calls <= d.fails) {
-		return d.err
+		return msgs, d.err
 	}
 	d.msgs = append(d.msgs, msgs...)
-	return nil
+	return nil, nil
 }
 
 func (d *fakeDLQ) all() []kafkago.Message {
@@ -733,9 +733,7 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 	// I/O, so no broker is needed for this one.
 	tooSmall := &kafkago.Writer{Addr: kafkago.TCP("127.0.0.1:1"), Topic: "orders.dlq", BatchBytes: 64}
 	t.Cleanup(func() { _ = tooSmall.Close() })
-	overBatchBytes := &KafkaDeadLetters{Write: func(ctx context.Context, msgs []kafkago.Message, onRetry func(int, error, time.Duration)) (int, error) {
-		return kafka.WriteAll(ctx, tooSmall, msgs, onRetry)
-	}}
+	overBatchBytes := &KafkaDeadLetters{Writer: tooSmall}
 	tests := []struct {
 		name   string
 		reject bool // the victim is valid but Elasticsearch rejects it

@@ -1,0 +1,152 @@
+package pipeline
+
+import (
+	"sync"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// ledger is the contiguous-acknowledgement book the committer reads: per
+// partition, the offsets dispatched so far in fetch order, each marked done
+// once its message is handled. Batches finish out of order (several bulk
+// requests are in flight), so a partition's commit point is the last offset
+// of the longest done prefix: Kafka's committed offset means "everything
+// below is handled", and one slow message holds back every later one of its
+// partition, never the other partitions.
+//
+// A partition that is fetched again from an offset it already tracked was
+// handed back to this member at its committed offset after a rebalance.
+// The ledger then opens a new book for it (an epoch): the old book's
+// in-flight messages still finish and index, idempotently, but can no longer
+// move the commit, which now follows what is fetched from the committed
+// offset on.
+type ledger struct {
+	mu    sync.Mutex
+	books map[topicPartition]*book
+	// changed has room for one signal: acks that arrive while the
+	// committer is busy coalesce into the next commit.
+	changed chan struct{}
+}
+
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// book is one epoch of one partition.
+type book struct {
+	tp      topicPartition
+	offsets []int64 // dispatched, oldest first, from head on
+	done    []bool
+	head    int   // index of the oldest entry not yet released
+	seq     int64 // sequence number of offsets[0]
+	last    int64 // newest offset tracked
+	// safe is the offset of the newest message of the done prefix (-1:
+	// none); committed is the next offset Kafka holds for this book.
+	safe, committed int64
+}
+
+// ticket is a dispatched message's place in its book.
+type ticket struct {
+	b   *book
+	seq int64
+}
+
+func newLedger() *ledger {
+	return &ledger{books: map[topicPartition]*book{}, changed: make(chan struct{}, 1)}
+}
+
+// track records m as dispatched and returns its ticket. Messages of one
+// partition must be tracked in the order they were fetched.
+func (l *ledger) track(m *kafkago.Message) ticket {
+	tp := topicPartition{m.Topic, m.Partition}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.books[tp]
+	if b == nil || m.Offset <= b.last {
+		b = &book{tp: tp, safe: -1, committed: -1}
+		l.books[tp] = b
+	}
+	b.last = m.Offset
+	b.offsets = append(b.offsets, m.Offset)
+	b.done = append(b.done, false)
+	return ticket{b: b, seq: b.seq + int64(len(b.offsets)-1)}
+}
+
+// ack marks the tickets of handled messages done and wakes the committer
+// when a current book's commit point moved.
+func (l *ledger) ack(ts []ticket) {
+	if len(ts) == 0 {
+		return
+	}
+	moved := false
+	l.mu.Lock()
+	for _, t := range ts {
+		t.b.done[t.seq-t.b.seq] = true
+	}
+	for _, t := range ts {
+		if t.b.release() && l.books[t.b.tp] == t.b {
+			moved = true
+		}
+	}
+	l.mu.Unlock()
+	if moved {
+		select {
+		case l.changed <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// release pops the done prefix and reports whether safe moved.
+func (b *book) release() bool {
+	i := b.head
+	for i < len(b.done) && b.done[i] {
+		i++
+	}
+	if i == b.head {
+		return false
+	}
+	b.safe = b.offsets[i-1]
+	b.head = i
+	// Compact once the released part dominates, so a long-lived book
+	// costs memory for what is in flight, not for what passed.
+	if b.head > 1024 && b.head*2 > len(b.offsets) {
+		n := copy(b.offsets, b.offsets[b.head:])
+		copy(b.done, b.done[b.head:])
+		b.offsets, b.done = b.offsets[:n], b.done[:n]
+		b.seq += int64(b.head)
+		b.head = 0
+	}
+	return true
+}
+
+// commitPoint is what one commit covers for one book: the message whose
+// offset + 1 Kafka is to store.
+type commitPoint struct {
+	b   *book
+	msg kafkago.Message
+}
+
+// due returns, for every current book whose done prefix passed what Kafka
+// holds, the message to commit.
+func (l *ledger) due() []commitPoint {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []commitPoint
+	for _, b := range l.books {
+		if b.safe >= 0 && b.safe+1 > b.committed {
+			out = append(out, commitPoint{b: b, msg: kafkago.Message{Topic: b.tp.topic, Partition: b.tp.partition, Offset: b.safe}})
+		}
+	}
+	return out
+}
+
+// committed records that Kafka stored the points.
+func (l *ledger) committed(ps []commitPoint) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range ps {
+		p.b.committed = max(p.b.committed, p.msg.Offset+1)
+	}
+}
