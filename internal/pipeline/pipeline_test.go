@@ -97,11 +97,17 @@ type fakeES struct {
 	reqErrFor func(docs []elastic.Doc) error
 	block     chan struct{} // if set, Bulk waits for it to close
 	entered   chan struct{} // if set, Bulk sends on it (when it can) on entry
+	// gate, if set, is called on entry with no lock held, so it can hold
+	// back one request while others go through.
+	gate func(ctx context.Context, docs []elastic.Doc)
 }
 
 func newFakeES() *fakeES { return &fakeES{docs: map[string]int{}} }
 
 func (f *fakeES) Bulk(ctx context.Context, docs []elastic.Doc) ([]elastic.Outcome, error) {
+	if f.gate != nil {
+		f.gate(ctx, docs)
+	}
 	if f.entered != nil {
 		select {
 		case f.entered <- struct{}{}:
@@ -819,4 +825,47 @@ func BenchmarkPipeline(b *testing.B) {
 		<-done
 	}
 	b.ReportMetric(float64(len(msgs)*b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// Batches overlap: while one bulk request hangs, later batches are still
+// fetched and indexed, what comes before it is committed, and nothing is
+// committed past it however much behind it is done.
+func TestHungRequestHoldsOnlyTheCommitBehindIt(t *testing.T) {
+	msgs, evs := events(t, 200, order.GeneratorConfig{}, 1)
+	const victim = 50
+	es := newFakeES()
+	release := make(chan struct{})
+	es.gate = func(ctx context.Context, docs []elastic.Doc) {
+		for _, d := range docs {
+			if d.ID == evs[victim].OrderID {
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}
+	f := &fakeFetcher{msgs: msgs}
+	c := testConfig()
+	c.BulkSize, c.Workers = 10, 3
+	p := New(c, f, es, &fakeDLQ{}, Options{})
+	stop := start(t, p)
+	behind := func() int {
+		n := 0
+		for _, ev := range evs[victim+1:] {
+			if es.version(ev.OrderID) == ev.Version {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "progress on both sides of the hung request", func() bool { return f.committed()[0] > 0 && behind() >= 10 })
+	if got := f.committed()[0]; got > victim {
+		t.Fatalf("committed offset %d past the hung message at offset %d", got, victim)
+	}
+	close(release)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
 }
