@@ -1,19 +1,48 @@
-// Package pipeline is the Go consumer's logic: Kafka orders in,
+// Package pipeline is the Go consumer's engine: Kafka orders in,
 // Elasticsearch documents out, bad input to a dead-letter topic, with no
 // dependency on main so that tests drive it with fakes or real services.
 //
+// # Stages
+//
+// The stages overlap, so that Elasticsearch, the one resource that bounds
+// the consumer, is never idle while the consumer fetches, decodes or
+// commits:
+//
+//   - fetch (fetch.go): one goroutine reads messages ahead into a queue of
+//     BulkSize;
+//   - dispatch (pipeline.go): messages are gathered into batches of at most
+//     BulkSize messages or BulkBytes, each recorded in the ledger in fetch
+//     order; a batch goes to a worker as soon as one of Workers is free and
+//     the batch is full or has lingered FlushInterval (a few milliseconds,
+//     not a flush timer: under load every worker is busy and batches fill
+//     by themselves, and at a trickle a message waits one linger and one
+//     bulk round trip);
+//   - handle (batch.go): a worker decodes its batch, dead-letters bad input,
+//     and sends the rest as one _bulk request, retrying what Elasticsearch
+//     did not take; Workers batches are in flight at once and finish in any
+//     order;
+//   - commit (ledger.go, commit.go): the ledger marks each handled message
+//     done, and a committer commits, per partition and asynchronously, the
+//     end of the contiguous done prefix (the idea of kafka-connect-
+//     elasticsearch's AsyncOffsetTracker).
+//
+// When every worker is busy and the next batch is full, fetching waits: a
+// slow Elasticsearch pushes back on Kafka, and memory stays bounded by about
+// Workers + 2 batches plus the reader's own queue.
+//
 // # Acknowledgement rules
 //
-// A message is acked (its offset committed) only once it is handled, and
-// handled means exactly one of:
+// A message is acked (marked done in the ledger, so a commit may pass it)
+// only once it is handled, and handled means exactly one of:
 //
 //   - indexed: Elasticsearch answered 2xx for its document;
 //   - already newer: Elasticsearch answered 409 under external versioning,
 //     so it holds this version of the order or a later one;
 //   - superseded: a later version of the same order in the same batch was
-//     indexed or already newer (only the highest version per order_id is
-//     sent; if Elasticsearch rejects it, the next version down is sent
-//     instead, so the index ends where a one-at-a-time consumer leaves it);
+//     indexed or already newer (only the highest version per order_id in a
+//     batch is sent; if Elasticsearch rejects it, the next version down is
+//     sent instead, so the index ends where a one-at-a-time consumer leaves
+//     it);
 //   - dead-lettered: undecodable, invalid, or rejected by Elasticsearch for
 //     good (a 4xx whose error type blames the document, such as a mapping
 //     or parse error; a closed or missing index or a cluster block is
@@ -22,27 +51,40 @@
 //     from.
 //
 // Anything else (per-item 429 inside an HTTP 200, 5xx, connection refused)
-// is retried with capped exponential backoff and jitter, for as long as it
-// takes; only shutdown stops the retries, and then the message is not acked.
-// A dead-letter write that fails is retried the same way. One that fails for
-// good (kafka.ErrPermanent: e.g. a dead letter over the writer's batch bytes,
-// or no permission on the topic) cannot be retried or skipped without losing
-// the message: Run then returns an error naming its topic, partition and
+// is retried under one policy (retry.go): capped exponential backoff with
+// jitter, for as long as it takes; only shutdown stops the retries, and then
+// the message is not acked. A dead-letter write that fails is retried the
+// same way, sending again only what Kafka did not acknowledge. One that
+// fails for good (kafka.ErrPermanent: e.g. a dead letter over the writer's
+// batch bytes, or no permission on the topic) cannot be retried or skipped
+// without losing the message: Run then stops fetching, lets the other
+// batches finish, and returns an error naming its topic, partition and
 // offset, with nothing at or after it committed, so a restart delivers it
 // again.
 //
 // Offsets are committed per partition, and only up to the first message that
 // is not handled: Kafka offsets mean "everything below is done", so one
 // unhandled message holds back the commit of every later one in its
-// partition. The pipeline works on one batch at a time and fetches nothing
-// while a batch is in flight, which bounds memory and makes a slow
-// Elasticsearch push back on Kafka instead of piling up messages.
+// partition, even those handled by batches that finished first.
+//
+// # Rebalances
+//
+// The kafka-go reader does not say when partitions are revoked. What it
+// does guarantee is enough: a partition handed back to this member is read
+// again from its committed offset, which the ledger sees as a fetch at an
+// offset it already tracked, and then opens a new book for the partition,
+// so batches still in flight from before can no longer move its commit. The
+// in-flight batches of a partition that moved to another member finish, and
+// their commit (the broker accepts it from any member of the generation)
+// covers only what they handled: it never passes an unhandled message, at
+// worst it moves the new owner's commit back and causes re-delivery.
 //
 // Delivery is therefore at least once: after a crash or a rebalance, messages
 // since the last commit are delivered again. That is harmless because the
 // sink is idempotent: _id = order_id and version = order.version with
-// version_type=external, so a replay or an out-of-order retry can neither
-// duplicate an order nor move it back to an older version. For the same
-// reason a commit that fails (typically because a rebalance moved the
-// partition) is logged and skipped, not fatal.
+// version_type=external, so a replay, an out-of-order retry or two batches
+// racing with versions of one order can neither duplicate an order nor move
+// it back to an older version. For the same reason a commit that fails
+// (typically because a rebalance moved the partition) is logged and retried,
+// not fatal.
 package pipeline
