@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,6 +159,8 @@ func (b *bench) ensureTopic(ctx context.Context, topic string) error {
 func (b *bench) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	slices.Sort(b.topics)
+	b.topics = slices.Compact(b.topics) // the dead-letter topic is noted by every consumer run
 	if len(b.topics) > 0 && b.client != nil {
 		if _, err := b.client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: b.topics}); err != nil {
 			b.logf("cleanup: delete topics: %v", err)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -22,16 +23,18 @@ import (
 const stopGrace = 20 * time.Second
 
 // child is one program orderbench started. Its output goes to a log file in
-// the run's folder; the goroutine started with it waits for it, and done
-// closes once it has exited and its process group is gone.
+// the run's folder; the goroutine started with it waits for it (and for the
+// memory sampler it starts), and done closes once it has exited and its
+// process group is gone.
 type child struct {
 	name    string
 	logPath string
 	cmd     *exec.Cmd
 	started time.Time
 	done    chan struct{}
-	exited  time.Time // valid after done
-	err     error     // valid after done
+	peakRSS atomic.Int64 // bytes, the highest VmHWM sampled
+	exited  time.Time    // valid after done
+	err     error        // valid after done
 }
 
 // start runs path in its own process group, with only the environment given
@@ -56,10 +59,18 @@ func (b *bench) start(ctx context.Context, name, path string, args, env []string
 	}
 	c.started = time.Now()
 	pid := cmd.Process.Pid
+	exited := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		c.sampleRSS(pid, exited)
+	}()
 	go func() {
 		defer close(c.done)
 		c.err = cmd.Wait()
 		c.exited = time.Now()
+		close(exited)
+		<-sampled
 		// Whatever the program left in its group goes with it.
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		f.Close()
@@ -128,16 +139,51 @@ func (c *child) stop() error {
 	return c.exitErr()
 }
 
-// maxRSS is the child's peak resident set in bytes (rusage ru_maxrss, which
-// Linux reports in KiB); 0 before it exited.
-func (c *child) maxRSS() int64 {
-	if c.running() || c.cmd.ProcessState == nil {
-		return 0
+// maxRSS is the child's peak resident set in bytes, as last sampled.
+//
+// It is not rusage's ru_maxrss: Go starts children with CLONE_VM, and
+// Linux's execve folds the address space it replaces (the parent's) into
+// the new program's ru_maxrss, so every child would report at least
+// orderbench's own peak (a /bin/true started by a 300 MB parent reports
+// 300 MB). VmHWM belongs to the child's own address space only.
+func (c *child) maxRSS() int64 { return c.peakRSS.Load() }
+
+// sampleRSS reads the child's VmHWM (its peak resident set so far) every
+// 50 ms until exited closes. VmHWM only grows, so the last reading is the
+// peak but for growth in the final 50 ms.
+func (c *child) sampleRSS(pid int, exited <-chan struct{}) {
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if hwm, ok := readHWM(path); ok && hwm > c.peakRSS.Load() {
+			c.peakRSS.Store(hwm)
+		}
+		select {
+		case <-exited:
+			return
+		case <-tick.C:
+		}
 	}
-	if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss * 1024
+}
+
+// readHWM returns VmHWM in bytes from a /proc/<pid>/status file; false once
+// the process is gone or a zombie (no address space left).
+func readHWM(path string) (int64, bool) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
 	}
-	return 0
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024, err == nil
+			}
+		}
+	}
+	return 0, false
 }
 
 // freePort picks a loopback port for a child's ops listener. The tiny window

@@ -149,8 +149,11 @@ const method = `
   acks=all, lz4, linger.ms=5, batch.size=1 MiB, each into a fresh 6-partition
   topic, alternating ours/theirs. Ours is timed from the first message's
   Kafka timestamp to the process's exit; theirs is the rate it reports.
-- **Peak RSS**: ru_maxrss of the child process: the producer's highest over
-  its throughput runs, the consumer's over its two timed runs.
+- **Peak RSS**: the child's VmHWM (/proc/<pid>/status, sampled every 50 ms
+  until it exits): the producer's highest over its throughput runs, the
+  consumer's over its two timed runs. Not rusage's ru_maxrss: Linux carries
+  the spawning parent's peak (orderbench's) into a child's ru_maxrss at
+  exec.
 - **CPU profiles**: /debug/pprof/profile (OPS_PPROF=true) during separate
   full-speed runs, so profiling slows no timed run; the files are kept under
   .local/bench/. "Bound by" is the kind of work with the largest flat share

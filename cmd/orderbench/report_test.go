@@ -82,25 +82,6 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-func TestMetricSum(t *testing.T) {
-	text := []byte(`# HELP orderpipe_consumer_consumed_total Messages.
-# TYPE orderpipe_consumer_consumed_total counter
-orderpipe_consumer_consumed_total 1234
-orderpipe_consumer_consumed_total_other 5
-orderpipe_consumer_lag{partition="0"} 3
-orderpipe_consumer_lag{partition="1"} 4.5
-`)
-	if v, err := metricSum(text, "orderpipe_consumer_consumed_total"); err != nil || v != 1234 {
-		t.Errorf("consumed = %v, %v", v, err)
-	}
-	if v, err := metricSum(text, "orderpipe_consumer_lag"); err != nil || v != 7.5 {
-		t.Errorf("lag = %v, %v", v, err)
-	}
-	if _, err := metricSum(text, "orderpipe_missing"); err == nil {
-		t.Error("a missing metric is not an error")
-	}
-}
-
 const pprofTop = `File: producer
 Type: cpu
 Time: 2026-01-02 10:00:00 UTC
