@@ -114,14 +114,14 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]func(){
-			"orders":          func() { o.orders = 20_000 },
+			"orders":          func() { o.orders = 50_000 },
 			"grid-workers":    func() { o.gridWorkers = intList{3} },
 			"grid-batches":    func() { o.gridBatches = intList{1000} },
 			"rates":           func() { o.rates = intList{1000} },
-			"latency-seconds": func() { o.latencySeconds = 10 },
-			"producer-orders": func() { o.producerOrders = 50_000 },
+			"latency-seconds": func() { o.latencySeconds = 15 },
+			"producer-orders": func() { o.producerOrders = 100_000 },
 			"pairs":           func() { o.pairs = 1 },
-			"profile-seconds": func() { o.profileSeconds = 3 },
+			"profile-seconds": func() { o.profileSeconds = 5 },
 		}
 		for name, apply := range quick {
 			if !set[name] {

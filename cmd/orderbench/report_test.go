@@ -123,7 +123,7 @@ func TestQuickReducesOnlyWhatWasNotSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.orders != 20_000 || o.rates.String() != "500,2000" || o.pairs != 1 || len(o.gridWorkers) != 1 {
+	if o.orders != 50_000 || o.rates.String() != "500,2000" || o.pairs != 1 || len(o.gridWorkers) != 1 {
 		t.Errorf("options = %+v", o)
 	}
 	if _, err := parseOptions([]string{"-rates", "1000,x"}, io.Discard); err == nil {
