@@ -4,7 +4,7 @@ SERVICES  := scripts/with-services
 GOTESTSUM := $(GO) tool gotestsum
 RESULTS   := .local/test-results
 
-.PHONY: test fmt-check vet test-go test-outage bench fuzz build local local-down verify services-up services-down
+.PHONY: test fmt-check vet test-go test-outage bench bench-quick bench-micro fuzz build local local-down verify services-up services-down
 
 ## test: gofmt check, go vet, then every test with -race against real Kafka and Elasticsearch
 test: fmt-check vet
@@ -29,8 +29,17 @@ test-go:
 test-outage:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -race -count=1 -timeout 20m -tags outage -run Outage ./internal/pipeline/
 
-## bench: generator, pipeline and producer throughput (real Kafka for the last)
+## bench: the producer and consumer binaries end to end on real Kafka and
+## Elasticsearch against their ceilings; one table, also in cmd/orderbench/RESULTS.md
 bench:
+	$(SERVICES) $(GO) run ./cmd/orderbench
+
+## bench-quick: the same at reduced sizes, a few minutes (CI smoke)
+bench-quick:
+	$(SERVICES) $(GO) run ./cmd/orderbench -quick
+
+## bench-micro: the Go microbenchmarks (generator, pipeline, producing into the real Kafka)
+bench-micro:
 	$(SERVICES) $(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./...
 
 ## fuzz: a short run of every fuzz target

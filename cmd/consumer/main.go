@@ -69,6 +69,7 @@ type config struct {
 	RetryMaxInterval     time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
 	ShutdownTimeout      time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
 	OpsAddr              string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9101" desc:"listen address for /metrics, /healthz and /readyz"`
+	OpsPprof             bool          `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 	LogLevel             string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	ProgressInterval     time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
 	LagInterval          time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
@@ -181,7 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	readiness := ops.NewReadiness("starting")
 	health := pipeline.NewHealth(readiness)
 	health.Set("startup", "starting: installing the index template and the dead-letter topic")
-	srv, err := ops.Listen(cfg.OpsAddr, reg, readiness)
+	srv, err := ops.Listen(cfg.OpsAddr, reg, readiness, ops.WithPprof(cfg.OpsPprof))
 	if err != nil {
 		return err
 	}

@@ -60,6 +60,7 @@ type config struct {
 	BackfillPerDay   int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
 	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
 	OpsAddr          string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9100" desc:"listen address of /metrics, /healthz and /readyz"`
+	OpsPprof         bool          `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long buffered messages may take to flush on SIGTERM"`
 	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 }
@@ -183,7 +184,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	reg := ops.NewRegistry()
 	metrics := newMetrics(reg)
 	ready := ops.NewReadiness("connecting to Kafka")
-	opsSrv, err := ops.Listen(cfg.OpsAddr, reg, ready)
+	opsSrv, err := ops.Listen(cfg.OpsAddr, reg, ready, ops.WithPprof(cfg.OpsPprof))
 	if err != nil {
 		return err
 	}

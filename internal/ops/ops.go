@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -74,14 +75,38 @@ type Server struct {
 	ln  net.Listener
 }
 
+// Option changes what the ops listener serves.
+type Option func(*http.ServeMux)
+
+// WithPprof serves net/http/pprof under /debug/pprof/ when on. It is opt-in
+// (OPS_PPROF) because profiles expose internals and cost CPU while they run:
+// it is for profiling on one's own machine, such as make bench does.
+func WithPprof(on bool) Option {
+	return func(mux *http.ServeMux) {
+		if !on {
+			return
+		}
+		// Registered on this mux explicitly: the package's init only fills
+		// http.DefaultServeMux, which orderpipe never serves.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+}
+
 // Listen binds addr now, so that a port conflict fails start-up at once and
 // tests can pass ":0" and read Addr.
-func Listen(addr string, reg *prometheus.Registry, ready *Readiness) (*Server, error) {
+func Listen(addr string, reg *prometheus.Registry, ready *Readiness, opts ...Option) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on OPS_ADDR %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
+	for _, o := range opts {
+		o(mux)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -69,3 +69,33 @@ func TestProbeFailsWithoutAListener(t *testing.T) {
 		t.Fatal("Probe of a closed port succeeded")
 	}
 }
+
+func TestPprofIsServedOnlyWhenAskedFor(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		srv, err := Listen("127.0.0.1:0", NewRegistry(), NewReadiness("x"), WithPprof(on))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		resp, err := http.Get("http://" + srv.Addr() + "/debug/pprof/cmdline")
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+		if rerr := <-done; rerr != nil {
+			t.Errorf("Run: %v", rerr)
+		}
+		if err != nil {
+			t.Fatalf("GET /debug/pprof/cmdline: %v", err)
+		}
+		want := http.StatusNotFound
+		if on {
+			want = http.StatusOK
+		}
+		if resp.StatusCode != want {
+			t.Errorf("WithPprof(%v): GET /debug/pprof/cmdline = %d, want %d", on, resp.StatusCode, want)
+		}
+	}
+}

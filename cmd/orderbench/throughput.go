@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/orderpipe/orderpipe/internal/kafka"
+)
+
+// throughput is row 1: the consumer binary against a plain Kafka → _bulk
+// loop on the same topic.
+type throughput struct {
+	topic    string
+	ranges   []kafka.PartitionRange
+	messages int64 // in the topic: orders, plus any duplicate a retried write left
+	consumer [2]consumerRun
+	ceiling  []ceilingRun
+	maxRSS   int64 // the consumer's peak over its timed runs
+	err      error // the topic could not be filled: nothing else ran
+}
+
+type consumerRun struct {
+	rate    float64
+	elapsed time.Duration
+	err     error
+}
+
+type ceilingRun struct {
+	workers, batch int
+	rate           float64
+	err            error
+}
+
+func (b *bench) consumerThroughput(ctx context.Context) throughput {
+	t := throughput{topic: b.prefix + "throughput"}
+	if t.err = b.fill(ctx, &t); t.err != nil {
+		b.logf("consumer throughput: %v", t.err)
+		return t
+	}
+	t.consumer[0] = b.timedConsumer(ctx, &t, "consumer-1")
+	for _, w := range b.opts.gridWorkers {
+		for _, n := range b.opts.gridBatches {
+			if ctx.Err() != nil {
+				return t
+			}
+			c := ceilingRun{workers: w, batch: n}
+			c.rate, c.err = b.ceilingRun(ctx, t.topic, t.ranges, t.messages, w, n)
+			if c.err != nil {
+				b.logf("ceiling workers=%d batch=%d: FAILED: %v", w, n, c.err)
+			} else {
+				b.logf("ceiling workers=%d batch=%d: %.0f msgs/s", w, n, c.rate)
+			}
+			t.ceiling = append(t.ceiling, c)
+		}
+	}
+	t.consumer[1] = b.timedConsumer(ctx, &t, "consumer-2")
+	return t
+}
+
+// fill writes -orders orders, one message each, with the producer binary at
+// full speed.
+func (b *bench) fill(ctx context.Context, t *throughput) error {
+	n := b.opts.orders
+	b.logf("consumer throughput: filling %s with %d orders", t.topic, n)
+	b.topics = append(b.topics, t.topic)
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	c, err := b.start(ctx, "fill-producer", b.bin("producer"), nil, b.producerEnv(t.topic, port, 0, n))
+	if err != nil {
+		return err
+	}
+	if err := c.wait(ctx, 5*time.Minute+time.Duration(n/2000)*time.Second); err != nil {
+		return err
+	}
+	if t.ranges, err = kafka.Offsets(ctx, b.kafka, t.topic); err != nil {
+		return err
+	}
+	for _, r := range t.ranges {
+		t.messages += r.Len()
+	}
+	if t.messages < int64(n) {
+		return fmt.Errorf("topic %s holds %d messages, want at least %d", t.topic, t.messages, n)
+	}
+	return nil
+}
+
+func (b *bench) producerEnv(topic, opsAddr string, rate, count int) []string {
+	return []string{
+		"KAFKA_BROKERS=" + b.brokers, "KAFKA_TOPIC=" + topic, "OPS_ADDR=" + opsAddr, "LOG_LEVEL=info",
+		"PRODUCER_RATE=" + strconv.Itoa(rate), "PRODUCER_COUNT=" + strconv.Itoa(count),
+		"PRODUCER_LIFECYCLE_SHARE=0", "PRODUCER_MALFORMED_SHARE=0",
+	}
+}
+
+// consumerEnv runs the consumer with its defaults except for the names,
+// which are this run's own.
+func (b *bench) consumerEnv(topic, name, opsAddr string) []string {
+	return []string{
+		"KAFKA_BROKERS=" + b.brokers, "KAFKA_TOPIC=" + topic, "CONSUMER_GROUP=" + b.prefix + name,
+		"DLQ_TOPIC=" + b.prefix + "dlq", "ES_ADDRESSES=" + b.esURL, "ES_INDEX=" + b.prefix + name,
+		"ES_TEMPLATE_NAME=" + b.templateName, "ES_TEMPLATE_FILE=" + b.templateFile,
+		"OPS_ADDR=" + opsAddr, "LOG_LEVEL=info",
+	}
+}
+
+// timedConsumer runs the consumer binary over the whole topic. Its rate is
+// the topic's messages over the time from the first message consumed (its
+// /metrics polled every 50 ms) until the group's committed offsets reach the
+// end of every partition (polled every 50 ms): start-up and group join are
+// not counted, the final commit is.
+func (b *bench) timedConsumer(ctx context.Context, t *throughput, name string) consumerRun {
+	var r consumerRun
+	if ctx.Err() != nil {
+		r.err = ctx.Err()
+		return r
+	}
+	b.topics = append(b.topics, b.prefix+"dlq")
+	r.elapsed, r.err = b.consumeAll(ctx, t, name, false, nil)
+	if r.err == nil {
+		r.rate = float64(t.messages) / r.elapsed.Seconds()
+		b.logf("%s: %d messages in %.2f s = %.0f msgs/s", name, t.messages, r.elapsed.Seconds(), r.rate)
+	} else {
+		b.logf("%s: FAILED: %v", name, r.err)
+	}
+	return r
+}
+
+// consumeAll starts a consumer with a fresh group and index on t's topic,
+// calls during (if set) once it consumes, waits until it has committed
+// everything, stops it, and checks that the index holds every order.
+func (b *bench) consumeAll(ctx context.Context, t *throughput, name string, pprof bool, during func(addr string) error) (time.Duration, error) {
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	env := b.consumerEnv(t.topic, name, port)
+	if pprof {
+		env = append(env, "OPS_PPROF=true")
+	}
+	c, err := b.start(ctx, name, b.bin("consumer"), nil, env)
+	if err != nil {
+		return 0, err
+	}
+	defer c.stop()
+	first, err := waitFirst(ctx, c, port, "orderpipe_consumer_consumed_total", 2*time.Minute)
+	if err != nil {
+		return 0, err
+	}
+	if during != nil {
+		if err := during(port); err != nil {
+			return 0, err
+		}
+	}
+	last, err := b.waitCommitted(ctx, c, b.prefix+name, t, 2*time.Minute+time.Duration(b.opts.orders/1000)*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.stop(); err != nil {
+		return 0, err
+	}
+	if !pprof {
+		t.maxRSS = max(t.maxRSS, c.maxRSS())
+	}
+	return last.Sub(first), b.checkCount(ctx, b.prefix+name)
+}
+
+// waitCommitted polls the group's committed offsets every 50 ms until every
+// partition's reaches its end, and returns when the poll that saw it was
+// answered.
+func (b *bench) waitCommitted(ctx context.Context, c *child, group string, t *throughput, timeout time.Duration) (time.Time, error) {
+	parts := make([]int, len(t.ranges))
+	for i, r := range t.ranges {
+		parts[i] = r.Partition
+	}
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		offs, err := kafka.GroupOffsets(ctx, b.client, group, t.topic, parts)
+		if err == nil {
+			done := true
+			for _, r := range t.ranges {
+				if offs[r.Partition] < r.End {
+					done = false
+				}
+			}
+			if done {
+				return time.Now(), nil
+			}
+		}
+		if !c.running() {
+			return time.Time{}, fmt.Errorf("%s exited before committing everything: %v (log: %s)", c.name, c.err, c.logPath)
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("%s: offsets not all committed after %v (last error: %v; log: %s)", c.name, timeout, err, c.logPath)
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// checkCount makes a run count only if the index holds exactly -orders
+// documents, then drops the index so the next run starts on an equally
+// empty cluster.
+func (b *bench) checkCount(ctx context.Context, index string) error {
+	n, err := b.es.count(ctx, index)
+	if err != nil {
+		return fmt.Errorf("count %s: %w", index, err)
+	}
+	if err := b.es.deleteIndex(ctx, index); err != nil {
+		b.logf("delete %s: %v", index, err)
+	}
+	if n != int64(b.opts.orders) {
+		return fmt.Errorf("index %s holds %d documents, want %d", index, n, b.opts.orders)
+	}
+	return nil
+}
+
+// best is the better consumer run and the best ceiling grid point.
+func (t throughput) best() (consumer float64, ceiling ceilingRun) {
+	for _, r := range t.consumer {
+		if r.err == nil {
+			consumer = max(consumer, r.rate)
+		}
+	}
+	for _, c := range t.ceiling {
+		if c.err == nil && c.rate > ceiling.rate {
+			ceiling = c
+		}
+	}
+	return consumer, ceiling
+}
+
+// consumerErr is why no consumer run counts, if none does.
+func (t throughput) consumerErr() error {
+	if t.err != nil {
+		return t.err
+	}
+	for _, r := range t.consumer {
+		if r.err == nil {
+			return nil
+		}
+	}
+	return t.consumer[0].err
+}
+
+func (t throughput) row() row {
+	r := row{measure: "Consumer throughput (consumer ÷ ceiling)", goal: "≥ 0.9"}
+	if t.err != nil {
+		return r.fail(t.err)
+	}
+	for _, c := range t.consumer {
+		if c.err != nil {
+			return r.fail(c.err)
+		}
+	}
+	consumer, ceiling := t.best()
+	if ceiling.rate == 0 {
+		err := fmt.Errorf("no ceiling run succeeded")
+		if len(t.ceiling) > 0 {
+			err = t.ceiling[0].err
+		}
+		return r.fail(err)
+	}
+	ratio := consumer / ceiling.rate
+	r.result = fmt.Sprintf("**%.2f** = %s ÷ %s msgs/s (consumer runs %s and %s; ceiling best of %d: %d workers × %d docs; %s messages, index counts exact)",
+		ratio, fmtInt(consumer), fmtInt(ceiling.rate), fmtInt(t.consumer[0].rate), fmtInt(t.consumer[1].rate),
+		len(t.ceiling), ceiling.workers, ceiling.batch, fmtInt(float64(t.messages)))
+	return r.judge(ratio >= 0.9)
+}
