@@ -35,7 +35,11 @@ type entry struct {
 	// deadLetter: its fate is the dead-letter topic; if it stays
 	// unhandled, its dead letter could not be written.
 	deadLetter bool
-	order      order.Order
+	// What indexing needs of the decoded order; the rest of it is garbage
+	// as soon as it is validated, not held for the batch's lifetime.
+	id        string
+	version   int
+	updatedAt time.Time
 }
 
 func (b *batch) add(m kafkago.Message, t ticket) {
@@ -72,7 +76,7 @@ func (p *Pipeline) handle(work context.Context, b *batch, l *ledger) error {
 			badReasons = append(badReasons, reason)
 			continue
 		}
-		e.order = o
+		e.id, e.version, e.updatedAt = o.OrderID, o.Version, o.UpdatedAt
 		if _, ok := versions[o.OrderID]; !ok {
 			ids = append(ids, o.OrderID)
 		}
@@ -157,7 +161,7 @@ func (p *Pipeline) indexLatest(work context.Context, entries []entry, ids []stri
 		// Highest version first; of equal versions the later message,
 		// the one a sequential consumer would have had the last word on.
 		slices.SortFunc(versions[id], func(a, b int) int {
-			if c := cmp.Compare(entries[b].order.Version, entries[a].order.Version); c != 0 {
+			if c := cmp.Compare(entries[b].version, entries[a].version); c != 0 {
 				return c
 			}
 			return cmp.Compare(b, a)
@@ -228,7 +232,7 @@ func (p *Pipeline) send(work context.Context, entries []entry, pending []int) []
 	docs := make([]elastic.Doc, len(pending))
 	for k, i := range pending {
 		e := &entries[i]
-		docs[k] = elastic.Doc{ID: e.order.OrderID, Version: e.order.Version, Source: e.msg.Value}
+		docs[k] = elastic.Doc{ID: e.id, Version: e.version, Source: e.msg.Value}
 	}
 	return elastic.Send(work, p.timedBulk, docs, p.log)
 }
@@ -255,7 +259,7 @@ func (p *Pipeline) markOutcomes(work context.Context, entries []entry, pending [
 			e.handled = true
 			p.indexed.Add(1)
 			p.metrics.Indexed.Inc()
-			p.metrics.EndToEnd.Observe(now.Sub(e.order.UpdatedAt).Seconds())
+			p.metrics.EndToEnd.Observe(now.Sub(e.updatedAt).Seconds())
 		case elastic.Conflict:
 			e.handled = true
 			p.conflicts.Add(1)

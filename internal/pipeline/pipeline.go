@@ -173,7 +173,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer stopDrain()
 
 	l := newLedger()
-	fetched := make(chan kafkago.Message, p.cfg.BulkSize)
+	// The reader keeps its own read-ahead queue; this one only decouples
+	// fetching from dispatching, so it need not hold a batch.
+	fetched := make(chan kafkago.Message, min(p.cfg.BulkSize, 256))
 	commitStop, stopCommitter := context.WithCancel(context.Background())
 	defer stopCommitter()
 
