@@ -87,7 +87,7 @@ func (l *intList) Set(v string) error {
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{
-		orders: 100_000, gridWorkers: intList{2, 3, 4}, gridBatches: intList{1000, 3000},
+		orders: 200_000, gridWorkers: intList{2, 3, 4}, gridBatches: intList{1000, 3000},
 		rates: intList{1000, 5000}, latencySeconds: 30, producerOrders: 200_000, pairs: 2,
 		profileSeconds: 10, results: "cmd/orderbench/RESULTS.md", workDir: ".local/bench",
 	}
