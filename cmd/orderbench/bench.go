@@ -106,12 +106,25 @@ func (b *bench) logf(format string, args ...any) {
 	fmt.Fprintf(b.stderr, "orderbench %s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
 }
 
-// build compiles the programs as they ship (no -race), once per run.
+// build compiles the programs as they ship (no -race), once per run: from
+// the working tree, or with -rev from a commit's tree, so that a before and
+// an after are measured by the same harness on the same servers.
 func (b *bench) build(ctx context.Context) error {
-	b.logf("building cmd/producer and cmd/consumer")
+	src := b.root
+	if b.opts.rev != "" {
+		src = filepath.Join(b.binDir, "src")
+		if err := os.MkdirAll(src, 0o755); err != nil {
+			return err
+		}
+		archive := exec.CommandContext(ctx, "sh", "-c", `git -C "$1" archive --format=tar "$2" | tar -x -C "$3"`, "sh", b.root, b.opts.rev, src)
+		if out, err := archive.CombinedOutput(); err != nil {
+			return fmt.Errorf("check out %s: %w\n%s", b.opts.rev, err, out)
+		}
+	}
+	b.logf("building cmd/producer and cmd/consumer from %s", src)
 	for _, name := range []string{"producer", "consumer"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(b.binDir, name), "./cmd/"+name)
-		cmd.Dir = b.root
+		cmd.Dir = src
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("go build ./cmd/%s: %w\n%s", name, err, out)
 		}

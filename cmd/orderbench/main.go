@@ -53,6 +53,7 @@ type options struct {
 	results        string
 	workDir        string
 	quick          bool
+	rev            string
 }
 
 // String is the command line that reproduces these sizes, for RESULTS.md.
@@ -103,6 +104,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.profileSeconds, "profile-seconds", o.profileSeconds, "length of each CPU profile")
 	fs.StringVar(&o.results, "results", o.results, "markdown file the results are written to (relative to the module root)")
 	fs.StringVar(&o.workDir, "work-dir", o.workDir, "where logs and profiles go (relative to the module root)")
+	fs.StringVar(&o.rev, "rev", "", "build the producer and consumer from this git revision instead of the working tree (for a before/after)")
 	fs.BoolVar(&o.quick, "quick", false, "a reduced run of a few minutes (CI smoke); explicit flags still win")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -175,6 +175,9 @@ func (b *bench) output(name string, args ...string) string {
 // file aside): numbers from uncommitted code are not reproducible from the
 // hash alone.
 func (b *bench) commit() string {
+	if b.opts.rev != "" {
+		return b.output("git", "rev-parse", "--short", b.opts.rev) + " (programs built from -rev " + b.opts.rev + "; harness at " + b.output("git", "rev-parse", "--short", "HEAD") + ")"
+	}
 	c := b.output("git", "rev-parse", "--short", "HEAD")
 	if b.output("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!"+b.opts.results) != "" {
 		c += " (with uncommitted changes)"
