@@ -8,8 +8,8 @@
 // the consumer, is never idle while the consumer fetches, decodes or
 // commits:
 //
-//   - fetch (fetch.go): one goroutine reads messages ahead into a queue of
-//     BulkSize;
+//   - fetch (fetch.go): one goroutine moves messages from the reader's own
+//     read-ahead queue into a short one of the pipeline's;
 //   - dispatch (pipeline.go): messages are gathered into batches of at most
 //     BulkSize messages or BulkBytes, each recorded in the ledger in fetch
 //     order; a batch goes to a worker as soon as one of Workers is free and
@@ -27,8 +27,8 @@
 //     elasticsearch's AsyncOffsetTracker).
 //
 // When every worker is busy and the next batch is full, fetching waits: a
-// slow Elasticsearch pushes back on Kafka, and memory stays bounded by about
-// Workers + 2 batches plus the reader's own queue.
+// slow Elasticsearch pushes back on Kafka, and memory stays bounded by
+// Workers + 1 batches plus the two read-ahead queues.
 //
 // # Acknowledgement rules
 //

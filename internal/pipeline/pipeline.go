@@ -203,8 +203,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // worker, at most Workers at once. A batch goes out when a worker is free
 // and it is full or has lingered FlushInterval; while every worker is busy
 // it keeps filling, up to BulkSize or BulkBytes, and then fetching waits:
-// a slow Elasticsearch pushes back on Kafka with memory bounded by about
-// (Workers + 2) batches. It returns once intake ended and every batch sent
+// a slow Elasticsearch pushes back on Kafka with memory bounded by
+// Workers + 1 batches and the read-ahead queues. It returns once intake ended and every batch sent
 // has returned, with the first batch's error (after which it sends no more).
 func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Message, l *ledger, stop context.CancelCauseFunc) error {
 	slots := make(chan struct{}, p.cfg.Workers)
