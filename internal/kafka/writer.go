@@ -96,7 +96,12 @@ func NewWriter(cfg Config, wc WriterConfig, topic string) (*kafkago.Writer, erro
 		Compression:  codec,
 		BatchSize:    wc.BatchSize,
 		BatchBytes:   wc.BatchBytes,
-		BatchTimeout: wc.BatchTimeout,
+		// Callers hand over whole batches (the producer lingers
+		// KAFKA_BATCH_TIMEOUT itself) and wait for them: kafka-go's own
+		// per-partition timer would add that linger a second time to
+		// every call, since a call's share of one partition rarely fills
+		// a batch. A millisecond is ample to take in a whole call.
+		BatchTimeout: writerFlush,
 		// WriteAll retries what fails, with its own backoff and logging;
 		// kafka-go's own attempts only cover short blips.
 		MaxAttempts:     3,
@@ -105,6 +110,10 @@ func NewWriter(cfg Config, wc WriterConfig, topic string) (*kafkago.Writer, erro
 		Transport:       tr,
 	}, nil
 }
+
+// writerFlush is how long kafka-go waits for more of a call's messages
+// before it sends a partition's batch.
+const writerFlush = time.Millisecond
 
 // ErrPermanent is matched (errors.Is) by a WriteAll error that retrying
 // cannot fix: a message larger than the writer's BatchBytes, a broker error
