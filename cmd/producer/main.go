@@ -21,9 +21,9 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
-	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/producer"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
@@ -77,7 +77,7 @@ func (c config) validate() error {
 	}
 	genCfg := c.generatorConfig()
 	if err := genCfg.Validate(); err != nil {
-		var ce *order.ConfigError
+		var ce *generator.ConfigError
 		if errors.As(err, &ce) {
 			return bad(generatorVariables[ce.Field], "%s", ce.Reason)
 		}
@@ -119,8 +119,8 @@ var generatorVariables = map[string]string{
 	"Seed":           "PRODUCER_SEED",
 }
 
-func (c config) generatorConfig() order.GeneratorConfig {
-	return order.GeneratorConfig{
+func (c config) generatorConfig() generator.Config {
+	return generator.Config{
 		Seed:           c.Seed,
 		Customers:      c.Customers,
 		Products:       c.Products,
@@ -175,7 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func produce(ctx context.Context, cfg config, log *slog.Logger) error {
-	gen, err := order.NewGenerator(cfg.generatorConfig())
+	gen, err := generator.New(cfg.generatorConfig())
 	if err != nil {
 		return settings.Usage(err)
 	}

@@ -1,4 +1,4 @@
-package order
+package generator
 
 import (
 	"bytes"
@@ -6,27 +6,51 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/orderpipe/orderpipe/internal/order"
 )
+
+// mustEncode renders o with the contract's encoder, the one the generator
+// must agree with byte for byte.
+func mustEncode(t testing.TB, o *order.Order) []byte {
+	t.Helper()
+	b, err := order.Encode(o)
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	return b
+}
+
+// equalOrders compares instants rather than time.Location pointers, which
+// differ between two decodes of the same "+01:00" offset.
+func equalOrders(a, b order.Order) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) || !a.UpdatedAt.Equal(b.UpdatedAt) {
+		return false
+	}
+	a.CreatedAt, a.UpdatedAt, b.CreatedAt, b.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b)
+}
 
 var testStart = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-func newTestGenerator(t testing.TB, cfg GeneratorConfig) *Generator {
+func newTestGenerator(t testing.TB, cfg Config) *Generator {
 	t.Helper()
-	g, err := NewGenerator(cfg)
+	g, err := New(cfg)
 	if err != nil {
-		t.Fatalf("NewGenerator(%+v): %v", cfg, err)
+		t.Fatalf("New(%+v): %v", cfg, err)
 	}
 	return g
 }
 
 // testConfig is the default config with a fixed seed.
-func testConfig(seed int64) GeneratorConfig {
-	cfg := DefaultGeneratorConfig()
+func testConfig(seed int64) Config {
+	cfg := DefaultConfig()
 	cfg.Seed = seed
 	return cfg
 }
@@ -59,9 +83,9 @@ func appendDue(events []Event, g *Generator, now time.Time) []Event {
 	}
 }
 
-func decodeValid(t *testing.T, ev Event) Order {
+func decodeValid(t *testing.T, ev Event) order.Order {
 	t.Helper()
-	o, err := Decode(ev.Value)
+	o, err := order.Decode(ev.Value)
 	if err != nil {
 		t.Fatalf("generated order does not decode: %v\n%s", err, ev.Value)
 	}
@@ -117,7 +141,7 @@ func TestGeneratorPicksAndReportsRandomSeed(t *testing.T) {
 }
 
 // checkMoney recomputes every amount in cents independently of Validate.
-func checkMoney(t *testing.T, o *Order) {
+func checkMoney(t *testing.T, o *order.Order) {
 	t.Helper()
 	toCents := func(name string, v float64) int64 {
 		t.Helper()
@@ -176,10 +200,10 @@ func TestGeneratedOrdersAreValid(t *testing.T) {
 }
 
 // legalNext lists the statuses that may follow each status.
-var legalNext = map[Status][]Status{
-	StatusCreated: {StatusPaid, StatusCancelled},
-	StatusPaid:    {StatusShipped, StatusCancelled},
-	StatusShipped: {StatusDelivered},
+var legalNext = map[order.Status][]order.Status{
+	order.StatusCreated: {order.StatusPaid, order.StatusCancelled},
+	order.StatusPaid:    {order.StatusShipped, order.StatusCancelled},
+	order.StatusShipped: {order.StatusDelivered},
 }
 
 func TestLifecycle(t *testing.T) {
@@ -202,7 +226,7 @@ func TestLifecycle(t *testing.T) {
 			cfg.LifecycleShare, cfg.CancelShare, cfg.LifecycleDelay = tt.lifecycle, tt.cancel, tt.delay
 			events := drive(t, newTestGenerator(t, cfg), testStart, orders, time.Second)
 
-			history := map[string][]Order{}
+			history := map[string][]order.Order{}
 			var ids []string // first-seen order, so failures are reproducible
 			for _, ev := range events {
 				o := decodeValid(t, ev)
@@ -221,7 +245,7 @@ func TestLifecycle(t *testing.T) {
 				if len(versions) > 1 {
 					withLifecycle++
 				}
-				if versions[len(versions)-1].Status == StatusCancelled {
+				if versions[len(versions)-1].Status == order.StatusCancelled {
 					cancelled++
 				}
 			}
@@ -241,10 +265,10 @@ func TestLifecycle(t *testing.T) {
 
 // checkHistory asserts one order's versions form a legal lifecycle in which
 // only status, version and updated_at change.
-func checkHistory(t *testing.T, versions []Order) {
+func checkHistory(t *testing.T, versions []order.Order) {
 	t.Helper()
 	first := versions[0]
-	if first.Version != 1 || first.Status != StatusCreated {
+	if first.Version != 1 || first.Status != order.StatusCreated {
 		t.Fatalf("%s starts at version %d %q", first.OrderID, first.Version, first.Status)
 	}
 	for i := 1; i < len(versions); i++ {
@@ -265,7 +289,7 @@ func checkHistory(t *testing.T, versions []Order) {
 		}
 	}
 	if len(versions) > 1 {
-		if last := versions[len(versions)-1].Status; last != StatusDelivered && last != StatusCancelled {
+		if last := versions[len(versions)-1].Status; last != order.StatusDelivered && last != order.StatusCancelled {
 			t.Fatalf("%s: lifecycle ends in %q", first.OrderID, last)
 		}
 	}
@@ -325,8 +349,8 @@ func checkMalformed(t *testing.T, ev Event) {
 	if _, err := uuid.Parse(string(ev.Key)); err != nil {
 		t.Fatalf("malformed %s message has key %q, want a fresh order id", ev.Malformed, ev.Key)
 	}
-	_, err := Decode(ev.Value)
-	if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {
+	_, err := order.Decode(ev.Value)
+	if !errors.Is(err, order.ErrMalformed) && !errors.Is(err, order.ErrInvalid) {
 		t.Fatalf("malformed %s message decodes (err = %v):\n%s", ev.Malformed, err, ev.Value)
 	}
 }
@@ -458,7 +482,7 @@ func TestGeneratorRealism(t *testing.T) {
 	if len(ordersPerCustomer) > 4000 || busiest < 5 {
 		t.Errorf("%d distinct customers in 5000 orders, busiest placed %d; want returning customers", len(ordersPerCustomer), busiest)
 	}
-	for what, want := range map[string]int{"channel": len(Channels), "payment": len(PaymentMethods), "country": 10, "category": len(categories)} {
+	for what, want := range map[string]int{"channel": len(order.Channels), "payment": len(order.PaymentMethods), "country": 10, "category": len(categories)} {
 		if len(seen[what]) < want {
 			t.Errorf("only %d distinct %s values, want at least %d", len(seen[what]), what, want)
 		}
@@ -472,10 +496,13 @@ func TestCityTable(t *testing.T) {
 	if len(cities) < 40 {
 		t.Errorf("%d cities, want about 40", len(cities))
 	}
+	// Any valid order will do as the rest of the document; a generated one
+	// keeps this package's tests off the contract's own fixtures.
+	base := decodeValid(t, newTestGenerator(t, testConfig(1)).Next(testStart))
 	for _, c := range cities {
-		o := validOrder(t)
-		o.Shipping = Shipping{City: c.name, State: c.state, Country: c.country, CountryCode: c.countryCode,
-			Location: GeoPoint{Lat: c.lat, Lon: c.lon}}
+		o := base
+		o.Shipping = order.Shipping{City: c.name, State: c.state, Country: c.country, CountryCode: c.countryCode,
+			Location: order.GeoPoint{Lat: c.lat, Lon: c.lon}}
 		if err := o.Validate(); err != nil || c.postalPattern == "" || c.taxRate <= 0 || c.taxRate > 0.3 || c.weight <= 0 {
 			t.Errorf("city %+v: %v", c, err)
 		}
@@ -485,32 +512,32 @@ func TestCityTable(t *testing.T) {
 func TestGeneratorConfigValidate(t *testing.T) {
 	tests := []struct {
 		name   string
-		mutate func(*GeneratorConfig)
+		mutate func(*Config)
 		field  string // "" if valid
 	}{
-		{"defaults", func(*GeneratorConfig) {}, ""},
-		{"zero value", func(c *GeneratorConfig) { *c = GeneratorConfig{} }, ""},
-		{"all shares at bounds", func(c *GeneratorConfig) { c.LifecycleShare, c.CancelShare, c.MalformedShare = 1, 0, 1 }, ""},
-		{"negative customers", func(c *GeneratorConfig) { c.Customers = -1 }, "Customers"},
-		{"too many customers", func(c *GeneratorConfig) { c.Customers = maxCustomers + 1 }, "Customers"},
-		{"negative products", func(c *GeneratorConfig) { c.Products = -5 }, "Products"},
-		{"too many products", func(c *GeneratorConfig) { c.Products = maxProducts + 1 }, "Products"},
-		{"currency", func(c *GeneratorConfig) { c.Currency = "dollar" }, "Currency"},
-		{"lifecycle above 1", func(c *GeneratorConfig) { c.LifecycleShare = 1.01 }, "LifecycleShare"},
-		{"lifecycle NaN", func(c *GeneratorConfig) { c.LifecycleShare = math.NaN() }, "LifecycleShare"},
-		{"cancel negative", func(c *GeneratorConfig) { c.CancelShare = -0.1 }, "CancelShare"},
-		{"negative delay", func(c *GeneratorConfig) { c.LifecycleDelay = -time.Second }, "LifecycleDelay"},
-		{"malformed above 1", func(c *GeneratorConfig) { c.MalformedShare = 2 }, "MalformedShare"},
+		{"defaults", func(*Config) {}, ""},
+		{"zero value", func(c *Config) { *c = Config{} }, ""},
+		{"all shares at bounds", func(c *Config) { c.LifecycleShare, c.CancelShare, c.MalformedShare = 1, 0, 1 }, ""},
+		{"negative customers", func(c *Config) { c.Customers = -1 }, "Customers"},
+		{"too many customers", func(c *Config) { c.Customers = maxCustomers + 1 }, "Customers"},
+		{"negative products", func(c *Config) { c.Products = -5 }, "Products"},
+		{"too many products", func(c *Config) { c.Products = maxProducts + 1 }, "Products"},
+		{"currency", func(c *Config) { c.Currency = "dollar" }, "Currency"},
+		{"lifecycle above 1", func(c *Config) { c.LifecycleShare = 1.01 }, "LifecycleShare"},
+		{"lifecycle NaN", func(c *Config) { c.LifecycleShare = math.NaN() }, "LifecycleShare"},
+		{"cancel negative", func(c *Config) { c.CancelShare = -0.1 }, "CancelShare"},
+		{"negative delay", func(c *Config) { c.LifecycleDelay = -time.Second }, "LifecycleDelay"},
+		{"malformed above 1", func(c *Config) { c.MalformedShare = 2 }, "MalformedShare"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(1)
 			tt.mutate(&cfg)
 			err := cfg.Validate()
-			_, newErr := NewGenerator(cfg)
+			_, newErr := New(cfg)
 			if tt.field == "" {
 				if err != nil || newErr != nil {
-					t.Fatalf("Validate() = %v, NewGenerator() = %v; want nil", err, newErr)
+					t.Fatalf("Validate() = %v, New() = %v; want nil", err, newErr)
 				}
 				return
 			}
@@ -519,7 +546,7 @@ func TestGeneratorConfigValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want a *ConfigError for %s", err, tt.field)
 			}
 			if !errors.Is(newErr, ErrInvalidConfig) {
-				t.Fatalf("NewGenerator() = %v, want the config error", newErr)
+				t.Fatalf("New() = %v, want the config error", newErr)
 			}
 		})
 	}
@@ -538,7 +565,7 @@ func TestTinyPools(t *testing.T) {
 }
 
 func TestZeroConfigUsesDefaults(t *testing.T) {
-	g := newTestGenerator(t, GeneratorConfig{Seed: 1})
+	g := newTestGenerator(t, Config{Seed: 1})
 	if len(g.customers) != DefaultCustomers || len(g.catalog) != DefaultProducts || g.cfg.Currency != DefaultCurrency {
 		t.Fatalf("zero config built %d customers, %d products, currency %q",
 			len(g.customers), len(g.catalog), g.cfg.Currency)
@@ -610,7 +637,7 @@ func BenchmarkDecode(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(value)))
 	for b.Loop() {
-		if _, err := Decode(value); err != nil {
+		if _, err := order.Decode(value); err != nil {
 			b.Fatal(err)
 		}
 	}
