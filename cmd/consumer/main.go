@@ -53,6 +53,7 @@ type config struct {
 	KafkaConfig
 	WriterConfig
 	ElasticConfig
+	ops.LogConfig
 
 	Topic                string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are read from"`
 	Group                string        `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
@@ -70,7 +71,6 @@ type config struct {
 	ShutdownTimeout      time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
 	OpsAddr              string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9101" desc:"listen address for /metrics, /healthz and /readyz"`
 	OpsPprof             bool          `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
-	LogLevel             string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	ProgressInterval     time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
 	LagInterval          time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
 }
@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := ops.NewLogger(stderr, cfg.LogLevel, "consumer")
+	log, err := ops.NewLogger(stdout, cfg.LogConfig, "consumer")
 	if err != nil {
 		return settings.Usage(err)
 	}

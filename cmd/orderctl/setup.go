@@ -23,12 +23,14 @@ import (
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 type setupConfig struct {
 	kafka.Config
 	ESConfig
+	ops.ToolLogConfig
 	Topic            string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"orders topic to create"`
 	Partitions       int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the orders topic"`
 	Replication      int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the orders topic"`
@@ -51,6 +53,9 @@ func (c *setupConfig) validate() error {
 		return err
 	}
 	if err := c.ESConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.ToolLogConfig.LogConfig().Validate(); err != nil {
 		return err
 	}
 	switch {
@@ -112,7 +117,10 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return settings.Usage(&settings.Error{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()})
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, err := ops.NewLogger(stderr, cfg.ToolLogConfig.LogConfig(), "orderctl")
+	if err != nil {
+		return settings.Usage(err)
+	}
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
 		return settings.Usage(err)

@@ -364,6 +364,10 @@ func TestSetupSettings(t *testing.T) {
 		{"bad kibana url", map[string]string{"KIBANA_URL": "kibana:5601"}, "KIBANA_URL"},
 		{"bad kibana timeout", map[string]string{"KIBANA_TIMEOUT": "soon"}, "KIBANA_TIMEOUT"},
 		{"missing template file", map[string]string{"ES_TEMPLATE_FILE": "/nonexistent.json"}, "ES_TEMPLATE_FILE"},
+		{"text logs", map[string]string{"LOG_FORMAT": "text"}, ""},
+		{"json logs", map[string]string{"LOG_FORMAT": "json"}, ""},
+		{"bad log format", map[string]string{"LOG_FORMAT": "yaml"}, "LOG_FORMAT"},
+		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

@@ -43,6 +43,7 @@ func exitCode(err error, stderr io.Writer) int {
 type config struct {
 	kafka.Config
 	kafka.WriterConfig
+	ops.LogConfig
 	Topic            string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are written to"`
 	TopicPartitions  int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the topic when the producer creates it"`
 	TopicReplication int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the topic when the producer creates it"`
@@ -62,7 +63,6 @@ type config struct {
 	OpsAddr          string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9100" desc:"listen address of /metrics, /healthz and /readyz"`
 	OpsPprof         bool          `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long buffered messages may take to flush on SIGTERM"`
-	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 }
 
 func (c config) validate() error {
@@ -167,7 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := ops.NewLogger(stdout, cfg.LogLevel, "producer")
+	log, err := ops.NewLogger(stdout, cfg.LogConfig, "producer")
 	if err != nil {
 		return settings.Usage(err)
 	}
@@ -267,7 +267,7 @@ func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Produ
 			s := &p.Stats
 			produced := s.Produced.Load()
 			log.Info("progress",
-				"rate_per_s", float64(produced-last)/now.Sub(lastAt).Seconds(),
+				"rate_per_s", ops.PerSecond(produced-last, now.Sub(lastAt)),
 				"produced", produced, "failed_attempts", s.Failed.Load(), "bytes", s.Bytes.Load(),
 				"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
 				"pending_follow_ups", s.Pending.Load(), "backfill_done", s.BackfillDone.Load())
