@@ -53,12 +53,13 @@ type config struct {
 	KafkaConfig
 	WriterConfig
 	ElasticConfig
+	kafka.TopicConfig
+	kafka.DLQConfig
 	ops.LogConfig
+	OpsConfig
 
-	Topic                string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are read from"`
 	Group                string        `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
 	SessionTimeout       time.Duration `envconfig:"KAFKA_SESSION_TIMEOUT" default:"10s" desc:"how long the group waits for a silent member before moving its partitions (6s to 5m)"`
-	DLQTopic             string        `envconfig:"DLQ_TOPIC" default:"orders.dlq" desc:"dead-letter topic for messages that cannot be indexed"`
 	DLQPartitions        int           `envconfig:"DLQ_PARTITIONS" default:"6" desc:"partitions of the dead-letter topic when it has to be created"`
 	DLQReplicationFactor int           `envconfig:"DLQ_REPLICATION_FACTOR" default:"1" desc:"replication factor of the dead-letter topic when it has to be created"`
 	TemplateName         string        `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
@@ -69,10 +70,16 @@ type config struct {
 	BulkWorkers          int           `envconfig:"BULK_WORKERS" default:"3" desc:"_bulk requests kept in flight at once"`
 	RetryMaxInterval     time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
 	ShutdownTimeout      time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
-	OpsAddr              string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9101" desc:"listen address for /metrics, /healthz and /readyz"`
-	OpsPprof             bool          `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 	ProgressInterval     time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
 	LagInterval          time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
+}
+
+// OpsConfig is the ops listener's settings, a struct of its own so that
+// `consumer healthcheck` reads OPS_ADDR, default included, exactly as the
+// daemon it probes does.
+type OpsConfig struct {
+	OpsAddr  string `envconfig:"OPS_ADDR" default:"127.0.0.1:9101" desc:"listen address for /metrics, /healthz and /readyz"`
+	OpsPprof bool   `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 }
 
 func configError(variable, reason string) error {
@@ -80,22 +87,17 @@ func configError(variable, reason string) error {
 }
 
 func (c *config) validate() error {
-	for _, v := range []func() error{c.KafkaConfig.Validate, c.WriterConfig.Validate, c.ElasticConfig.Validate} {
+	for _, v := range []func() error{c.KafkaConfig.Validate, c.WriterConfig.Validate, c.ElasticConfig.Validate,
+		c.TopicConfig.Validate, func() error { return c.DLQConfig.Validate(c.TopicConfig) }} {
 		if err := v(); err != nil {
 			return err
 		}
 	}
 	switch {
-	case c.Topic == "":
-		return configError("KAFKA_TOPIC", "is empty")
 	case c.Group == "":
 		return configError("CONSUMER_GROUP", "is empty")
 	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
 		return configError("KAFKA_SESSION_TIMEOUT", fmt.Sprintf("%v is outside [6s, 5m] (the broker's default group session bounds)", c.SessionTimeout))
-	case c.DLQTopic == "":
-		return configError("DLQ_TOPIC", "is empty")
-	case c.DLQTopic == c.Topic:
-		return configError("DLQ_TOPIC", "must differ from KAFKA_TOPIC")
 	case c.DLQPartitions < 1:
 		return configError("DLQ_PARTITIONS", "must be at least 1")
 	case c.DLQReplicationFactor < 1:
@@ -156,13 +158,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
 		return usage(stdout)
 	case len(args) == 1 && args[0] == "healthcheck":
-		addr := os.Getenv("OPS_ADDR")
-		if addr == "" {
-			addr = "127.0.0.1:9101"
+		var oc OpsConfig
+		if err := settings.Load(&oc); err != nil {
+			return err
 		}
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		return ops.Probe(pctx, addr)
+		return ops.Probe(pctx, oc.OpsAddr)
 	default:
 		return settings.Usage(fmt.Errorf("unexpected arguments %q", args))
 	}

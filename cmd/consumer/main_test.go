@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -238,5 +239,26 @@ func TestLogsGoToStdoutInTheChosenFormat(t *testing.T) {
 				t.Errorf("stderr %q, want nothing: logs go to stdout", stderr.String())
 			}
 		})
+	}
+}
+
+// TestHealthcheckProbesTheDaemonsAddress: the healthcheck reads OPS_ADDR
+// through the same settings struct as the daemon, so it finds the listener
+// wherever OPS_ADDR put it.
+func TestHealthcheckProbesTheDaemonsAddress(t *testing.T) {
+	srv, err := ops.Listen("127.0.0.1:0", ops.NewRegistry(), ops.NewReadiness("starting"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	t.Setenv("OPS_ADDR", srv.Addr())
+	if err := run(context.Background(), []string{"healthcheck"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("healthcheck against the running listener at %s: %v", srv.Addr(), err)
 	}
 }

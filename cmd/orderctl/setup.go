@@ -24,11 +24,11 @@ import (
 type setupConfig struct {
 	kafka.Config
 	ESConfig
+	kafka.TopicConfig
+	kafka.DLQConfig
 	ops.ToolLogConfig
-	Topic            string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"orders topic to create"`
 	Partitions       int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the orders topic"`
 	Replication      int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the orders topic"`
-	DLQTopic         string        `envconfig:"DLQ_TOPIC" default:"orders.dlq" desc:"dead-letter topic to create"`
 	DLQPartitions    int           `envconfig:"DLQ_PARTITIONS" default:"6" desc:"partitions of the dead-letter topic"`
 	DLQReplication   int           `envconfig:"DLQ_REPLICATION_FACTOR" default:"1" desc:"replication factor of the dead-letter topic"`
 	TemplateName     string        `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
@@ -52,17 +52,17 @@ func (c *setupConfig) validate() error {
 	if err := c.ToolLogConfig.LogConfig().Validate(); err != nil {
 		return err
 	}
+	if err := c.TopicConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.DLQConfig.Validate(c.TopicConfig); err != nil {
+		return err
+	}
 	switch {
-	case c.Topic == "":
-		return bad("KAFKA_TOPIC", "must not be empty")
 	case c.Partitions < 1:
 		return bad("KAFKA_TOPIC_PARTITIONS", "must be at least 1")
 	case c.Replication < 1:
 		return bad("KAFKA_TOPIC_REPLICATION", "must be at least 1")
-	case c.DLQTopic == "":
-		return bad("DLQ_TOPIC", "must not be empty")
-	case c.DLQTopic == c.Topic:
-		return bad("DLQ_TOPIC", "must differ from KAFKA_TOPIC")
 	case c.DLQPartitions < 1:
 		return bad("DLQ_PARTITIONS", "must be at least 1")
 	case c.DLQReplication < 1:

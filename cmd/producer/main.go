@@ -43,8 +43,9 @@ func exitCode(err error, stderr io.Writer) int {
 type config struct {
 	kafka.Config
 	kafka.WriterConfig
+	kafka.TopicConfig
 	ops.LogConfig
-	Topic            string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are written to"`
+	OpsConfig
 	TopicPartitions  int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the topic when the producer creates it"`
 	TopicReplication int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the topic when the producer creates it"`
 	Rate             float64       `envconfig:"PRODUCER_RATE" default:"10" desc:"new orders per second; 0 = as fast as Kafka takes them"`
@@ -60,9 +61,15 @@ type config struct {
 	BackfillDays     int           `envconfig:"PRODUCER_BACKFILL_DAYS" default:"0" desc:"days of history to emit at full speed before going live"`
 	BackfillPerDay   int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
 	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
-	OpsAddr          string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9100" desc:"listen address of /metrics, /healthz and /readyz"`
-	OpsPprof         bool          `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long buffered messages may take to flush on SIGTERM"`
+}
+
+// OpsConfig is the ops listener's settings, a struct of its own so that
+// `producer healthcheck` reads OPS_ADDR, default included, exactly as the
+// daemon it probes does.
+type OpsConfig struct {
+	OpsAddr  string `envconfig:"OPS_ADDR" default:"127.0.0.1:9100" desc:"listen address of /metrics, /healthz and /readyz"`
+	OpsPprof bool   `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 }
 
 func (c config) validate() error {
@@ -75,6 +82,9 @@ func (c config) validate() error {
 	if err := c.WriterConfig.Validate(); err != nil {
 		return err
 	}
+	if err := c.TopicConfig.Validate(); err != nil {
+		return err
+	}
 	genCfg := c.generatorConfig()
 	if err := genCfg.Validate(); err != nil {
 		var ce *generator.ConfigError
@@ -84,8 +94,6 @@ func (c config) validate() error {
 		return err
 	}
 	switch {
-	case c.Topic == "":
-		return bad("KAFKA_TOPIC", "must not be empty")
 	case c.TopicPartitions < 1:
 		return bad("KAFKA_TOPIC_PARTITIONS", "must be at least 1")
 	case c.TopicReplication < 1:
@@ -152,13 +160,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, "producer writes generated orders to Kafka. Settings come from these environment variables:")
 			return settings.Print(stdout, &config{})
 		case "healthcheck":
-			addr := os.Getenv("OPS_ADDR")
-			if addr == "" {
-				addr = "127.0.0.1:9100"
+			var oc OpsConfig
+			if err := settings.Load(&oc); err != nil {
+				return err
 			}
 			probeCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			return ops.Probe(probeCtx, addr)
+			return ops.Probe(probeCtx, oc.OpsAddr)
 		default:
 			return settings.Usage(fmt.Errorf("unknown argument %q", args[0]))
 		}
