@@ -26,13 +26,10 @@ type setupConfig struct {
 	ESConfig
 	kafka.TopicConfig
 	kafka.DLQConfig
+	kafka.TopicLayout
+	kafka.DLQLayout
+	elastic.TemplateConfig
 	ops.ToolLogConfig
-	Partitions       int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the orders topic"`
-	Replication      int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the orders topic"`
-	DLQPartitions    int           `envconfig:"DLQ_PARTITIONS" default:"6" desc:"partitions of the dead-letter topic"`
-	DLQReplication   int           `envconfig:"DLQ_REPLICATION_FACTOR" default:"1" desc:"replication factor of the dead-letter topic"`
-	TemplateName     string        `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
-	TemplateFile     string        `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json"`
 	KibanaURL        string        `envconfig:"KIBANA_URL" desc:"Kibana to import deploy/kibana/*.ndjson into (empty: skip)"`
 	KibanaTimeout    time.Duration `envconfig:"KIBANA_TIMEOUT" default:"5m" desc:"longest wait for Kibana to report itself available"`
 	KibanaPassword   string        `envconfig:"KIBANA_PASSWORD" desc:"password to set for the built-in kibana_system user (empty: skip)"`
@@ -58,17 +55,16 @@ func (c *setupConfig) validate() error {
 	if err := c.DLQConfig.Validate(c.TopicConfig); err != nil {
 		return err
 	}
+	if err := c.TopicLayout.Validate(); err != nil {
+		return err
+	}
+	if err := c.DLQLayout.Validate(); err != nil {
+		return err
+	}
+	if err := c.TemplateConfig.Validate(); err != nil {
+		return err
+	}
 	switch {
-	case c.Partitions < 1:
-		return bad("KAFKA_TOPIC_PARTITIONS", "must be at least 1")
-	case c.Replication < 1:
-		return bad("KAFKA_TOPIC_REPLICATION", "must be at least 1")
-	case c.DLQPartitions < 1:
-		return bad("DLQ_PARTITIONS", "must be at least 1")
-	case c.DLQReplication < 1:
-		return bad("DLQ_REPLICATION_FACTOR", "must be at least 1")
-	case c.TemplateName == "":
-		return bad("ES_TEMPLATE_NAME", "must not be empty")
 	case c.KibanaTimeout <= 0:
 		return bad("KIBANA_TIMEOUT", "must be positive")
 	case c.WaitTimeout <= 0:
@@ -123,8 +119,8 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	waitCtx, cancel := context.WithTimeout(ctx, cfg.WaitTimeout)
 	defer cancel()
 	for _, t := range []kafka.TopicSpec{
-		{Name: cfg.Topic, Partitions: cfg.Partitions, ReplicationFactor: cfg.Replication},
-		{Name: cfg.DLQTopic, Partitions: cfg.DLQPartitions, ReplicationFactor: cfg.DLQReplication},
+		cfg.TopicLayout.Spec(cfg.Topic),
+		cfg.DLQLayout.Spec(cfg.DLQTopic),
 	} {
 		if err := setupTopic(waitCtx, cfg.Config, t, stdout, log); err != nil {
 			return err

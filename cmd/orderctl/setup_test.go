@@ -390,8 +390,8 @@ func TestSetupSettings(t *testing.T) {
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("error %v, want one naming %s", err, tc.want)
 			}
-			if tc.name == "compose names" && (cfg.Topic != "orders" || cfg.Partitions != 6) {
-				t.Errorf("compose names read as topic %q, %d partitions", cfg.Topic, cfg.Partitions)
+			if tc.name == "compose settings" && (cfg.Topic != "orders" || cfg.TopicPartitions != 6) {
+				t.Errorf("compose names read as topic %q, %d partitions", cfg.Topic, cfg.TopicPartitions)
 			}
 		})
 	}

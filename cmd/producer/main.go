@@ -44,10 +44,9 @@ type config struct {
 	kafka.Config
 	kafka.WriterConfig
 	kafka.TopicConfig
+	kafka.TopicLayout
 	ops.LogConfig
 	OpsConfig
-	TopicPartitions  int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the topic when the producer creates it"`
-	TopicReplication int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the topic when the producer creates it"`
 	Rate             float64       `envconfig:"PRODUCER_RATE" default:"10" desc:"new orders per second; 0 = as fast as Kafka takes them"`
 	Count            int64         `envconfig:"PRODUCER_COUNT" default:"0" desc:"new orders to create, then finish their scheduled lifecycle events and exit; 0 = run until stopped"`
 	Seed             int64         `envconfig:"PRODUCER_SEED" default:"0" desc:"seed for a reproducible stream; 0 = random (the seed is logged)"`
@@ -85,6 +84,9 @@ func (c config) validate() error {
 	if err := c.TopicConfig.Validate(); err != nil {
 		return err
 	}
+	if err := c.TopicLayout.Validate(); err != nil {
+		return err
+	}
 	genCfg := c.generatorConfig()
 	if err := genCfg.Validate(); err != nil {
 		var ce *generator.ConfigError
@@ -94,10 +96,6 @@ func (c config) validate() error {
 		return err
 	}
 	switch {
-	case c.TopicPartitions < 1:
-		return bad("KAFKA_TOPIC_PARTITIONS", "must be at least 1")
-	case c.TopicReplication < 1:
-		return bad("KAFKA_TOPIC_REPLICATION", "must be at least 1")
 	case c.Rate < 0:
 		return bad("PRODUCER_RATE", "must not be negative")
 	case c.Count < 0:
@@ -231,9 +229,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		workCtx, stopWork := context.WithCancel(ctx)
 		defer stopWork()
 		defer context.AfterFunc(gctx, stopWork)()
-		partitions, err := kafka.EnsureTopic(workCtx, cfg.Config, kafka.TopicSpec{
-			Name: cfg.Topic, Partitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplication,
-		}, log)
+		partitions, err := kafka.EnsureTopic(workCtx, cfg.Config, cfg.TopicLayout.Spec(cfg.Topic), log)
 		if err != nil {
 			if workCtx.Err() != nil {
 				log.Info("stopped before Kafka was reachable")
