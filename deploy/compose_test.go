@@ -328,6 +328,11 @@ func TestComposeLogstashMountsExist(t *testing.T) {
 		if !v.ReadOnly {
 			t.Errorf("logstash bind mount %s should be read-only", rel)
 		}
+		// Without the private relabel, SELinux hosts deny the container
+		// reading the files (docker-elk mounts the same way).
+		if v.Bind == nil || v.Bind.SELinux != types.SELinuxPrivate {
+			t.Errorf("logstash bind mount %s lacks :Z for SELinux hosts (bind options %+v)", rel, v.Bind)
+		}
 	}
 }
 
@@ -355,5 +360,35 @@ func TestComposeStopGraceOutlastsTheDrain(t *testing.T) {
 		if svc.StopGracePeriod == nil || time.Duration(*svc.StopGracePeriod) <= drain {
 			t.Errorf("%s: stop_grace_period %v does not outlast the %v drain", name, svc.StopGracePeriod, drain)
 		}
+	}
+}
+
+// The Kafka health check runs the CLI, a JVM of its own, inside the broker's
+// container: inheriting the broker's KAFKA_HEAP_OPTS would let it reserve as
+// much heap as the broker next to it, in the same memory limit.
+func TestComposeKafkaHealthcheckHasASmallHeap(t *testing.T) {
+	p := loadCompose(t)
+	kafka, err := p.GetService("kafka")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := kafka.HealthCheck
+	if hc == nil || len(hc.Test) != 2 || hc.Test[0] != "CMD-SHELL" {
+		t.Fatalf("kafka healthcheck = %v, want a CMD-SHELL command", hc)
+	}
+	cmd := hc.Test[1]
+	tests := []struct {
+		name, want string
+	}{
+		{"own heap, set before the CLI", "KAFKA_HEAP_OPTS=-Xmx64m /opt/kafka/bin/kafka-broker-api-versions.sh "},
+		{"asks the broker itself", "--bootstrap-server localhost:9092"},
+	}
+	for _, tc := range tests {
+		if !strings.Contains(cmd, tc.want) {
+			t.Errorf("%s: kafka healthcheck %q does not contain %q", tc.name, cmd, tc.want)
+		}
+	}
+	if broker := kafka.Environment["KAFKA_HEAP_OPTS"]; broker == nil || strings.Contains(*broker, "-Xmx64m") {
+		t.Errorf("broker KAFKA_HEAP_OPTS = %v, want the broker's own (larger) heap", broker)
 	}
 }

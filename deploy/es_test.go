@@ -259,8 +259,8 @@ func TestElasticsearchServesEveryPanel(t *testing.T) {
 	for _, id := range sortedKeys(queries) {
 		q := queries[id]
 		t.Run(id, func(t *testing.T) {
-			// Kibana adds the data view's time filter (updated_at, last 24h).
-			timeFilter := map[string]any{"range": map[string]any{"updated_at": map[string]any{"gte": "now-24h", "lte": "now"}}}
+			// Kibana adds the data view's time filter (timeField, last 24h).
+			timeFilter := map[string]any{"range": map[string]any{timeField: map[string]any{"gte": "now-24h", "lte": "now"}}}
 			if q.Search != nil {
 				var sorts []any
 				for _, s := range q.Search.Sort {

@@ -10,9 +10,22 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 const dataViewID = "orderpipe-orders-dataview"
+
+// timeField is the one time field of the dashboard: the data view's time
+// filter and every chart's time axis. It is created_at, so the charts count
+// orders when they were placed and a bar does not shrink as its orders move
+// on through their lifecycle; if the filter and the buckets used different
+// fields, a chart would show orders outside the time range it claims.
+const timeField = "created_at"
+
+// kibanaMaxBars is Kibana's histogram:maxBars default: a date histogram whose
+// fixed interval would draw more bars over the dashboard's range is scaled
+// up to a coarser interval, so its title would no longer say what it shows.
+const kibanaMaxBars = 100
 
 type savedObject struct {
 	ID                   string         `json:"id"`
@@ -336,8 +349,8 @@ func TestKibanaDataView(t *testing.T) {
 			t.Errorf("data view %s has title %v, want id %s and title %s", o.ID, o.Attributes["title"], dataViewID, contract.Index)
 		}
 		tf, _ := o.Attributes["timeFieldName"].(string)
-		if tf != "updated_at" || fields[tf].Type != "date" {
-			t.Errorf("data view time field %q (mapped %q), want updated_at (date)", tf, fields[tf].Type)
+		if tf != timeField || fields[tf].Type != "date" {
+			t.Errorf("data view time field %q (mapped %q), want %s (date)", tf, fields[tf].Type, timeField)
 		}
 	}
 	if !found {
@@ -347,7 +360,7 @@ func TestKibanaDataView(t *testing.T) {
 
 // requiredPanels is what the "Orders — live" dashboard must show.
 var requiredPanels = map[string]string{
-	"date_histogram(created_at)|count":                 "orders per minute",
+	"date_histogram(created_at)|count":                 "orders over time",
 	"date_histogram(created_at)|sum(total)":            "revenue over time",
 	"avg(total)":                                       "average order value",
 	"terms(status)|count":                              "orders by status (lifecycle)",
@@ -415,6 +428,39 @@ func TestKibanaDashboard(t *testing.T) {
 			}
 			sort.Strings(got)
 			t.Errorf("dashboard lacks %s (%s); panels are %v", requiredPanels[sig], sig, got)
+		}
+	}
+}
+
+// TestKibanaTimeChartsAgree: each time chart buckets on the data view's time
+// field, and draws the bars its title promises over the dashboard's 24 h.
+func TestKibanaTimeChartsAgree(t *testing.T) {
+	const dashboardRange = 24 * time.Hour // TestKibanaDashboard checks now-24h
+	for id, q := range panelQueries(t, loadSavedObjects(t)) {
+		for _, b := range q.Buckets {
+			if b.Op != "date_histogram" {
+				continue
+			}
+			if b.Field != timeField {
+				t.Errorf("%s (%s) buckets on %s, but the data view filters on %s", id, q.Title, b.Field, timeField)
+			}
+			perUnit := strings.Contains(strings.ToLower(q.Title), " per ")
+			switch {
+			case b.Interval == "" || b.Interval == "auto":
+				if perUnit {
+					t.Errorf("%s: title %q names a unit, but the interval is Kibana's choice (auto)", id, q.Title)
+				}
+			default:
+				iv, err := time.ParseDuration(b.Interval)
+				if err != nil {
+					t.Errorf("%s: interval %q is not a fixed duration this test understands", id, b.Interval)
+					continue
+				}
+				if bars := int(dashboardRange / iv); bars > kibanaMaxBars {
+					t.Errorf("%s: a %s interval draws %d bars over %v; Kibana scales it up past %d, so %q would be wrong",
+						id, b.Interval, bars, dashboardRange, kibanaMaxBars, q.Title)
+				}
+			}
 		}
 	}
 }

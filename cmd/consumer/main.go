@@ -53,26 +53,31 @@ type config struct {
 	KafkaConfig
 	WriterConfig
 	ElasticConfig
+	kafka.TopicConfig
+	kafka.DLQConfig
+	kafka.DLQLayout
+	elastic.TemplateConfig
+	ops.LogConfig
+	OpsConfig
 
-	Topic                string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are read from"`
-	Group                string        `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
-	SessionTimeout       time.Duration `envconfig:"KAFKA_SESSION_TIMEOUT" default:"10s" desc:"how long the group waits for a silent member before moving its partitions (6s to 5m)"`
-	DLQTopic             string        `envconfig:"DLQ_TOPIC" default:"orders.dlq" desc:"dead-letter topic for messages that cannot be indexed"`
-	DLQPartitions        int           `envconfig:"DLQ_PARTITIONS" default:"6" desc:"partitions of the dead-letter topic when it has to be created"`
-	DLQReplicationFactor int           `envconfig:"DLQ_REPLICATION_FACTOR" default:"1" desc:"replication factor of the dead-letter topic when it has to be created"`
-	TemplateName         string        `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
-	TemplateFile         string        `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json"`
-	BulkSize             int           `envconfig:"BULK_SIZE" default:"2000" desc:"most messages in one _bulk request"`
-	BulkBytes            int           `envconfig:"BULK_BYTES" default:"5242880" desc:"most message bytes in one _bulk request"`
-	FlushInterval        time.Duration `envconfig:"FLUSH_INTERVAL" default:"5ms" desc:"linger: longest a batch that is not full waits for more messages before it is sent"`
-	BulkWorkers          int           `envconfig:"BULK_WORKERS" default:"3" desc:"_bulk requests kept in flight at once"`
-	RetryMaxInterval     time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
-	ShutdownTimeout      time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
-	OpsAddr              string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9101" desc:"listen address for /metrics, /healthz and /readyz"`
-	OpsPprof             bool          `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
-	LogLevel             string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
-	ProgressInterval     time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
-	LagInterval          time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
+	Group            string        `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
+	SessionTimeout   time.Duration `envconfig:"KAFKA_SESSION_TIMEOUT" default:"10s" desc:"how long the group waits for a silent member before moving its partitions (6s to 5m)"`
+	BulkSize         int           `envconfig:"BULK_SIZE" default:"2000" desc:"most messages in one _bulk request"`
+	BulkBytes        int           `envconfig:"BULK_BYTES" default:"5242880" desc:"most message bytes in one _bulk request"`
+	FlushInterval    time.Duration `envconfig:"FLUSH_INTERVAL" default:"5ms" desc:"linger: longest a batch that is not full waits for more messages before it is sent"`
+	BulkWorkers      int           `envconfig:"BULK_WORKERS" default:"3" desc:"_bulk requests kept in flight at once"`
+	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
+	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
+	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
+	LagInterval      time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
+}
+
+// OpsConfig is the ops listener's settings, a struct of its own so that
+// `consumer healthcheck` reads OPS_ADDR, default included, exactly as the
+// daemon it probes does.
+type OpsConfig struct {
+	OpsAddr  string `envconfig:"OPS_ADDR" default:"127.0.0.1:9101" desc:"listen address for /metrics, /healthz and /readyz"`
+	OpsPprof bool   `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 }
 
 func configError(variable, reason string) error {
@@ -80,28 +85,17 @@ func configError(variable, reason string) error {
 }
 
 func (c *config) validate() error {
-	for _, v := range []func() error{c.KafkaConfig.Validate, c.WriterConfig.Validate, c.ElasticConfig.Validate} {
+	for _, v := range []func() error{c.KafkaConfig.Validate, c.WriterConfig.Validate, c.ElasticConfig.Validate,
+		c.TopicConfig.Validate, func() error { return c.DLQConfig.Validate(c.TopicConfig) }, c.DLQLayout.Validate, c.TemplateConfig.Validate} {
 		if err := v(); err != nil {
 			return err
 		}
 	}
 	switch {
-	case c.Topic == "":
-		return configError("KAFKA_TOPIC", "is empty")
 	case c.Group == "":
 		return configError("CONSUMER_GROUP", "is empty")
 	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
 		return configError("KAFKA_SESSION_TIMEOUT", fmt.Sprintf("%v is outside [6s, 5m] (the broker's default group session bounds)", c.SessionTimeout))
-	case c.DLQTopic == "":
-		return configError("DLQ_TOPIC", "is empty")
-	case c.DLQTopic == c.Topic:
-		return configError("DLQ_TOPIC", "must differ from KAFKA_TOPIC")
-	case c.DLQPartitions < 1:
-		return configError("DLQ_PARTITIONS", "must be at least 1")
-	case c.DLQReplicationFactor < 1:
-		return configError("DLQ_REPLICATION_FACTOR", "must be at least 1")
-	case c.TemplateName == "":
-		return configError("ES_TEMPLATE_NAME", "is empty")
 	case c.BulkSize < 1 || c.BulkSize > 100_000:
 		return configError("BULK_SIZE", fmt.Sprintf("%d is outside [1, 100000]", c.BulkSize))
 	case c.BulkBytes < 1024:
@@ -120,11 +114,6 @@ func (c *config) validate() error {
 		return configError("PROGRESS_INTERVAL", "must be positive")
 	case c.LagInterval <= 0:
 		return configError("LAG_INTERVAL", "must be positive")
-	}
-	if c.TemplateFile != "" {
-		if _, err := os.Stat(c.TemplateFile); err != nil {
-			return configError("ES_TEMPLATE_FILE", err.Error())
-		}
 	}
 	return nil
 }
@@ -156,13 +145,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
 		return usage(stdout)
 	case len(args) == 1 && args[0] == "healthcheck":
-		addr := os.Getenv("OPS_ADDR")
-		if addr == "" {
-			addr = "127.0.0.1:9101"
+		var oc OpsConfig
+		if err := settings.Load(&oc); err != nil {
+			return err
 		}
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
-		return ops.Probe(pctx, addr)
+		return ops.Probe(pctx, oc.OpsAddr)
 	default:
 		return settings.Usage(fmt.Errorf("unexpected arguments %q", args))
 	}
@@ -171,7 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := ops.NewLogger(stderr, cfg.LogLevel, "consumer")
+	log, err := ops.NewLogger(stdout, cfg.LogConfig, "consumer")
 	if err != nil {
 		return settings.Usage(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -66,6 +67,7 @@ func TestBadConfigExitsTwoNamingTheVariable(t *testing.T) {
 		{map[string]string{"KAFKA_SESSION_TIMEOUT": "1s"}, "KAFKA_SESSION_TIMEOUT"},
 		{map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, "SHUTDOWN_TIMEOUT"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{map[string]string{"LOG_FORMAT": "yaml"}, "LOG_FORMAT"},
 		{map[string]string{"KAFKA_ACKS": "some"}, "KAFKA_ACKS"},
 		{map[string]string{"ES_TEMPLATE_FILE": "/nonexistent.json"}, "ES_TEMPLATE_FILE"},
 	}
@@ -203,5 +205,60 @@ func TestStartupSettingsMaskSecrets(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("start-up log lacks %s: %s", want, out.String())
 		}
+	}
+}
+
+// TestLogsGoToStdoutInTheChosenFormat: both daemons log to stdout, so a
+// container runtime or `make local` collects one stream, and stderr is left
+// for the exit message alone.
+func TestLogsGoToStdoutInTheChosenFormat(t *testing.T) {
+	tests := []struct {
+		format string
+		want   string
+	}{
+		{"json", `"msg":"starting"`},
+		{"text", `msg=starting service=consumer`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.format, func(t *testing.T) {
+			t.Setenv("LOG_FORMAT", tc.format)
+			t.Setenv("OPS_ADDR", "127.0.0.1:0")
+			t.Setenv("ES_ADDRESSES", "http://127.0.0.1:1")
+			// Cancelled at once: the consumer logs its start, finds it is
+			// stopping before anything was fetched, and returns cleanly.
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			var stdout, stderr bytes.Buffer
+			if err := run(ctx, nil, &stdout, &stderr); err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if !strings.Contains(stdout.String(), tc.want) {
+				t.Errorf("stdout %q, want a start line containing %q", stdout.String(), tc.want)
+			}
+			if stderr.Len() != 0 {
+				t.Errorf("stderr %q, want nothing: logs go to stdout", stderr.String())
+			}
+		})
+	}
+}
+
+// TestHealthcheckProbesTheDaemonsAddress: the healthcheck reads OPS_ADDR
+// through the same settings struct as the daemon, so it finds the listener
+// wherever OPS_ADDR put it.
+func TestHealthcheckProbesTheDaemonsAddress(t *testing.T) {
+	srv, err := ops.Listen("127.0.0.1:0", ops.NewRegistry(), ops.NewReadiness("starting"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	t.Setenv("OPS_ADDR", srv.Addr())
+	if err := run(context.Background(), []string{"healthcheck"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("healthcheck against the running listener at %s: %v", srv.Addr(), err)
 	}
 }

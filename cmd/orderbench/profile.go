@@ -174,6 +174,7 @@ var categories = []struct{ match, what string }{
 	{"runtime.memclr", "allocation"},
 	{"runtime.memmove", "memory copies"},
 	{"kafka-go", "kafka-go protocol"},
+	{"orderpipe/internal/generator", "order generation"},
 	{"orderpipe/internal/order", "order generation"},
 	{"gofakeit", "order generation"},
 	{"net/http", "HTTP"},

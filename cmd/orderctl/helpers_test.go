@@ -15,8 +15,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
-	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -150,14 +150,14 @@ func (s *stack) produce(t *testing.T, topic string, msgs []kafkago.Message) {
 
 // events generates n new orders (lifecycle events immediately due, so
 // most orders get several versions) and every follow-up, deterministically.
-func events(t *testing.T, n int, seed int64, malformedShare float64) []order.Event {
+func events(t *testing.T, n int, seed int64, malformedShare float64) []generator.Event {
 	t.Helper()
-	cfg := order.DefaultGeneratorConfig()
+	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.MalformedShare = seed, malformedShare
 	return servicetest.Orders(t, cfg, n, time.Now().Add(-time.Minute))
 }
 
-func messages(evs []order.Event) []kafkago.Message {
+func messages(evs []generator.Event) []kafkago.Message {
 	msgs := make([]kafkago.Message, len(evs))
 	for i, ev := range evs {
 		msgs[i] = kafkago.Message{Key: ev.Key, Value: ev.Value}

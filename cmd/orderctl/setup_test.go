@@ -3,27 +3,19 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	es "github.com/elastic/go-elasticsearch/v8"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/deploy"
-	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 	"github.com/orderpipe/orderpipe/internal/settings"
@@ -165,191 +157,6 @@ type recorded struct {
 	Body               map[string]any
 }
 
-// fakeES answers like a security-enabled Elasticsearch and records every
-// request. The real test Elasticsearch runs with security off, so the user
-// and role calls are proven against this recording instead.
-func fakeES(t *testing.T) (*es.Client, func() []recorded) {
-	t.Helper()
-	var mu sync.Mutex
-	var reqs []recorded
-	exists := map[string]bool{} // role and user paths already PUT
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var body map[string]any
-		_ = json.NewDecoder(r.Body).Decode(&body)
-		mu.Lock()
-		reqs = append(reqs, recorded{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Body: body})
-		created := !exists[r.URL.Path]
-		exists[r.URL.Path] = true
-		mu.Unlock()
-		w.Header().Set("X-Elastic-Product", "Elasticsearch")
-		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case strings.HasPrefix(r.URL.Path, "/_security/role/"):
-			fmt.Fprintf(w, `{"role":{"created":%t}}`, created)
-		case strings.HasPrefix(r.URL.Path, "/_security/user/") && strings.HasSuffix(r.URL.Path, "/_password"):
-			io.WriteString(w, `{}`)
-		case strings.HasPrefix(r.URL.Path, "/_security/user/"):
-			fmt.Fprintf(w, `{"created":%t}`, created)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{}`)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	client, err := es.NewClient(es.Config{Addresses: []string{srv.URL}, Username: "elastic", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return client, func() []recorded { mu.Lock(); defer mu.Unlock(); return append([]recorded(nil), reqs...) }
-}
-
-func TestSetupSecurity(t *testing.T) {
-	role := map[string]any{
-		"cluster": []any{"monitor"},
-		"indices": []any{map[string]any{"names": []any{"orders*"}, "privileges": []any{"write", "create_index", "manage", "view_index_metadata"}}},
-	}
-	user := func(name, pw string) map[string]any {
-		return map[string]any{"password": pw, "roles": []any{"orderpipe_writer"}, "full_name": "orderpipe " + name}
-	}
-	// Each case runs setup twice against one (stateful) fake: the second
-	// run sends the same upserts and says "applied", not "created".
-	for _, tc := range []struct {
-		name                string
-		kibana, ls, consumr string
-		want                []recorded
-		first, second       string
-	}{
-		{name: "nothing set", first: "security: skipped (no passwords set)\n", second: "security: skipped (no passwords set)\n"},
-		{name: "kibana only", kibana: "k", want: []recorded{
-			{"PUT", "/_security/user/kibana_system/_password", "", map[string]any{"password": "k"}},
-		}, first: "user kibana_system: password applied\n", second: "user kibana_system: password applied\n"},
-		{name: "all", kibana: "k", ls: "l", consumr: "c", want: []recorded{
-			{"PUT", "/_security/user/kibana_system/_password", "", map[string]any{"password": "k"}},
-			{"PUT", "/_security/role/orderpipe_writer", "", role},
-			{"PUT", "/_security/user/logstash_writer", "", user("logstash_writer", "l")},
-			{"PUT", "/_security/user/orderpipe_consumer", "", user("orderpipe_consumer", "c")},
-		},
-			first:  "user kibana_system: password applied\nrole orderpipe_writer: created\nuser logstash_writer: created\nuser orderpipe_consumer: created\n",
-			second: "user kibana_system: password applied\nrole orderpipe_writer: applied\nuser logstash_writer: applied\nuser orderpipe_consumer: applied\n"},
-		{name: "consumer only", consumr: "c", want: []recorded{
-			{"PUT", "/_security/role/orderpipe_writer", "", role},
-			{"PUT", "/_security/user/orderpipe_consumer", "", user("orderpipe_consumer", "c")},
-		}, first: "role orderpipe_writer: created\nuser orderpipe_consumer: created\n", second: "role orderpipe_writer: applied\nuser orderpipe_consumer: applied\n"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			client, requests := fakeES(t)
-			cfg := setupConfig{KibanaPassword: tc.kibana, LogstashPassword: tc.ls, ConsumerPassword: tc.consumr}
-			cfg.Index = "orders"
-			for run, want := range []string{tc.first, tc.second} {
-				var out strings.Builder
-				if err := setupSecurity(context.Background(), client, cfg, &out); err != nil {
-					t.Fatal(err)
-				}
-				if out.String() != want {
-					t.Errorf("run %d printed %q, want %q", run+1, out.String(), want)
-				}
-			}
-			got := requests()
-			for i := range got {
-				if got[i].Auth != "Basic ZWxhc3RpYzpwdw==" { // elastic:pw
-					t.Errorf("request %d sent Authorization %q", i, got[i].Auth)
-				}
-				got[i].Auth = ""
-			}
-			if want := append(slices.Clone(tc.want), tc.want...); !reflect.DeepEqual(got, want) && len(got)+len(want) > 0 {
-				t.Errorf("requests of two runs\n%+v\nwant the same upserts twice\n%+v", got, want)
-			}
-		})
-	}
-}
-
-// fakeKibana reports itself unavailable for the first notReady status
-// calls, then available, and answers imports with importAnswer.
-func fakeKibana(t *testing.T, notReady int, importAnswer string) (kibana, func() []*http.Request) {
-	t.Helper()
-	var mu sync.Mutex
-	var imports []*http.Request
-	statusCalls := 0
-	want, err := deploy.KibanaObjects.ReadFile("kibana/orders.ndjson")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch r.URL.Path {
-		case "/api/status":
-			statusCalls++
-			level := "available"
-			if statusCalls <= notReady {
-				level = "unavailable"
-				w.WriteHeader(http.StatusServiceUnavailable)
-			}
-			fmt.Fprintf(w, `{"status":{"overall":{"level":%q}}}`, level)
-		case "/api/saved_objects/_import":
-			imports = append(imports, r)
-			if r.URL.Query().Get("overwrite") != "true" || r.Header.Get("kbn-xsrf") != "true" {
-				http.Error(w, `{"error":"missing overwrite or kbn-xsrf"}`, http.StatusBadRequest)
-				return
-			}
-			f, hdr, err := r.FormFile("file")
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
-				return
-			}
-			got, _ := io.ReadAll(f)
-			if hdr.Filename != "orders.ndjson" || string(got) != string(want) {
-				http.Error(w, "wrong file "+hdr.Filename, http.StatusBadRequest)
-				return
-			}
-			io.WriteString(w, importAnswer)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return kibana{url: srv.URL, username: "elastic", password: "pw", client: srv.Client(), pollEvery: 10 * time.Millisecond},
-		func() []*http.Request { mu.Lock(); defer mu.Unlock(); return imports }
-}
-
-func TestKibanaImport(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	for _, tc := range []struct {
-		name     string
-		notReady int
-		answer   string
-		timeout  time.Duration
-		imports  int
-		wantOut  string
-		wantErr  string
-	}{
-		{"available after waiting", 3, `{"success":true,"successCount":12,"errors":[]}`, 5 * time.Second, 1,
-			"kibana: applied 12 saved objects from orders.ndjson (import with overwrite)\n", ""},
-		{"object errors", 0, `{"success":false,"successCount":11,"errors":[{"id":"x","error":{"type":"missing_references"}}]}`, 5 * time.Second, 1,
-			"", "11 imported, 1 failed"},
-		{"never available", 1 << 30, "", 200 * time.Millisecond, 0, "", "not available within 200ms"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			k, imports := fakeKibana(t, tc.notReady, tc.answer)
-			var out strings.Builder
-			err := k.importObjects(context.Background(), tc.timeout, deploy.KibanaObjects, &out, quiet)
-			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Fatalf("err = %v, want %q", err, tc.wantErr)
-			}
-			if out.String() != tc.wantOut {
-				t.Errorf("printed %q, want %q", out.String(), tc.wantOut)
-			}
-			if got := imports(); len(got) != tc.imports {
-				t.Errorf("%d import requests, want %d", len(got), tc.imports)
-			} else if len(got) == 1 {
-				if u, p, ok := got[0].BasicAuth(); !ok || u != "elastic" || p != "pw" {
-					t.Errorf("import sent no basic auth for elastic")
-				}
-			}
-		})
-	}
-}
-
 func TestSetupSettings(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -364,6 +171,10 @@ func TestSetupSettings(t *testing.T) {
 		{"bad kibana url", map[string]string{"KIBANA_URL": "kibana:5601"}, "KIBANA_URL"},
 		{"bad kibana timeout", map[string]string{"KIBANA_TIMEOUT": "soon"}, "KIBANA_TIMEOUT"},
 		{"missing template file", map[string]string{"ES_TEMPLATE_FILE": "/nonexistent.json"}, "ES_TEMPLATE_FILE"},
+		{"text logs", map[string]string{"LOG_FORMAT": "text"}, ""},
+		{"json logs", map[string]string{"LOG_FORMAT": "json"}, ""},
+		{"bad log format", map[string]string{"LOG_FORMAT": "yaml"}, "LOG_FORMAT"},
+		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -386,8 +197,8 @@ func TestSetupSettings(t *testing.T) {
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("error %v, want one naming %s", err, tc.want)
 			}
-			if tc.name == "compose names" && (cfg.Topic != "orders" || cfg.Partitions != 6) {
-				t.Errorf("compose names read as topic %q, %d partitions", cfg.Topic, cfg.Partitions)
+			if tc.name == "compose settings" && (cfg.Topic != "orders" || cfg.TopicPartitions != 6) {
+				t.Errorf("compose names read as topic %q, %d partitions", cfg.Topic, cfg.TopicPartitions)
 			}
 		})
 	}
@@ -409,112 +220,5 @@ func TestTemplateEqual(t *testing.T) {
 		if err != nil || got != tc.same {
 			t.Errorf("templateEqual(%s) = %v, %v; want %v", tc.desired, got, err, tc.same)
 		}
-	}
-}
-
-// TestSetupSecurityRefused: Elasticsearch's refusal comes back as the one
-// status error type the rest of orderpipe matches on.
-func TestSetupSecurityRefused(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Elastic-Product", "Elasticsearch")
-		w.WriteHeader(http.StatusForbidden)
-		io.WriteString(w, `{"error":"action [cluster:admin/xpack/security/role/put] is unauthorized"}`)
-	}))
-	defer srv.Close()
-	client, err := es.NewClient(es.Config{Addresses: []string{srv.URL}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := setupConfig{ConsumerPassword: "c"}
-	cfg.Index = "orders"
-	err = setupSecurity(context.Background(), client, cfg, io.Discard)
-	var se *elastic.StatusError
-	if !errors.As(err, &se) || se.Status != http.StatusForbidden || !strings.Contains(se.Body, "unauthorized") || !errors.Is(err, elastic.ErrForbidden) {
-		t.Fatalf("setupSecurity = %v, want a wrapped *elastic.StatusError 403 matching elastic.ErrForbidden", err)
-	}
-}
-
-// TestSetupKibanaThatNeverAnswers: a Kibana that reports itself available
-// and then never answers the import ends setup with an error, through the
-// per-request timeout and, failing that, through setup's own deadline.
-func TestSetupKibanaThatNeverAnswers(t *testing.T) {
-	brokers := servicetest.KafkaBrokers(t)
-	esURL := servicetest.ElasticsearchURL(t)
-	topic, dlq := servicetest.Name(t, "orders"), servicetest.Name(t, "dlq")
-	index, template := servicetest.Name(t, "opsetup"), servicetest.Name(t, "opsetup-tmpl")
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/api/status" {
-			io.WriteString(w, `{"status":{"overall":{"level":"available"}}}`)
-			return
-		}
-		select { // hang
-		case <-r.Context().Done():
-		case <-release:
-		}
-	}))
-	t.Cleanup(func() {
-		close(release)
-		srv.Close()
-		servicetest.DeleteTopic(t, brokers, topic)
-		servicetest.DeleteTopic(t, brokers, dlq)
-		req, _ := http.NewRequest(http.MethodDelete, esURL+"/_index_template/"+template, nil)
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
-		}
-	})
-	for k, v := range map[string]string{
-		"KAFKA_BROKERS": strings.Join(brokers, ","), "KAFKA_TOPIC": topic, "KAFKA_TOPIC_PARTITIONS": "1",
-		"DLQ_TOPIC": dlq, "DLQ_PARTITIONS": "1", "ES_ADDRESSES": esURL, "ES_INDEX": index,
-		"ES_TEMPLATE_NAME": template, "ES_TEMPLATE_FILE": privateTemplate(t, index, nil),
-		"SETUP_TIMEOUT": "1m", "KIBANA_URL": srv.URL, "KIBANA_TIMEOUT": "1m",
-	} {
-		t.Setenv(k, v)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	restore := kibanaRequestTimeout
-	t.Cleanup(func() { kibanaRequestTimeout = restore })
-	for _, tc := range []struct {
-		name                      string
-		perRequest                time.Duration
-		kibanaTimeout, setupLimit string
-		within                    time.Duration
-	}{
-		{"request timeout", 300 * time.Millisecond, "1m", "1m", 20 * time.Second},
-		{"setup deadline", time.Hour, "1s", "3s", 20 * time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			kibanaRequestTimeout = tc.perRequest
-			t.Setenv("KIBANA_TIMEOUT", tc.kibanaTimeout)
-			t.Setenv("SETUP_TIMEOUT", tc.setupLimit)
-			start := time.Now()
-			out, errOut, err := runCmd(t, ctx, "setup")
-			if err == nil || !strings.Contains(err.Error(), "import kibana/orders.ndjson into kibana") {
-				t.Fatalf("setup = %v, want the import to fail\n%s\n%s", err, out, errOut)
-			}
-			if took := time.Since(start); took > tc.within {
-				t.Errorf("setup gave up after %s, want within %s", took, tc.within)
-			}
-		})
-	}
-}
-
-// TestKibanaImportTwice: every setup run imports the saved objects again
-// with overwrite, and says so.
-func TestKibanaImportTwice(t *testing.T) {
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	k, imports := fakeKibana(t, 0, `{"success":true,"successCount":12,"errors":[]}`)
-	for run := 1; run <= 2; run++ {
-		var out strings.Builder
-		if err := k.importObjects(context.Background(), 5*time.Second, deploy.KibanaObjects, &out, quiet); err != nil {
-			t.Fatal(err)
-		}
-		if want := "kibana: applied 12 saved objects from orders.ndjson (import with overwrite)\n"; out.String() != want {
-			t.Errorf("run %d printed %q, want %q", run, out.String(), want)
-		}
-	}
-	if n := len(imports()); n != 2 {
-		t.Errorf("%d imports over two runs, want 2 (overwrite=true each time)", n)
 	}
 }

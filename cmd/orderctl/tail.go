@@ -21,7 +21,7 @@ import (
 
 type tailConfig struct {
 	kafka.Config
-	Topic string `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic to follow"`
+	kafka.TopicConfig
 }
 
 const tailSummary = `tail follows the orders topic live and prints one line per event (event time,
@@ -62,8 +62,8 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *topic != "" {
 		cfg.Topic = *topic
 	}
-	if cfg.Topic == "" {
-		return settings.Usage(&settings.Error{Variable: "KAFKA_TOPIC", Reason: "must not be empty"})
+	if err := cfg.TopicConfig.Validate(); err != nil { // after -topic, which may have replaced it
+		return settings.Usage(err)
 	}
 	if err := cfg.Config.Validate(); err != nil {
 		return settings.Usage(err)

@@ -16,6 +16,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
@@ -39,7 +40,7 @@ func printedIDs(t *testing.T, out string) []string {
 	return ids
 }
 
-func wantIDs(evs []order.Event, keep func(order.Event) bool) []string {
+func wantIDs(evs []generator.Event, keep func(generator.Event) bool) []string {
 	var ids []string
 	for _, ev := range evs {
 		if keep == nil || keep(ev) {
@@ -64,7 +65,7 @@ func TestTailPrintsExactlyTheEventsProduced(t *testing.T) {
 		}
 		totals[ev.OrderID+fmt.Sprint(ev.Version)] = o.Total
 	}
-	paidOrShippedOver100 := func(ev order.Event) bool {
+	paidOrShippedOver100 := func(ev generator.Event) bool {
 		return (ev.Status == order.StatusPaid || ev.Status == order.StatusShipped) && totals[ev.OrderID+fmt.Sprint(ev.Version)] >= 100
 	}
 	filtered := len(wantIDs(evs, paidOrShippedOver100))
@@ -75,7 +76,7 @@ func TestTailPrintsExactlyTheEventsProduced(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
-		keep func(order.Event) bool
+		keep func(generator.Event) bool
 	}{
 		{"no group", []string{"tail", "-from", "earliest", "-max", itoa(n)}, nil},
 		{"group", []string{"tail", "-from", "earliest", "-group", servicetest.Name(t, "tail"), "-max", itoa(n)}, nil},

@@ -17,8 +17,8 @@ import (
 type verifyConfig struct {
 	kafka.Config
 	ESConfig
-	Topic    string `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are read from"`
-	DLQTopic string `envconfig:"DLQ_TOPIC" default:"orders.dlq" desc:"dead-letter topic the consumer writes malformed messages to"`
+	kafka.TopicConfig
+	kafka.DLQConfig
 }
 
 const verifySummary = `verify reads the orders topic up to the end offsets captured at start (all of it, or
@@ -66,9 +66,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return settings.Usage(errors.New("-timeout must be positive"))
 	case *examples < 0:
 		return settings.Usage(errors.New("-examples must not be negative"))
-	case cfg.Topic == "":
-		return settings.Usage(&settings.Error{Variable: "KAFKA_TOPIC", Reason: "must not be empty"})
-	case cfg.DLQTopic == "":
+	}
+	// After the flags, which may have replaced the names.
+	if err := cfg.TopicConfig.Validate(); err != nil {
+		return settings.Usage(err)
+	}
+	if cfg.DLQTopic == "" {
 		return settings.Usage(&settings.Error{Variable: "DLQ_TOPIC", Reason: "must not be empty"})
 	}
 	if err := cfg.Config.Validate(); err != nil {

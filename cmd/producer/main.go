@@ -21,9 +21,9 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
-	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/producer"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
@@ -43,9 +43,10 @@ func exitCode(err error, stderr io.Writer) int {
 type config struct {
 	kafka.Config
 	kafka.WriterConfig
-	Topic            string        `envconfig:"KAFKA_TOPIC" default:"orders" desc:"topic the orders are written to"`
-	TopicPartitions  int           `envconfig:"KAFKA_TOPIC_PARTITIONS" default:"6" desc:"partitions of the topic when the producer creates it"`
-	TopicReplication int           `envconfig:"KAFKA_TOPIC_REPLICATION" default:"1" desc:"replication factor of the topic when the producer creates it"`
+	kafka.TopicConfig
+	kafka.TopicLayout
+	ops.LogConfig
+	OpsConfig
 	Rate             float64       `envconfig:"PRODUCER_RATE" default:"10" desc:"new orders per second; 0 = as fast as Kafka takes them"`
 	Count            int64         `envconfig:"PRODUCER_COUNT" default:"0" desc:"new orders to create, then finish their scheduled lifecycle events and exit; 0 = run until stopped"`
 	Seed             int64         `envconfig:"PRODUCER_SEED" default:"0" desc:"seed for a reproducible stream; 0 = random (the seed is logged)"`
@@ -59,10 +60,15 @@ type config struct {
 	BackfillDays     int           `envconfig:"PRODUCER_BACKFILL_DAYS" default:"0" desc:"days of history to emit at full speed before going live"`
 	BackfillPerDay   int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
 	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
-	OpsAddr          string        `envconfig:"OPS_ADDR" default:"127.0.0.1:9100" desc:"listen address of /metrics, /healthz and /readyz"`
-	OpsPprof         bool          `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long buffered messages may take to flush on SIGTERM"`
-	LogLevel         string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+}
+
+// OpsConfig is the ops listener's settings, a struct of its own so that
+// `producer healthcheck` reads OPS_ADDR, default included, exactly as the
+// daemon it probes does.
+type OpsConfig struct {
+	OpsAddr  string `envconfig:"OPS_ADDR" default:"127.0.0.1:9100" desc:"listen address of /metrics, /healthz and /readyz"`
+	OpsPprof bool   `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 }
 
 func (c config) validate() error {
@@ -75,21 +81,21 @@ func (c config) validate() error {
 	if err := c.WriterConfig.Validate(); err != nil {
 		return err
 	}
+	if err := c.TopicConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.TopicLayout.Validate(); err != nil {
+		return err
+	}
 	genCfg := c.generatorConfig()
 	if err := genCfg.Validate(); err != nil {
-		var ce *order.ConfigError
+		var ce *generator.ConfigError
 		if errors.As(err, &ce) {
 			return bad(generatorVariables[ce.Field], "%s", ce.Reason)
 		}
 		return err
 	}
 	switch {
-	case c.Topic == "":
-		return bad("KAFKA_TOPIC", "must not be empty")
-	case c.TopicPartitions < 1:
-		return bad("KAFKA_TOPIC_PARTITIONS", "must be at least 1")
-	case c.TopicReplication < 1:
-		return bad("KAFKA_TOPIC_REPLICATION", "must be at least 1")
 	case c.Rate < 0:
 		return bad("PRODUCER_RATE", "must not be negative")
 	case c.Count < 0:
@@ -119,8 +125,8 @@ var generatorVariables = map[string]string{
 	"Seed":           "PRODUCER_SEED",
 }
 
-func (c config) generatorConfig() order.GeneratorConfig {
-	return order.GeneratorConfig{
+func (c config) generatorConfig() generator.Config {
+	return generator.Config{
 		Seed:           c.Seed,
 		Customers:      c.Customers,
 		Products:       c.Products,
@@ -152,13 +158,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, "producer writes generated orders to Kafka. Settings come from these environment variables:")
 			return settings.Print(stdout, &config{})
 		case "healthcheck":
-			addr := os.Getenv("OPS_ADDR")
-			if addr == "" {
-				addr = "127.0.0.1:9100"
+			var oc OpsConfig
+			if err := settings.Load(&oc); err != nil {
+				return err
 			}
 			probeCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
-			return ops.Probe(probeCtx, addr)
+			return ops.Probe(probeCtx, oc.OpsAddr)
 		default:
 			return settings.Usage(fmt.Errorf("unknown argument %q", args[0]))
 		}
@@ -167,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := ops.NewLogger(stdout, cfg.LogLevel, "producer")
+	log, err := ops.NewLogger(stdout, cfg.LogConfig, "producer")
 	if err != nil {
 		return settings.Usage(err)
 	}
@@ -175,7 +181,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func produce(ctx context.Context, cfg config, log *slog.Logger) error {
-	gen, err := order.NewGenerator(cfg.generatorConfig())
+	gen, err := generator.New(cfg.generatorConfig())
 	if err != nil {
 		return settings.Usage(err)
 	}
@@ -223,9 +229,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		workCtx, stopWork := context.WithCancel(ctx)
 		defer stopWork()
 		defer context.AfterFunc(gctx, stopWork)()
-		partitions, err := kafka.EnsureTopic(workCtx, cfg.Config, kafka.TopicSpec{
-			Name: cfg.Topic, Partitions: cfg.TopicPartitions, ReplicationFactor: cfg.TopicReplication,
-		}, log)
+		partitions, err := kafka.EnsureTopic(workCtx, cfg.Config, cfg.TopicLayout.Spec(cfg.Topic), log)
 		if err != nil {
 			if workCtx.Err() != nil {
 				log.Info("stopped before Kafka was reachable")
@@ -267,7 +271,7 @@ func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Produ
 			s := &p.Stats
 			produced := s.Produced.Load()
 			log.Info("progress",
-				"rate_per_s", float64(produced-last)/now.Sub(lastAt).Seconds(),
+				"rate_per_s", ops.PerSecond(produced-last, now.Sub(lastAt)),
 				"produced", produced, "failed_attempts", s.Failed.Load(), "bytes", s.Bytes.Load(),
 				"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
 				"pending_follow_ups", s.Pending.Load(), "backfill_done", s.BackfillDone.Load())

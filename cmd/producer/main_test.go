@@ -39,6 +39,7 @@ func TestBadSettingsExit2NamingTheVariable(t *testing.T) {
 		{"KAFKA_SASL_MECHANISM", "kerberos"},
 		{"KAFKA_TOPIC_PARTITIONS", "0"},
 		{"LOG_LEVEL", "chatty"},
+		{"LOG_FORMAT", "yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/generator"
 )
 
 // metrics are the producer's Prometheus series.
@@ -52,7 +52,7 @@ func (m *metrics) BatchWritten(msgs []kafkago.Message, took time.Duration) {
 	m.batchSize.Observe(float64(len(msgs)))
 }
 
-func (m *metrics) Generated(ev order.Event) {
+func (m *metrics) Generated(ev generator.Event) {
 	status := string(ev.Status)
 	if ev.Malformed != "" {
 		status = "malformed"

@@ -63,3 +63,25 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// TemplateConfig is which index template a program installs: the consumer
+// at start and orderctl setup both do, so they read one declaration and
+// install the same template under the same name by default.
+type TemplateConfig struct {
+	TemplateName string `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
+	TemplateFile string `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json"`
+}
+
+// Validate checks the name and, when one is given, that the file exists, so
+// a typo is a start-up error rather than a failure after connecting.
+func (c TemplateConfig) Validate() error {
+	if c.TemplateName == "" {
+		return &settings.Error{Variable: "ES_TEMPLATE_NAME", Reason: "must not be empty"}
+	}
+	if c.TemplateFile != "" {
+		if _, err := os.Stat(c.TemplateFile); err != nil {
+			return &settings.Error{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()}
+		}
+	}
+	return nil
+}

@@ -2,8 +2,9 @@
 // segmentio/kafka-go.
 //
 // It owns what every program needs alike: the connection settings (brokers,
-// SASL, TLS) read from the environment, the topic set-up that waits out a
-// broker that is not up yet, and the writer settings. kafka-go's defaults suit
+// SASL, TLS) and the topics' names and layouts read from the environment,
+// the topic set-up that waits out a broker that is not up yet, and the
+// writer settings. kafka-go's defaults suit
 // none of orderpipe's programs (a 1 s batch timeout, 100-message batches, and
 // no acks at all for a Writer literal), so every setting here is deliberate.
 package kafka

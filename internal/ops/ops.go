@@ -1,5 +1,5 @@
-// Package ops is what an operator sees of a running orderpipe program: JSON
-// logs, and a listener apart from the data path that serves Prometheus
+// Package ops is what an operator sees of a running orderpipe program: logs
+// (JSON or text), and a listener apart from the data path that serves Prometheus
 // metrics, liveness (/healthz) and readiness (/readyz).
 //
 // Liveness only says the process answers; readiness says whether it is doing
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -24,15 +25,71 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
-// NewLogger returns a JSON logger at level ("debug", "info", "warn", "error").
-func NewLogger(w io.Writer, level string, service string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", level)
+// LogConfig is how a daemon logs, embedded in every daemon's settings so
+// that LOG_LEVEL and LOG_FORMAT and their defaults are declared once. JSON is
+// the default because the daemons' logs are mostly read by log shippers;
+// text is for people tailing a terminal (make local sets it).
+type LogConfig struct {
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"json" desc:"json (one object a line, for log shippers) or text (key=value, for people tailing)"`
+}
+
+// ToolLogConfig is LogConfig for orderctl, whose few log lines go to a
+// person at a terminal next to its plain-text report, so text is the
+// default there.
+type ToolLogConfig struct {
+	LogLevel  string `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat string `envconfig:"LOG_FORMAT" default:"text" desc:"text (key=value) or json (one object a line)"`
+}
+
+// LogConfig returns the settings as the LogConfig NewLogger takes.
+func (c ToolLogConfig) LogConfig() LogConfig { return LogConfig(c) }
+
+// NewLogger returns a logger for service in cfg's format ("json" or "text")
+// at cfg's level ("debug", "info", "warn", "error"). A bad value is a
+// *settings.Error naming its variable.
+func NewLogger(w io.Writer, cfg LogConfig, service string) (*slog.Logger, error) {
+	h, err := cfg.handler(w)
+	if err != nil {
+		return nil, err
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})).With("service", service), nil
+	return slog.New(h).With("service", service), nil
+}
+
+// Validate reports the setting NewLogger would refuse, for programs that
+// check all their settings before starting anything.
+func (c LogConfig) Validate() error {
+	_, err := c.handler(io.Discard)
+	return err
+}
+
+func (c LogConfig) handler(w io.Writer) (slog.Handler, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return nil, &settings.Error{Variable: "LOG_LEVEL", Reason: fmt.Sprintf("%q is not debug, info, warn or error", c.LogLevel)}
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch c.LogFormat {
+	case "json":
+		return slog.NewJSONHandler(w, opts), nil
+	case "text":
+		return slog.NewTextHandler(w, opts), nil
+	}
+	return nil, &settings.Error{Variable: "LOG_FORMAT", Reason: fmt.Sprintf("%q is not json or text", c.LogFormat)}
+}
+
+// PerSecond is the rate a progress line shows: n events over d, per second,
+// rounded to one decimal, because more digits are noise to a person reading
+// a tail of the log. Zero for a d that is not positive.
+func PerSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return math.Round(float64(n)/d.Seconds()*10) / 10
 }
 
 // Readiness is a program's current answer to /readyz: ready, or the reason it

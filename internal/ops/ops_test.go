@@ -2,15 +2,72 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 func TestNewLoggerRejectsAnUnknownLevel(t *testing.T) {
-	if _, err := NewLogger(io.Discard, "chatty", "x"); err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") {
+	if _, err := NewLogger(io.Discard, LogConfig{LogLevel: "chatty", LogFormat: "json"}, "x"); err == nil || !strings.Contains(err.Error(), "LOG_LEVEL") {
 		t.Fatalf("NewLogger(chatty) = %v, want an error naming LOG_LEVEL", err)
+	}
+}
+
+func TestNewLoggerFormats(t *testing.T) {
+	tests := []struct {
+		format  string
+		want    string // a fragment of the logged line; "" if the format is refused
+		wantErr string // the variable a refusal names
+	}{
+		{"json", `{"time":`, ""},
+		{"text", `level=INFO msg=hello service=x n=1`, ""},
+		{"", "", "LOG_FORMAT"},
+		{"logfmt", "", "LOG_FORMAT"},
+		{"JSON", "", "LOG_FORMAT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.format, func(t *testing.T) {
+			var out strings.Builder
+			log, err := NewLogger(&out, LogConfig{LogLevel: "info", LogFormat: tc.format}, "x")
+			if tc.wantErr != "" {
+				var se *settings.Error
+				if !errors.As(err, &se) || se.Variable != tc.wantErr {
+					t.Fatalf("NewLogger(%q) = %v, want a *settings.Error naming %s", tc.format, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.Info("hello", "n", 1)
+			if !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("logged %q, want it to contain %q", out.String(), tc.want)
+			}
+		})
+	}
+}
+
+func TestToolLogConfigDefaultsToText(t *testing.T) {
+	for _, v := range []string{"LOG_LEVEL", "LOG_FORMAT"} {
+		t.Setenv(v, "") // restores the caller's value afterwards
+		os.Unsetenv(v)  // unset, not empty: envconfig only defaults what is unset
+	}
+	var tool ToolLogConfig
+	var daemon LogConfig
+	if err := settings.Load(&tool); err != nil {
+		t.Fatal(err)
+	}
+	if err := settings.Load(&daemon); err != nil {
+		t.Fatal(err)
+	}
+	if tool.LogConfig().LogFormat != "text" || daemon.LogFormat != "json" {
+		t.Fatalf("defaults: tool %q, daemon %q; want text for people at orderctl, json for the daemons", tool.LogFormat, daemon.LogFormat)
 	}
 }
 
@@ -96,6 +153,25 @@ func TestPprofIsServedOnlyWhenAskedFor(t *testing.T) {
 		}
 		if resp.StatusCode != want {
 			t.Errorf("WithPprof(%v): GET /debug/pprof/cmdline = %d, want %d", on, resp.StatusCode, want)
+		}
+	}
+}
+
+func TestPerSecond(t *testing.T) {
+	tests := []struct {
+		n    int64
+		d    time.Duration
+		want float64
+	}{
+		{1000, 10 * time.Second, 100},
+		{1234, 10*time.Second + 3*time.Millisecond, 123.4}, // a ticker is never exactly on time
+		{2, 3 * time.Second, 0.7},
+		{0, time.Second, 0},
+		{5, 0, 0},
+	}
+	for _, tc := range tests {
+		if got := PerSecond(tc.n, tc.d); got != tc.want {
+			t.Errorf("PerSecond(%d, %v) = %v, want %v", tc.n, tc.d, got, tc.want)
 		}
 	}
 }

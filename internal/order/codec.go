@@ -46,11 +46,30 @@ func Decode(data []byte) (Order, error) {
 // publishes. It does not validate, so tests can deliberately produce
 // documents that break the contract; call Validate first when that matters.
 func Encode(o *Order) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := newEncoder(&buf).Encode(o); err != nil {
+	var e Encoder
+	return e.Encode(o)
+}
+
+// Encoder renders many orders through one reused buffer, for callers that
+// hand each document on before encoding the next (the generator copies it
+// into the Event it returns), so the wire format has one home without an
+// allocation per order. The zero value is ready to use.
+type Encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+// Encode renders o as Encode does. The bytes are only valid until the next
+// call, because they alias the reused buffer.
+func (e *Encoder) Encode(o *Order) ([]byte, error) {
+	if e.enc == nil {
+		e.enc = newEncoder(&e.buf)
+	}
+	e.buf.Reset()
+	if err := e.enc.Encode(o); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), newline), nil
+	return bytes.TrimSuffix(e.buf.Bytes(), newline), nil
 }
 
 var newline = []byte("\n")

@@ -1,5 +1,7 @@
-// Package order is the order contract every orderpipe component agrees on,
-// and the generator that produces realistic traffic for it.
+// Package order is the order contract every orderpipe component agrees on:
+// the document, its JSON encoding and its validation rules, and nothing
+// else, so a program that only reads orders (the consumer) links no
+// generator and no fake-data library.
 //
 // # Contract
 //
@@ -16,16 +18,4 @@
 // that break a business rule (errors.Is(err, ErrInvalid), a
 // *ValidationError naming the JSON path of the field). Unknown fields are
 // ignored so producers can add fields before consumers learn them.
-//
-// # Generator
-//
-// Generator produces orders from a pool of returning customers and a product
-// catalog built from a seed with gofakeit, and keeps the follow-up events of
-// each order in a min-heap by due time. Callers drive it with the clock:
-// Next(now) creates an order, Due(now) releases follow-ups whose time has
-// come. Because time is an argument and every random choice comes from one
-// seeded source, the output is a pure function of the seed, the config and
-// the calls, which makes runs replayable and lets a backfill use the same
-// API with past timestamps. The package does no I/O; producers take Event
-// key/value pairs to Kafka themselves.
 package order

@@ -221,6 +221,11 @@ func formatCents(c int64) string {
 	return strconv.FormatFloat(float64(c)/100, 'f', 2, 64)
 }
 
+// IsCurrencyCode reports whether s has the shape of an ISO 4217 code, the
+// rule Validate applies to Currency, so configuration (the generator's) can
+// be checked against the same rule before any order exists.
+func IsCurrencyCode(s string) bool { return isUpperCode(s, 3) }
+
 // isUpperCode reports whether s is exactly n ASCII upper-case letters, the
 // shape shared by ISO 4217 currency and ISO 3166 country codes.
 func isUpperCode(s string, n int) bool {

@@ -28,6 +28,7 @@ import (
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/order"
@@ -152,13 +153,13 @@ func (s *stack) es(t *testing.T, method, path string, body any, out any) int {
 
 // expectation is what the consumer must produce from the events written.
 type expectation struct {
-	final     map[string]order.Event // latest valid version per order
-	malformed map[string]order.Event // by key (each malformed event has a fresh id)
+	final     map[string]generator.Event // latest valid version per order
+	malformed map[string]generator.Event // by key (each malformed event has a fresh id)
 	messages  int
 }
 
-func expect(evs []order.Event) expectation {
-	x := expectation{final: map[string]order.Event{}, malformed: map[string]order.Event{}, messages: len(evs)}
+func expect(evs []generator.Event) expectation {
+	x := expectation{final: map[string]generator.Event{}, malformed: map[string]generator.Event{}, messages: len(evs)}
 	for _, ev := range evs {
 		if ev.Malformed != "" {
 			x.malformed[string(ev.Key)] = ev
@@ -173,14 +174,14 @@ func expect(evs []order.Event) expectation {
 
 // generate returns n orders with their lifecycle follow-ups right after
 // each (LifecycleDelay 0) and MalformedShare malformed messages.
-func generate(t *testing.T, n int, malformedShare float64) []order.Event {
+func generate(t *testing.T, n int, malformedShare float64) []generator.Event {
 	t.Helper()
-	cfg := order.DefaultGeneratorConfig()
+	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.MalformedShare = time.Now().UnixNano(), malformedShare
 	return servicetest.Orders(t, cfg, n, time.Now())
 }
 
-func (s *stack) produce(t *testing.T, evs []order.Event) {
+func (s *stack) produce(t *testing.T, evs []generator.Event) {
 	t.Helper()
 	w, err := kafka.NewWriter(s.kafka, kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}, s.topic)
 	if err != nil {
@@ -583,7 +584,7 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 	// Of a second order only the latest version is refused: the index must
 	// keep the version before it, as a one-at-a-time consumer would.
 	x0 := expect(evs)
-	var latestOnly order.Event
+	var latestOnly generator.Event
 	for _, ev := range evs {
 		if ev.OrderID != victim.OrderID && ev.Malformed == "" && x0.final[ev.OrderID].Version >= 3 {
 			latestOnly = x0.final[ev.OrderID]
@@ -598,7 +599,7 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 			evs[i].Value = withCoupon(evs[i].Value)
 		}
 	}
-	var kept []order.Event // what a one-at-a-time consumer indexes
+	var kept []generator.Event // what a one-at-a-time consumer indexes
 	for _, ev := range evs {
 		if ev.OrderID != latestOnly.OrderID || ev.Version != latestOnly.Version {
 			kept = append(kept, ev)

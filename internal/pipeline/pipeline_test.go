@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
@@ -200,7 +201,7 @@ func (d *fakeDLQ) all() []kafkago.Message {
 
 // events generates n orders and their follow-ups as Kafka messages spread
 // over partitions by the last byte of the key.
-func events(t testing.TB, n int, cfg order.GeneratorConfig, partitions int) ([]kafkago.Message, []order.Event) {
+func events(t testing.TB, n int, cfg generator.Config, partitions int) ([]kafkago.Message, []generator.Event) {
 	t.Helper()
 	if cfg.Seed == 0 {
 		cfg.Seed = 42
@@ -285,7 +286,7 @@ func header(m kafkago.Message, key string) string {
 }
 
 func TestCommitsOnlyAfterHandling(t *testing.T) {
-	msgs, _ := events(t, 20, order.GeneratorConfig{}, 3)
+	msgs, _ := events(t, 20, generator.Config{}, 3)
 	f := &fakeFetcher{msgs: msgs}
 	es := newFakeES()
 	es.block = make(chan struct{})
@@ -321,7 +322,7 @@ func TestRetriesPerItemFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			msgs, evs := events(t, 5, order.GeneratorConfig{}, 1) // lifecycle 0: one event per order
+			msgs, evs := events(t, 5, generator.Config{}, 1) // lifecycle 0: one event per order
 			victim := evs[2].OrderID
 			f := &fakeFetcher{msgs: msgs}
 			es := newFakeES()
@@ -366,7 +367,7 @@ func TestRetriesPerItemFailures(t *testing.T) {
 }
 
 func TestConflictCountsAsHandled(t *testing.T) {
-	msgs, evs := events(t, 4, order.GeneratorConfig{}, 2)
+	msgs, evs := events(t, 4, generator.Config{}, 2)
 	f := &fakeFetcher{msgs: msgs}
 	es := newFakeES()
 	for _, ev := range evs {
@@ -386,7 +387,7 @@ func TestConflictCountsAsHandled(t *testing.T) {
 }
 
 func TestRejectedGoesToDLQWithReasonAndHeaders(t *testing.T) {
-	msgs, evs := events(t, 6, order.GeneratorConfig{}, 2)
+	msgs, evs := events(t, 6, generator.Config{}, 2)
 	victim := evs[1]
 	f := &fakeFetcher{msgs: msgs}
 	es := newFakeES()
@@ -438,7 +439,7 @@ func checkDeadLetter(t *testing.T, got, src kafkago.Message, wantReasonPrefix st
 }
 
 func TestBadInputGoesToDLQ(t *testing.T) {
-	msgs, evs := events(t, 300, order.GeneratorConfig{MalformedShare: 0.2}, 3)
+	msgs, evs := events(t, 300, generator.Config{MalformedShare: 0.2}, 3)
 	f := &fakeFetcher{msgs: msgs}
 	es := newFakeES()
 	dlq := &fakeDLQ{}
@@ -481,7 +482,7 @@ func TestBadInputGoesToDLQ(t *testing.T) {
 }
 
 func TestSupersededVersionsAreNotSent(t *testing.T) {
-	cfg := order.GeneratorConfig{LifecycleShare: 1, CancelShare: 0}
+	cfg := generator.Config{LifecycleShare: 1, CancelShare: 0}
 	msgs, evs := events(t, 1, cfg, 1)
 	if len(evs) != 4 {
 		t.Fatalf("%d events, want created..delivered", len(evs))
@@ -522,7 +523,7 @@ func TestRejectedLatestVersionFallsBackToThePreviousOne(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint("rejected ", tc.rejected), func(t *testing.T) {
-			msgs, evs := events(t, 1, order.GeneratorConfig{LifecycleShare: 1, CancelShare: 0}, 1)
+			msgs, evs := events(t, 1, generator.Config{LifecycleShare: 1, CancelShare: 0}, 1)
 			if len(evs) != 4 {
 				t.Fatalf("%d events, want created..delivered", len(evs))
 			}
@@ -571,7 +572,7 @@ func TestRejectedLatestVersionFallsBackToThePreviousOne(t *testing.T) {
 // A request Elasticsearch refuses as too large is split until it fits; a
 // document too large on its own is dead-lettered instead of retried forever.
 func TestTooLargeBulkRequestIsSplit(t *testing.T) {
-	msgs, evs := events(t, 20, order.GeneratorConfig{}, 1)
+	msgs, evs := events(t, 20, generator.Config{}, 1)
 	victim := evs[13].OrderID
 	es := newFakeES()
 	es.reqErrFor = func(docs []elastic.Doc) error {
@@ -607,7 +608,7 @@ func TestTooLargeBulkRequestIsSplit(t *testing.T) {
 // A whole request refused with 400 blames the request, not a document: it is
 // retried (nothing dead-lettered) and logged as an error.
 func TestBadRequestIsRetriedLoudly(t *testing.T) {
-	msgs, evs := events(t, 5, order.GeneratorConfig{}, 1)
+	msgs, evs := events(t, 5, generator.Config{}, 1)
 	es := newFakeES()
 	es.reqErr = func(call int) error {
 		if call < 2 {
@@ -638,7 +639,7 @@ func TestBadRequestIsRetriedLoudly(t *testing.T) {
 }
 
 func TestShutdownMidRetryCommitsNothingUnhandled(t *testing.T) {
-	msgs, evs := events(t, 3, order.GeneratorConfig{}, 1) // offsets 0,1,2 on partition 0
+	msgs, evs := events(t, 3, generator.Config{}, 1) // offsets 0,1,2 on partition 0
 	f := &fakeFetcher{msgs: msgs}
 	es := newFakeES()
 	es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
@@ -668,7 +669,7 @@ func TestShutdownMidRetryCommitsNothingUnhandled(t *testing.T) {
 }
 
 func TestCommitFailureIsNotFatal(t *testing.T) {
-	msgs, _ := events(t, 50, order.GeneratorConfig{}, 2)
+	msgs, _ := events(t, 50, generator.Config{}, 2)
 	f := &fakeFetcher{msgs: msgs, commitErr: []error{errors.New("[22] Illegal Generation"), errors.New("[27] Rebalance In Progress")}}
 	c := testConfig()
 	c.BulkSize = 10
@@ -687,7 +688,7 @@ func TestCommitFailureIsNotFatal(t *testing.T) {
 // retried, and no commit may pass a message whose dead letter is not written
 // yet: small batches make the next batch's commit the one that would skip it.
 func TestDLQFailureHoldsTheCommit(t *testing.T) {
-	msgs, _ := events(t, 50, order.GeneratorConfig{MalformedShare: 0.5}, 1)
+	msgs, _ := events(t, 50, generator.Config{MalformedShare: 0.5}, 1)
 	var malformed []int64
 	for _, m := range msgs {
 		if _, err := order.Decode(m.Value); err != nil {
@@ -755,8 +756,8 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 			var msgs []kafkago.Message
 			victim := -1
 			if tc.reject {
-				var evs []order.Event
-				msgs, evs = events(t, 30, order.GeneratorConfig{}, 1)
+				var evs []generator.Event
+				msgs, evs = events(t, 30, generator.Config{}, 1)
 				victim = 7
 				es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
 					if d.ID == evs[victim].OrderID {
@@ -765,8 +766,8 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 					return elastic.Outcome{}, false
 				}
 			} else {
-				var evs []order.Event
-				msgs, evs = events(t, 30, order.GeneratorConfig{MalformedShare: 0.3}, 1)
+				var evs []generator.Event
+				msgs, evs = events(t, 30, generator.Config{MalformedShare: 0.3}, 1)
 				for i, ev := range evs {
 					if ev.Malformed != "" {
 						victim = i
@@ -809,7 +810,7 @@ func TestNewRequiresBulkSize(t *testing.T) {
 func newTestHealth() *Health { return NewHealth(newReadiness()) }
 
 func BenchmarkPipeline(b *testing.B) {
-	msgs, _ := events(b, 20000, order.DefaultGeneratorConfig(), 6)
+	msgs, _ := events(b, 20000, generator.DefaultConfig(), 6)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
@@ -831,7 +832,7 @@ func BenchmarkPipeline(b *testing.B) {
 // fetched and indexed, what comes before it is committed, and nothing is
 // committed past it however much behind it is done.
 func TestHungRequestHoldsOnlyTheCommitBehindIt(t *testing.T) {
-	msgs, evs := events(t, 200, order.GeneratorConfig{}, 1)
+	msgs, evs := events(t, 200, generator.Config{}, 1)
 	const victim = 50
 	es := newFakeES()
 	release := make(chan struct{})

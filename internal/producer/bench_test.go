@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
-	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -26,9 +26,9 @@ func BenchmarkProduceToKafka(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer w.Close()
-	cfg := order.DefaultGeneratorConfig()
+	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.LifecycleShare = 1, 0
-	gen, err := order.NewGenerator(cfg)
+	gen, err := generator.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

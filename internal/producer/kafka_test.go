@@ -10,6 +10,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
@@ -49,9 +50,9 @@ func TestProduce50000OrdersToRealKafka(t *testing.T) {
 	t.Cleanup(func() { w.Close() })
 	rec := &recordingWriter{w: w, acked: make(map[string]int)}
 
-	gcfg := order.DefaultGeneratorConfig()
+	gcfg := generator.DefaultConfig()
 	gcfg.LifecycleShare = 0 // one message per order: ids map 1:1 to messages
-	gen, err := order.NewGenerator(gcfg)
+	gen, err := generator.New(gcfg)
 	if err != nil {
 		t.Fatalf("new generator: %v", err)
 	}

@@ -23,7 +23,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/generator"
 )
 
 // Settings shape a run.
@@ -70,12 +70,12 @@ type Stats struct {
 // Observer is told about each batch outcome (for metrics).
 type Observer interface {
 	BatchWritten(msgs []kafkago.Message, took time.Duration)
-	Generated(ev order.Event)
+	Generated(ev generator.Event)
 }
 
 // Producer runs the generator against a Writer.
 type Producer struct {
-	gen   *order.Generator
+	gen   *generator.Generator
 	out   Writer
 	set   Settings
 	log   *slog.Logger
@@ -85,7 +85,7 @@ type Producer struct {
 }
 
 // New returns a Producer. obs may be nil.
-func New(gen *order.Generator, out Writer, set Settings, log *slog.Logger, obs Observer) (*Producer, error) {
+func New(gen *generator.Generator, out Writer, set Settings, log *slog.Logger, obs Observer) (*Producer, error) {
 	switch {
 	case set.Rate < 0:
 		return nil, errors.New("producer: rate must not be negative")
@@ -109,7 +109,7 @@ func New(gen *order.Generator, out Writer, set Settings, log *slog.Logger, obs O
 type nopObserver struct{}
 
 func (nopObserver) BatchWritten([]kafkago.Message, time.Duration) {}
-func (nopObserver) Generated(order.Event)                         {}
+func (nopObserver) Generated(generator.Event)                     {}
 
 // Run produces until the count is reached or ctx ends, then flushes what is
 // buffered within ShutdownTimeout. It returns nil on a clean stop, and an
@@ -188,7 +188,7 @@ type batcher struct {
 	linger   time.Duration
 }
 
-func (b *batcher) add(now time.Time, ev order.Event) {
+func (b *batcher) add(now time.Time, ev generator.Event) {
 	if len(b.msgs) == 0 {
 		b.deadline = now.Add(b.linger)
 		b.msgs = make([]kafkago.Message, 0, b.size)
@@ -209,7 +209,7 @@ func (b *batcher) flush() {
 	b.msgs, b.bytes = nil, 0
 }
 
-func (p *Producer) emit(b *batcher, now time.Time, ev order.Event) {
+func (p *Producer) emit(b *batcher, now time.Time, ev generator.Event) {
 	switch {
 	case ev.Malformed != "":
 		p.Stats.Malformed.Add(1)

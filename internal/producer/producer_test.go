@@ -11,6 +11,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/order"
 )
 
@@ -52,9 +53,9 @@ func (f *fakeWriter) messages() []kafkago.Message {
 	return append([]kafkago.Message(nil), f.acked...)
 }
 
-func newTestProducer(t *testing.T, cfg order.GeneratorConfig, set Settings, w Writer) *Producer {
+func newTestProducer(t *testing.T, cfg generator.Config, set Settings, w Writer) *Producer {
 	t.Helper()
-	gen, err := order.NewGenerator(cfg)
+	gen, err := generator.New(cfg)
 	if err != nil {
 		t.Fatalf("new generator: %v", err)
 	}
@@ -101,7 +102,7 @@ func TestRunProducesCountOrdersAndTheirWholeLifecycle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := &fakeWriter{}
-			cfg := order.DefaultGeneratorConfig()
+			cfg := generator.DefaultConfig()
 			cfg.Seed, cfg.LifecycleShare, cfg.MalformedShare, cfg.LifecycleDelay = 7, tt.lifecycleShare, tt.malformed, 0
 			p := newTestProducer(t, cfg, Settings{Count: 2000}, w)
 			if err := p.Run(context.Background()); err != nil {
@@ -141,7 +142,7 @@ func TestRunProducesCountOrdersAndTheirWholeLifecycle(t *testing.T) {
 
 func TestUndeliveredMessagesAreAbandonedNotCountedAsProduced(t *testing.T) {
 	w := &fakeWriter{ackHalf: true}
-	cfg := order.DefaultGeneratorConfig()
+	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.LifecycleShare = 3, 0
 	p := newTestProducer(t, cfg, Settings{Count: 1000, BatchSize: 100}, w)
 	err := p.Run(context.Background())
@@ -174,7 +175,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestShutdownFlushesBufferedMessages(t *testing.T) {
 	w := &fakeWriter{}
-	cfg := order.DefaultGeneratorConfig()
+	cfg := generator.DefaultConfig()
 	cfg.Seed = 11
 	// A long linger keeps messages buffered when the context ends.
 	p := newTestProducer(t, cfg, Settings{Rate: 500, BatchSize: 1 << 20, Linger: time.Hour}, w)
@@ -197,7 +198,7 @@ func TestShutdownFlushesBufferedMessages(t *testing.T) {
 
 func TestShutdownReportsWhatItCouldNotDeliver(t *testing.T) {
 	w := &fakeWriter{block: true, entered: make(chan struct{})}
-	cfg := order.DefaultGeneratorConfig()
+	cfg := generator.DefaultConfig()
 	cfg.Seed = 5
 	p := newTestProducer(t, cfg, Settings{Rate: 0, BatchSize: 10, ShutdownTimeout: 100 * time.Millisecond}, w)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -224,7 +225,7 @@ func TestShutdownReportsWhatItCouldNotDeliver(t *testing.T) {
 
 func TestBackfillSpreadsEventsOverThePastDays(t *testing.T) {
 	w := &fakeWriter{}
-	cfg := order.DefaultGeneratorConfig()
+	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.LifecycleDelay = 9, time.Hour
 	p := newTestProducer(t, cfg, Settings{Count: 1, BackfillDays: 3, BackfillOrdersPerDay: 500}, w)
 	start := time.Now()

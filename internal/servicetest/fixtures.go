@@ -6,22 +6,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/generator"
 )
 
 // Orders returns n new orders created at now, each followed at once by its
 // whole lifecycle (cfg.LifecycleDelay is forced to 0), so a test gets many
 // versions of many orders, and malformed messages at cfg.MalformedShare. The
 // seed is logged, so a failing run can be replayed.
-func Orders(tb testing.TB, cfg order.GeneratorConfig, n int, now time.Time) []order.Event {
+func Orders(tb testing.TB, cfg generator.Config, n int, now time.Time) []generator.Event {
 	tb.Helper()
 	cfg.LifecycleDelay = 0
-	g, err := order.NewGenerator(cfg)
+	g, err := generator.New(cfg)
 	if err != nil {
 		tb.Fatalf("new generator: %v", err)
 	}
 	tb.Logf("generator seed %d", g.Seed())
-	evs := make([]order.Event, 0, n*4)
+	evs := make([]generator.Event, 0, n*4)
 	for range n {
 		evs = append(evs, g.Next(now))
 		for ev, ok := g.Due(now); ok; ev, ok = g.Due(now) {

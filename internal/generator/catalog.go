@@ -1,4 +1,4 @@
-package order
+package generator
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/brianvoe/gofakeit/v6"
+
+	"github.com/orderpipe/orderpipe/internal/order"
 )
 
 // weighted picks values with fixed relative weights. The cumulative table is
@@ -20,7 +22,7 @@ type weighted[T any] struct {
 
 func newWeighted[T any](values []T, weights []int) weighted[T] {
 	if len(values) != len(weights) || len(values) == 0 {
-		panic("order: weighted table needs one positive weight per value")
+		panic("generator: weighted table needs one positive weight per value")
 	}
 	w := weighted[T]{values: values, cumulative: make([]int, len(weights))}
 	sum := 0
@@ -189,13 +191,13 @@ func buildCatalog(f *gofakeit.Faker, n int) []product {
 // customer is a returning buyer; address and tax rate are fixed so repeat
 // orders from one customer ship to the same place.
 type customer struct {
-	Customer
-	shipping Shipping
+	order.Customer
+	shipping order.Shipping
 	taxRate  float64
 }
 
 var (
-	segmentPicker = newWeighted(Segments, []int{80, 15, 5})
+	segmentPicker = newWeighted(order.Segments, []int{80, 15, 5})
 	mailDomains   = newWeighted(
 		[]string{"gmail.com", "yahoo.com", "outlook.com", "icloud.com", "hotmail.com", "proton.me", "aol.com"},
 		[]int{45, 15, 15, 10, 8, 4, 3})
@@ -220,19 +222,19 @@ func buildCustomers(f *gofakeit.Faker, n int) []customer {
 		lat := math.Round((c.lat+f.Float64Range(-0.05, 0.05))*1e5) / 1e5
 		lon := math.Round((c.lon+f.Float64Range(-0.05, 0.05))*1e5) / 1e5
 		customers[i] = customer{
-			Customer: Customer{
+			Customer: order.Customer{
 				ID:      fmt.Sprintf("CUST-%06d", i+1),
 				Name:    first + " " + last,
 				Email:   emailLocalPart(first) + "." + emailLocalPart(last) + strconv.Itoa(f.Rand.Intn(100)) + "@" + domain,
 				Segment: segment,
 			},
-			shipping: Shipping{
+			shipping: order.Shipping{
 				City:        c.name,
 				State:       c.state,
 				Country:     c.country,
 				CountryCode: c.countryCode,
 				PostalCode:  fillPattern(f.Rand, c.postalPattern),
-				Location:    GeoPoint{Lat: lat, Lon: lon},
+				Location:    order.GeoPoint{Lat: lat, Lon: lon},
 			},
 			taxRate: c.taxRate,
 		}

@@ -1,4 +1,4 @@
-package order
+package generator
 
 import (
 	"bytes"
@@ -21,8 +21,8 @@ var MalformedKinds = []string{
 }
 
 // malformed builds a valid order, then breaks it in one of MalformedKinds.
-// The first four fail to decode (ErrMalformed); the rest decode but fail
-// validation (ErrInvalid), so consumers' two rejection paths both get
+// The first four fail to decode (order.ErrMalformed); the rest decode but fail
+// validation (order.ErrInvalid), so consumers' two rejection paths both get
 // traffic.
 func (g *Generator) malformed(now time.Time) Event {
 	fu := &g.scratch
@@ -43,7 +43,7 @@ func (g *Generator) malformed(now time.Time) Event {
 	ev := g.event(o)
 	ev.Version, ev.Status, ev.Malformed = 0, "", kind
 
-	// The remaining kinds cannot be expressed as an Order, so they edit
+	// The remaining kinds cannot be expressed as an order.Order, so they edit
 	// the encoded bytes, which ev owns.
 	value := ev.Value
 	switch kind {

@@ -1,11 +1,9 @@
-package order
+package generator
 
 import (
-	"bytes"
 	"container/heap"
 	crand "crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -14,33 +12,35 @@ import (
 
 	"github.com/brianvoe/gofakeit/v6"
 	"github.com/google/uuid"
+
+	"github.com/orderpipe/orderpipe/internal/order"
 )
 
 // ErrInvalidConfig is matched (via errors.Is) by every *ConfigError.
-var ErrInvalidConfig = errors.New("order: invalid generator config")
+var ErrInvalidConfig = errors.New("generator: invalid config")
 
-// ConfigError names the GeneratorConfig field that is out of range.
+// ConfigError names the Config field that is out of range.
 type ConfigError struct {
 	Field  string
 	Reason string
 }
 
 func (e *ConfigError) Error() string {
-	return "order: generator config: " + e.Field + ": " + e.Reason
+	return "generator: config: " + e.Field + ": " + e.Reason
 }
 
 // Is makes errors.Is(err, ErrInvalidConfig) true.
 func (e *ConfigError) Is(target error) bool { return target == ErrInvalidConfig }
 
-// GeneratorConfig tunes the order generator.
+// Config tunes the order generator.
 //
 // Customers, Products and Currency fall back to their defaults when zero,
 // because zero is never a usable value for them. The shares and
 // LifecycleDelay are taken literally, because zero is meaningful there (no
 // lifecycle events, no cancellations, follow-ups due immediately, no
-// malformed messages); start from DefaultGeneratorConfig to get the
+// malformed messages); start from DefaultConfig to get the
 // documented defaults for those.
-type GeneratorConfig struct {
+type Config struct {
 	// Seed makes the output reproducible; 0 picks a random seed, which
 	// Generator.Seed reports so a run can be replayed.
 	Seed int64
@@ -66,7 +66,7 @@ type GeneratorConfig struct {
 	MalformedShare float64
 }
 
-// Defaults for GeneratorConfig; see its documentation.
+// Defaults for Config; see its documentation.
 const (
 	DefaultCustomers      = 5000
 	DefaultProducts       = 500
@@ -82,9 +82,9 @@ const (
 	maxProducts  = 1_000_000
 )
 
-// DefaultGeneratorConfig returns the documented defaults with a random seed.
-func DefaultGeneratorConfig() GeneratorConfig {
-	return GeneratorConfig{
+// DefaultConfig returns the documented defaults with a random seed.
+func DefaultConfig() Config {
+	return Config{
 		Customers:      DefaultCustomers,
 		Products:       DefaultProducts,
 		Currency:       DefaultCurrency,
@@ -95,7 +95,7 @@ func DefaultGeneratorConfig() GeneratorConfig {
 }
 
 // Validate reports the first out-of-range field as a *ConfigError.
-func (c GeneratorConfig) Validate() error {
+func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) error {
 		return &ConfigError{Field: field, Reason: fmt.Sprintf(format, args...)}
 	}
@@ -104,7 +104,7 @@ func (c GeneratorConfig) Validate() error {
 		return bad("Customers", "%d is outside [0, %d]", c.Customers, maxCustomers)
 	case c.Products < 0 || c.Products > maxProducts:
 		return bad("Products", "%d is outside [0, %d]", c.Products, maxProducts)
-	case c.Currency != "" && !isUpperCode(c.Currency, 3):
+	case c.Currency != "" && !order.IsCurrencyCode(c.Currency):
 		return bad("Currency", "%q is not an ISO 4217 code (3 upper-case letters)", c.Currency)
 	case !isShare(c.LifecycleShare):
 		return bad("LifecycleShare", "%v is outside [0, 1]", c.LifecycleShare)
@@ -134,8 +134,8 @@ type Event struct {
 	At time.Time
 
 	OrderID string
-	Version int    // 0 for malformed messages
-	Status  Status // "" for malformed messages
+	Version int          // 0 for malformed messages
+	Status  order.Status // "" for malformed messages
 
 	// Malformed is "" for valid orders, otherwise one of MalformedKinds.
 	Malformed string
@@ -148,11 +148,11 @@ const maxLines = 5
 // followUp is an order whose lifecycle is still running, plus when its next
 // event is due. seq breaks ties between equal due times deterministically.
 type followUp struct {
-	order       Order
-	lines       [maxLines]Item
+	order       order.Order
+	lines       [maxLines]order.Item
 	due         time.Time
 	seq         uint64
-	cancelAfter Status // status after which the order is cancelled; "" if it is delivered
+	cancelAfter order.Status // status after which the order is cancelled; "" if it is delivered
 }
 
 // followUpQueue is a min-heap by (due, seq) for container/heap.
@@ -182,7 +182,7 @@ func (q *followUpQueue) Pop() any {
 // from one seeded source and nothing iterates over a map. A Generator is not
 // safe for concurrent use; the producer owns it from one goroutine.
 type Generator struct {
-	cfg       GeneratorConfig
+	cfg       Config
 	seed      int64
 	rand      *rand.Rand // gofakeit's seeded source: the only randomness used
 	customers []customer
@@ -198,13 +198,12 @@ type Generator struct {
 	// scratch holds orders that need no follow-up, so they cost no
 	// allocation of their own.
 	scratch followUp
-	buf     bytes.Buffer
-	enc     *json.Encoder
+	enc     order.Encoder
 }
 
-// NewGenerator validates cfg, fills defaults and builds the customer pool and
+// New validates cfg, fills defaults and builds the customer pool and
 // product catalog.
-func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
+func New(cfg Config) (*Generator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -221,7 +220,7 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	for seed == 0 { // 0 means "pick one", so it cannot be a picked seed
 		var b [8]byte
 		if _, err := crand.Read(b[:]); err != nil {
-			return nil, fmt.Errorf("order: pick a random seed: %w", err)
+			return nil, fmt.Errorf("generator: pick a random seed: %w", err)
 		}
 		seed = int64(binary.LittleEndian.Uint64(b[:]))
 	}
@@ -235,7 +234,6 @@ func NewGenerator(cfg GeneratorConfig) (*Generator, error) {
 	g.catalog = buildCatalog(faker, cfg.Products)
 	g.customerRank = rand.NewZipf(g.rand, 1.05, 50, uint64(cfg.Customers-1))
 	g.productRank = rand.NewZipf(g.rand, 1.1, 10, uint64(cfg.Products-1))
-	g.enc = newEncoder(&g.buf)
 	return g, nil
 }
 
@@ -257,7 +255,7 @@ func (g *Generator) NextDue() (time.Time, bool) {
 // events, or, with probability MalformedShare, a deliberately malformed
 // message.
 func (g *Generator) Next(now time.Time) Event {
-	now = Timestamp(now)
+	now = order.Timestamp(now)
 	if g.cfg.MalformedShare > 0 && g.rand.Float64() < g.cfg.MalformedShare {
 		return g.malformed(now)
 	}
@@ -270,9 +268,9 @@ func (g *Generator) Next(now time.Time) Event {
 	if g.rand.Float64() < g.cfg.CancelShare {
 		// Most cancellations are unpaid orders; some are refunded after
 		// payment but before shipping.
-		fu.cancelAfter = StatusCreated
+		fu.cancelAfter = order.StatusCreated
 		if g.rand.Intn(5) < 2 {
-			fu.cancelAfter = StatusPaid
+			fu.cancelAfter = order.StatusPaid
 		}
 	}
 	g.schedule(fu, now)
@@ -293,7 +291,7 @@ func (g *Generator) Due(now time.Time) (Event, bool) {
 	o.Version++
 	o.UpdatedAt = fu.due
 	ev := g.event(o)
-	if o.Status == StatusDelivered || o.Status == StatusCancelled {
+	if o.Status == order.StatusDelivered || o.Status == order.StatusCancelled {
 		heap.Pop(&g.pending)
 	} else {
 		g.schedule(fu, fu.due)
@@ -302,17 +300,17 @@ func (g *Generator) Due(now time.Time) (Event, bool) {
 	return ev, true
 }
 
-func nextStatus(current, cancelAfter Status) Status {
+func nextStatus(current, cancelAfter order.Status) order.Status {
 	if current == cancelAfter {
-		return StatusCancelled
+		return order.StatusCancelled
 	}
 	switch current {
-	case StatusCreated:
-		return StatusPaid
-	case StatusPaid:
-		return StatusShipped
+	case order.StatusCreated:
+		return order.StatusPaid
+	case order.StatusPaid:
+		return order.StatusShipped
 	default:
-		return StatusDelivered
+		return order.StatusDelivered
 	}
 }
 
@@ -323,9 +321,9 @@ func (g *Generator) schedule(fu *followUp, last time.Time) {
 	// delivered order so LifecycleDelay stays the mean step delay.
 	factor := 0.5
 	switch nextStatus(fu.order.Status, fu.cancelAfter) {
-	case StatusShipped:
+	case order.StatusShipped:
 		factor = 1
-	case StatusDelivered:
+	case order.StatusDelivered:
 		factor = 1.5
 	}
 	jitter := 0.5 + g.rand.Float64()
@@ -336,14 +334,14 @@ func (g *Generator) schedule(fu *followUp, last time.Time) {
 }
 
 // event encodes o into the reused buffer and returns it as an Event.
-func (g *Generator) event(o *Order) Event {
-	g.buf.Reset()
-	if err := g.enc.Encode(o); err != nil {
+func (g *Generator) event(o *order.Order) Event {
+	value, err := g.enc.Encode(o)
+	if err != nil {
 		// Only NaN or infinite floats can fail, and every amount here
 		// is built from integer cents and fixed coordinates.
-		panic("order: encode generated order: " + err.Error())
+		panic("generator: encode generated order: " + err.Error())
 	}
-	ev := newEvent(o.OrderID, bytes.TrimSuffix(g.buf.Bytes(), newline), o.UpdatedAt)
+	ev := newEvent(o.OrderID, value, o.UpdatedAt)
 	ev.Version = o.Version
 	ev.Status = o.Status
 	return ev
@@ -375,10 +373,10 @@ func (g *Generator) newOrderID(now time.Time) string {
 }
 
 var (
-	channelPicker = newWeighted(Channels, []int{45, 35, 12, 8})
+	channelPicker = newWeighted(order.Channels, []int{45, 35, 12, 8})
 	// Businesses pay by invoice far more often than consumers.
-	consumerPayment = newWeighted(PaymentMethods, []int{50, 18, 10, 8, 4, 10})
-	businessPayment = newWeighted(PaymentMethods, []int{45, 5, 2, 2, 45, 1})
+	consumerPayment = newWeighted(order.PaymentMethods, []int{50, 18, 10, 8, 4, 10})
+	businessPayment = newWeighted(order.PaymentMethods, []int{45, 5, 2, 2, 45, 1})
 	linesPicker     = newWeighted([]int{1, 2, 3, 4, 5}, []int{40, 27, 17, 10, 6})
 	quantityPicker  = newWeighted([]int{1, 2, 3, 4, 5}, []int{72, 17, 6, 3, 2})
 	discountPercent = newWeighted([]int64{5, 10, 15, 20, 25}, []int{25, 35, 20, 15, 5})
@@ -397,10 +395,10 @@ func (g *Generator) fillOrder(fu *followUp, now time.Time) {
 	r := g.rand
 	cust := &g.customers[g.customerRank.Uint64()]
 	o := &fu.order
-	*o = Order{
+	*o = order.Order{
 		OrderID:   g.newOrderID(now),
 		Version:   1,
-		Status:    StatusCreated,
+		Status:    order.StatusCreated,
 		CreatedAt: now,
 		UpdatedAt: now,
 		Customer:  cust.Customer,
@@ -460,7 +458,7 @@ func (g *Generator) fillOrder(fu *followUp, now time.Time) {
 
 // addLine appends a line for p, or, when the order already has p, raises
 // that line's quantity: shops merge repeated products into one line.
-func addLine(items []Item, p *product, qty int) []Item {
+func addLine(items []order.Item, p *product, qty int) []order.Item {
 	for i := range items {
 		if items[i].SKU == p.sku {
 			items[i].Quantity += qty
@@ -468,7 +466,7 @@ func addLine(items []Item, p *product, qty int) []Item {
 			return items
 		}
 	}
-	return append(items, Item{
+	return append(items, order.Item{
 		SKU:       p.sku,
 		Name:      p.name,
 		Category:  p.category,

@@ -1,32 +1,54 @@
-package order
+package generator
 
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
-	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/orderpipe/orderpipe/internal/order"
 )
+
+// mustEncode renders o with the contract's encoder, the one the generator
+// must agree with byte for byte.
+func mustEncode(t testing.TB, o *order.Order) []byte {
+	t.Helper()
+	b, err := order.Encode(o)
+	if err != nil {
+		t.Fatalf("Encode: %v", err)
+	}
+	return b
+}
+
+// equalOrders compares instants rather than time.Location pointers, which
+// differ between two decodes of the same "+01:00" offset.
+func equalOrders(a, b order.Order) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) || !a.UpdatedAt.Equal(b.UpdatedAt) {
+		return false
+	}
+	a.CreatedAt, a.UpdatedAt, b.CreatedAt, b.UpdatedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	return reflect.DeepEqual(a, b)
+}
 
 var testStart = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-func newTestGenerator(t testing.TB, cfg GeneratorConfig) *Generator {
+func newTestGenerator(t testing.TB, cfg Config) *Generator {
 	t.Helper()
-	g, err := NewGenerator(cfg)
+	g, err := New(cfg)
 	if err != nil {
-		t.Fatalf("NewGenerator(%+v): %v", cfg, err)
+		t.Fatalf("New(%+v): %v", cfg, err)
 	}
 	return g
 }
 
 // testConfig is the default config with a fixed seed.
-func testConfig(seed int64) GeneratorConfig {
-	cfg := DefaultGeneratorConfig()
+func testConfig(seed int64) Config {
+	cfg := DefaultConfig()
 	cfg.Seed = seed
 	return cfg
 }
@@ -59,9 +81,9 @@ func appendDue(events []Event, g *Generator, now time.Time) []Event {
 	}
 }
 
-func decodeValid(t *testing.T, ev Event) Order {
+func decodeValid(t *testing.T, ev Event) order.Order {
 	t.Helper()
-	o, err := Decode(ev.Value)
+	o, err := order.Decode(ev.Value)
 	if err != nil {
 		t.Fatalf("generated order does not decode: %v\n%s", err, ev.Value)
 	}
@@ -117,7 +139,7 @@ func TestGeneratorPicksAndReportsRandomSeed(t *testing.T) {
 }
 
 // checkMoney recomputes every amount in cents independently of Validate.
-func checkMoney(t *testing.T, o *Order) {
+func checkMoney(t *testing.T, o *order.Order) {
 	t.Helper()
 	toCents := func(name string, v float64) int64 {
 		t.Helper()
@@ -176,10 +198,10 @@ func TestGeneratedOrdersAreValid(t *testing.T) {
 }
 
 // legalNext lists the statuses that may follow each status.
-var legalNext = map[Status][]Status{
-	StatusCreated: {StatusPaid, StatusCancelled},
-	StatusPaid:    {StatusShipped, StatusCancelled},
-	StatusShipped: {StatusDelivered},
+var legalNext = map[order.Status][]order.Status{
+	order.StatusCreated: {order.StatusPaid, order.StatusCancelled},
+	order.StatusPaid:    {order.StatusShipped, order.StatusCancelled},
+	order.StatusShipped: {order.StatusDelivered},
 }
 
 func TestLifecycle(t *testing.T) {
@@ -202,7 +224,7 @@ func TestLifecycle(t *testing.T) {
 			cfg.LifecycleShare, cfg.CancelShare, cfg.LifecycleDelay = tt.lifecycle, tt.cancel, tt.delay
 			events := drive(t, newTestGenerator(t, cfg), testStart, orders, time.Second)
 
-			history := map[string][]Order{}
+			history := map[string][]order.Order{}
 			var ids []string // first-seen order, so failures are reproducible
 			for _, ev := range events {
 				o := decodeValid(t, ev)
@@ -221,7 +243,7 @@ func TestLifecycle(t *testing.T) {
 				if len(versions) > 1 {
 					withLifecycle++
 				}
-				if versions[len(versions)-1].Status == StatusCancelled {
+				if versions[len(versions)-1].Status == order.StatusCancelled {
 					cancelled++
 				}
 			}
@@ -241,10 +263,10 @@ func TestLifecycle(t *testing.T) {
 
 // checkHistory asserts one order's versions form a legal lifecycle in which
 // only status, version and updated_at change.
-func checkHistory(t *testing.T, versions []Order) {
+func checkHistory(t *testing.T, versions []order.Order) {
 	t.Helper()
 	first := versions[0]
-	if first.Version != 1 || first.Status != StatusCreated {
+	if first.Version != 1 || first.Status != order.StatusCreated {
 		t.Fatalf("%s starts at version %d %q", first.OrderID, first.Version, first.Status)
 	}
 	for i := 1; i < len(versions); i++ {
@@ -265,69 +287,9 @@ func checkHistory(t *testing.T, versions []Order) {
 		}
 	}
 	if len(versions) > 1 {
-		if last := versions[len(versions)-1].Status; last != StatusDelivered && last != StatusCancelled {
+		if last := versions[len(versions)-1].Status; last != order.StatusDelivered && last != order.StatusCancelled {
 			t.Fatalf("%s: lifecycle ends in %q", first.OrderID, last)
 		}
-	}
-}
-
-func TestMalformedShare(t *testing.T) {
-	tests := []struct {
-		share    float64
-		min, max float64
-	}{
-		{0, 0, 0},
-		{0.05, 0.035, 0.065},
-		{1, 1, 1},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprint(tt.share), func(t *testing.T) {
-			t.Parallel()
-			cfg := testConfig(5)
-			cfg.MalformedShare = tt.share
-			g := newTestGenerator(t, cfg)
-			const calls = 10_000
-			malformed := 0
-			kinds := map[string]int{}
-			keys := map[string]bool{}
-			for i := range calls {
-				ev := g.Next(testStart.Add(time.Duration(i) * time.Second))
-				if ev.Malformed == "" {
-					continue
-				}
-				malformed++
-				kinds[ev.Malformed]++
-				checkMalformed(t, ev)
-				if keys[string(ev.Key)] {
-					t.Fatalf("malformed key %s reused", ev.Key)
-				}
-				keys[string(ev.Key)] = true
-			}
-			if got := float64(malformed) / calls; got < tt.min || got > tt.max {
-				t.Fatalf("malformed share %.4f, want [%.3f, %.3f]", got, tt.min, tt.max)
-			}
-			if malformed > 0 {
-				for _, kind := range MalformedKinds {
-					if kinds[kind] == 0 {
-						t.Errorf("kind %q never produced in %d malformed messages", kind, malformed)
-					}
-				}
-			}
-		})
-	}
-}
-
-func checkMalformed(t *testing.T, ev Event) {
-	t.Helper()
-	if !slices.Contains(MalformedKinds, ev.Malformed) {
-		t.Fatalf("unknown malformed kind %q", ev.Malformed)
-	}
-	if _, err := uuid.Parse(string(ev.Key)); err != nil {
-		t.Fatalf("malformed %s message has key %q, want a fresh order id", ev.Malformed, ev.Key)
-	}
-	_, err := Decode(ev.Value)
-	if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {
-		t.Fatalf("malformed %s message decodes (err = %v):\n%s", ev.Malformed, err, ev.Value)
 	}
 }
 
@@ -424,127 +386,6 @@ func TestDelaysFollowLifecycleDelay(t *testing.T) {
 	}
 }
 
-func TestGeneratorRealism(t *testing.T) {
-	events := drive(t, newTestGenerator(t, testConfig(17)), testStart, 5000, time.Second)
-	ordersPerCustomer := map[string]int{}
-	seen := map[string]map[string]bool{"channel": {}, "payment": {}, "country": {}, "category": {}}
-	discounted, freeShipping := 0, 0
-	for _, ev := range events {
-		if ev.Version != 1 {
-			continue
-		}
-		o := decodeValid(t, ev)
-		ordersPerCustomer[o.Customer.ID]++
-		seen["channel"][o.Channel] = true
-		seen["payment"][o.Payment.Method] = true
-		seen["country"][o.Shipping.CountryCode] = true
-		for _, it := range o.Items {
-			seen["category"][it.Category] = true
-		}
-		if o.Discount > 0 {
-			discounted++
-		}
-		if o.ShippingCost == 0 {
-			freeShipping++
-		}
-		if len(o.Items) > maxLines {
-			t.Fatalf("%d lines, want at most %d", len(o.Items), maxLines)
-		}
-	}
-	busiest := 0
-	for _, n := range ordersPerCustomer {
-		busiest = max(busiest, n)
-	}
-	if len(ordersPerCustomer) > 4000 || busiest < 5 {
-		t.Errorf("%d distinct customers in 5000 orders, busiest placed %d; want returning customers", len(ordersPerCustomer), busiest)
-	}
-	for what, want := range map[string]int{"channel": len(Channels), "payment": len(PaymentMethods), "country": 10, "category": len(categories)} {
-		if len(seen[what]) < want {
-			t.Errorf("only %d distinct %s values, want at least %d", len(seen[what]), what, want)
-		}
-	}
-	if discounted < 500 || discounted > 2000 || freeShipping < 500 || freeShipping > 4500 {
-		t.Errorf("%d discounted and %d free-shipping orders of 5000", discounted, freeShipping)
-	}
-}
-
-func TestCityTable(t *testing.T) {
-	if len(cities) < 40 {
-		t.Errorf("%d cities, want about 40", len(cities))
-	}
-	for _, c := range cities {
-		o := validOrder(t)
-		o.Shipping = Shipping{City: c.name, State: c.state, Country: c.country, CountryCode: c.countryCode,
-			Location: GeoPoint{Lat: c.lat, Lon: c.lon}}
-		if err := o.Validate(); err != nil || c.postalPattern == "" || c.taxRate <= 0 || c.taxRate > 0.3 || c.weight <= 0 {
-			t.Errorf("city %+v: %v", c, err)
-		}
-	}
-}
-
-func TestGeneratorConfigValidate(t *testing.T) {
-	tests := []struct {
-		name   string
-		mutate func(*GeneratorConfig)
-		field  string // "" if valid
-	}{
-		{"defaults", func(*GeneratorConfig) {}, ""},
-		{"zero value", func(c *GeneratorConfig) { *c = GeneratorConfig{} }, ""},
-		{"all shares at bounds", func(c *GeneratorConfig) { c.LifecycleShare, c.CancelShare, c.MalformedShare = 1, 0, 1 }, ""},
-		{"negative customers", func(c *GeneratorConfig) { c.Customers = -1 }, "Customers"},
-		{"too many customers", func(c *GeneratorConfig) { c.Customers = maxCustomers + 1 }, "Customers"},
-		{"negative products", func(c *GeneratorConfig) { c.Products = -5 }, "Products"},
-		{"too many products", func(c *GeneratorConfig) { c.Products = maxProducts + 1 }, "Products"},
-		{"currency", func(c *GeneratorConfig) { c.Currency = "dollar" }, "Currency"},
-		{"lifecycle above 1", func(c *GeneratorConfig) { c.LifecycleShare = 1.01 }, "LifecycleShare"},
-		{"lifecycle NaN", func(c *GeneratorConfig) { c.LifecycleShare = math.NaN() }, "LifecycleShare"},
-		{"cancel negative", func(c *GeneratorConfig) { c.CancelShare = -0.1 }, "CancelShare"},
-		{"negative delay", func(c *GeneratorConfig) { c.LifecycleDelay = -time.Second }, "LifecycleDelay"},
-		{"malformed above 1", func(c *GeneratorConfig) { c.MalformedShare = 2 }, "MalformedShare"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(1)
-			tt.mutate(&cfg)
-			err := cfg.Validate()
-			_, newErr := NewGenerator(cfg)
-			if tt.field == "" {
-				if err != nil || newErr != nil {
-					t.Fatalf("Validate() = %v, NewGenerator() = %v; want nil", err, newErr)
-				}
-				return
-			}
-			var cerr *ConfigError
-			if !errors.As(err, &cerr) || cerr.Field != tt.field || !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("Validate() = %v, want a *ConfigError for %s", err, tt.field)
-			}
-			if !errors.Is(newErr, ErrInvalidConfig) {
-				t.Fatalf("NewGenerator() = %v, want the config error", newErr)
-			}
-		})
-	}
-}
-
-func TestTinyPools(t *testing.T) {
-	cfg := testConfig(23)
-	cfg.Customers, cfg.Products = 1, 1
-	events := drive(t, newTestGenerator(t, cfg), testStart, 200, time.Second)
-	for _, ev := range events {
-		o := decodeValid(t, ev)
-		if len(o.Items) != 1 || o.Customer.ID != "CUST-000001" {
-			t.Fatalf("one customer and one product should give single-line orders by CUST-000001: %s", ev.Value)
-		}
-	}
-}
-
-func TestZeroConfigUsesDefaults(t *testing.T) {
-	g := newTestGenerator(t, GeneratorConfig{Seed: 1})
-	if len(g.customers) != DefaultCustomers || len(g.catalog) != DefaultProducts || g.cfg.Currency != DefaultCurrency {
-		t.Fatalf("zero config built %d customers, %d products, currency %q",
-			len(g.customers), len(g.catalog), g.cfg.Currency)
-	}
-}
-
 func TestEventValueIsOwnedByCaller(t *testing.T) {
 	g := newTestGenerator(t, testConfig(19))
 	first := g.Next(testStart)
@@ -559,59 +400,5 @@ func TestEventValueIsOwnedByCaller(t *testing.T) {
 	first.Key = append(first.Key, 'x') // must not spill into Value
 	if !bytes.Equal(first.Value, snapshot) {
 		t.Fatal("appending to Key overwrote Value")
-	}
-}
-
-// BenchmarkNext measures one new order: generation, encoding and the
-// caller-owned copy, without follow-ups.
-func BenchmarkNext(b *testing.B) {
-	cfg := testConfig(1)
-	cfg.LifecycleShare = 0
-	g := newTestGenerator(b, cfg)
-	now := testStart
-	b.ReportAllocs()
-	for b.Loop() {
-		now = now.Add(time.Millisecond)
-		g.Next(now)
-	}
-}
-
-// BenchmarkOrderLifecycle measures the full cost of an order under default
-// settings at 1000 orders/s: Next plus the follow-ups that fall due
-// (about 2.4 extra events per order), with some 70,000 orders pending.
-func BenchmarkOrderLifecycle(b *testing.B) {
-	g := newTestGenerator(b, testConfig(1))
-	now := testStart
-	for range 100_000 { // reach the steady-state heap size first
-		now = now.Add(time.Millisecond)
-		g.Next(now)
-		appendDue(nil, g, now)
-	}
-	b.ReportAllocs()
-	events := 0
-	for b.Loop() {
-		now = now.Add(time.Millisecond)
-		g.Next(now)
-		events++
-		for {
-			if _, ok := g.Due(now); !ok {
-				break
-			}
-			events++
-		}
-	}
-	b.ReportMetric(float64(events)/float64(b.N), "events/op")
-	b.ReportMetric(float64(g.Pending()), "pending")
-}
-
-func BenchmarkDecode(b *testing.B) {
-	g := newTestGenerator(b, testConfig(1))
-	value := g.Next(testStart).Value
-	b.ReportAllocs()
-	b.SetBytes(int64(len(value)))
-	for b.Loop() {
-		if _, err := Decode(value); err != nil {
-			b.Fatal(err)
-		}
 	}
 }

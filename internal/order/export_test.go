@@ -1,0 +1,8 @@
+package order
+
+// The in-package test helpers, for fuzz_test.go in package order_test.
+var (
+	ValidOrder  = validOrder
+	MustEncode  = mustEncode
+	EqualOrders = equalOrders
+)
