@@ -168,10 +168,13 @@ func (s SecureES) installTemplate(tb testing.TB, index string, template []byte) 
 	})
 }
 
-// Count returns the number of documents in index after a refresh.
+// Count returns the number of documents in index after a refresh, 0 while
+// the index does not exist yet.
 func (s SecureES) Count(tb testing.TB, index string) int {
 	tb.Helper()
-	s.Admin(tb, http.MethodPost, "/"+index+"/_refresh", nil)
+	if status, _ := s.Do(tb, s.AdminUser, s.AdminPassword, http.MethodPost, "/"+index+"/_refresh", nil); status == http.StatusNotFound {
+		return 0
+	}
 	var res struct {
 		Count int `json:"count"`
 	}
