@@ -18,3 +18,15 @@ var KibanaObjects embed.FS
 
 // OrdersTemplateName is the name the template is installed under.
 const OrdersTemplateName = "orders"
+
+// WriterRole is the body of PUT _security/role/orderpipe_writer: what
+// Logstash and the Go consumer may do. It is the one definition of that
+// role: orderctl setup sends it to the native realm, and scripts/services
+// writes it into the file realm's roles.yml (YAML is a superset of JSON), so
+// the role the tests run against is the role setup creates.
+//
+//go:embed elasticsearch/orderpipe-writer-role.json
+var WriterRole []byte
+
+// WriterRoleName is the name the writer role is created under.
+const WriterRoleName = "orderpipe_writer"

@@ -215,6 +215,11 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 	switch err := es.EnsureTemplate(ctx, cfg.TemplateName, template, log); {
 	case ctx.Err() != nil:
 		return nil // stopped during start-up: nothing fetched, nothing to commit
+	case errors.Is(err, elastic.ErrUnauthenticated):
+		// Exiting would only crash-loop under a supervisor; staying up, the
+		// consumer retries, /readyz says why, and a fixed secret is taken
+		// at the next restart.
+		log.Error("elasticsearch refused the credentials; staying up, not ready, retrying", "template", cfg.TemplateName, "error", err.Error())
 	case errors.Is(err, elastic.ErrForbidden):
 		// A least-privilege writer (compose's orderpipe_consumer) may not
 		// manage templates; orderctl setup installs the same file.

@@ -10,20 +10,40 @@ import (
 	"fmt"
 	"io"
 
+	"path"
+
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+	"github.com/elastic/go-elasticsearch/v8/typedapi/security/changepassword"
+	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putrole"
+	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putuser"
+
+	"github.com/orderpipe/orderpipe/deploy"
 )
 
-// writerRole is what Logstash and the Go consumer may do: write and create
-// order indices; monitor lets them check the cluster at start.
-func writerRole(index string) map[string]any {
-	return map[string]any{
-		"cluster": []string{"monitor"},
-		"indices": []any{map[string]any{
-			"names":      []string{index + "*"},
-			"privileges": []string{"write", "create_index", "manage", "view_index_metadata"},
-		}},
+// Request bodies are built from go-elasticsearch's typed API request types,
+// which mirror the Elasticsearch specification: a field the server does not
+// know cannot be sent, and the fake in setup_test.go decodes every body back
+// into the same types, so a body that loses a field in that round trip fails
+// the test instead of being refused by a real cluster.
+
+// writerRoleRequest decodes deploy.WriterRole, the one definition of the
+// writer role, into the typed request; it warns when the role's index
+// patterns do not cover ES_INDEX, since the writers would then get 403s.
+func writerRoleRequest(index string, stdout io.Writer) (*putrole.Request, error) {
+	req := putrole.NewRequest()
+	if err := json.Unmarshal(deploy.WriterRole, req); err != nil {
+		return nil, fmt.Errorf("decode role %s: %w", deploy.WriterRoleName, err)
 	}
+	for _, ip := range req.Indices {
+		for _, p := range ip.Names {
+			if ok, _ := path.Match(p, index); ok {
+				return req, nil
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "role %s: WARNING its index patterns do not match ES_INDEX %q: writers would be refused (403)\n", deploy.WriterRoleName, index)
+	return req, nil
 }
 
 // setupSecurity sets the kibana_system password and creates the writer role
@@ -33,7 +53,10 @@ func writerRole(index string) map[string]any {
 // the environment is applied too).
 func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdout io.Writer) error {
 	if cfg.KibanaPassword != "" {
-		body, _ := json.Marshal(map[string]string{"password": cfg.KibanaPassword})
+		body, err := json.Marshal(&changepassword.Request{Password: &cfg.KibanaPassword})
+		if err != nil {
+			return fmt.Errorf("encode kibana_system password: %w", err)
+		}
 		res, err := esapi.SecurityChangePasswordRequest{Username: "kibana_system", Body: bytes.NewReader(body)}.Do(ctx, client)
 		if err := esResult(res, err, nil); err != nil {
 			return fmt.Errorf("set kibana_system password: %w", err)
@@ -47,22 +70,33 @@ func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdo
 		}
 		return nil
 	}
-	body, _ := json.Marshal(writerRole(cfg.Index))
+	roleReq, err := writerRoleRequest(cfg.Index, stdout)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(roleReq)
+	if err != nil {
+		return fmt.Errorf("encode role %s: %w", deploy.WriterRoleName, err)
+	}
 	var role struct {
 		Role struct {
 			Created bool `json:"created"`
 		} `json:"role"`
 	}
-	res, err := esapi.SecurityPutRoleRequest{Name: "orderpipe_writer", Body: bytes.NewReader(body)}.Do(ctx, client)
+	res, err := esapi.SecurityPutRoleRequest{Name: deploy.WriterRoleName, Body: bytes.NewReader(body)}.Do(ctx, client)
 	if err := esResult(res, err, &role); err != nil {
-		return fmt.Errorf("put role orderpipe_writer: %w", err)
+		return fmt.Errorf("put role %s: %w", deploy.WriterRoleName, err)
 	}
-	fmt.Fprintf(stdout, "role orderpipe_writer: %s\n", createdOr(role.Role.Created, "applied"))
+	fmt.Fprintf(stdout, "role %s: %s\n", deploy.WriterRoleName, createdOr(role.Role.Created, "applied"))
 	for _, u := range users {
 		if u.password == "" {
 			continue
 		}
-		body, _ := json.Marshal(map[string]any{"password": u.password, "roles": []string{"orderpipe_writer"}, "full_name": "orderpipe " + u.name})
+		fullName := "orderpipe " + u.name
+		body, err := json.Marshal(&putuser.Request{Password: &u.password, Roles: []string{deploy.WriterRoleName}, FullName: &fullName})
+		if err != nil {
+			return fmt.Errorf("encode user %s: %w", u.name, err)
+		}
 		var user struct {
 			Created bool `json:"created"`
 		}

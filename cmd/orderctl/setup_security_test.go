@@ -15,7 +15,11 @@ import (
 	"testing"
 
 	es "github.com/elastic/go-elasticsearch/v8"
+	"github.com/elastic/go-elasticsearch/v8/typedapi/security/changepassword"
+	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putrole"
+	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putuser"
 
+	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 )
 
@@ -29,7 +33,15 @@ func fakeES(t *testing.T) (*es.Client, func() []recorded) {
 	exists := map[string]bool{} // role and user paths already PUT
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var body map[string]any
-		_ = json.NewDecoder(r.Body).Decode(&body)
+		raw, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(raw, &body)
+		if err := strictBody(r.URL.Path, raw); err != nil {
+			t.Errorf("%s %s: %v", r.Method, r.URL.Path, err)
+			w.Header().Set("X-Elastic-Product", "Elasticsearch")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"error":{"type":"x_content_parse_exception","reason":%q}}`, err.Error())
+			return
+		}
 		mu.Lock()
 		reqs = append(reqs, recorded{Method: r.Method, Path: r.URL.Path, Auth: r.Header.Get("Authorization"), Body: body})
 		created := !exists[r.URL.Path]
@@ -57,10 +69,67 @@ func fakeES(t *testing.T) (*es.Client, func() []recorded) {
 	return client, func() []recorded { mu.Lock(); defer mu.Unlock(); return append([]recorded(nil), reqs...) }
 }
 
+// strictBody stands in for the server's parser: it decodes a security
+// request body into go-elasticsearch's typed request for that API (generated
+// from the Elasticsearch specification) and encodes it again. A field the
+// type does not know is dropped on the way, so the two differ, just as a
+// real cluster would refuse the body with a parse error.
+func strictBody(path string, raw []byte) error {
+	var typed any
+	switch {
+	case strings.HasPrefix(path, "/_security/role/"):
+		typed = putrole.NewRequest()
+	case strings.HasPrefix(path, "/_security/user/") && strings.HasSuffix(path, "/_password"):
+		typed = changepassword.NewRequest()
+	case strings.HasPrefix(path, "/_security/user/"):
+		typed = putuser.NewRequest()
+	default:
+		return nil
+	}
+	if err := json.Unmarshal(raw, typed); err != nil {
+		return fmt.Errorf("decode into %T: %w", typed, err)
+	}
+	again, err := json.Marshal(typed)
+	if err != nil {
+		return err
+	}
+	var sent, kept any
+	if err := json.Unmarshal(raw, &sent); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(again, &kept); err != nil {
+		return err
+	}
+	if !reflect.DeepEqual(sent, kept) {
+		return fmt.Errorf("body has fields the API does not know:\n sent %s\n  API %s", raw, again)
+	}
+	return nil
+}
+
+func TestStrictBodyRefusesUnknownFields(t *testing.T) {
+	for _, tc := range []struct {
+		path, body string
+		ok         bool
+	}{
+		{"/_security/role/r", string(deploy.WriterRole), true},
+		{"/_security/role/r", `{"cluster":["monitor"],"indexes":[{"names":["orders*"]}]}`, false},
+		{"/_security/user/u", `{"password":"secret1","roles":["r"],"full_name":"x"}`, true},
+		{"/_security/user/u", `{"password":"secret1","role":["r"]}`, false},
+		{"/_security/user/u/_password", `{"password":"secret1"}`, true},
+		{"/_security/user/u/_password", `{"new_password":"secret1"}`, false},
+	} {
+		t.Run(tc.path+" "+tc.body, func(t *testing.T) {
+			if err := strictBody(tc.path, []byte(tc.body)); (err == nil) != tc.ok {
+				t.Errorf("strictBody = %v, want ok=%t", err, tc.ok)
+			}
+		})
+	}
+}
+
 func TestSetupSecurity(t *testing.T) {
-	role := map[string]any{
-		"cluster": []any{"monitor"},
-		"indices": []any{map[string]any{"names": []any{"orders*"}, "privileges": []any{"write", "create_index", "manage", "view_index_metadata"}}},
+	var role map[string]any
+	if err := json.Unmarshal(deploy.WriterRole, &role); err != nil {
+		t.Fatal(err)
 	}
 	user := func(name, pw string) map[string]any {
 		return map[string]any{"password": pw, "roles": []any{"orderpipe_writer"}, "full_name": "orderpipe " + name}

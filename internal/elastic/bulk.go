@@ -115,7 +115,7 @@ func (c *Client) Bulk(ctx context.Context, docs []Doc) ([]Outcome, error) {
 		IncludeSourceOnError: &noSource,
 	}.Do(ctx, c.es)
 	if err != nil {
-		return nil, fmt.Errorf("send bulk request: %w", err)
+		return nil, fmt.Errorf("send bulk request: %w", TransportError(err))
 	}
 	defer res.Body.Close()
 	if res.IsError() {

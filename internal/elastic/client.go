@@ -3,6 +3,8 @@ package elastic
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,9 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // Client is an Elasticsearch connection bound to one index.
@@ -30,6 +35,21 @@ type Client struct {
 func New(cfg Config) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	// The CA goes into our own transport: handed to go-elasticsearch as
+	// Config.CACert beside a custom Transport without a TLS config, it
+	// panics (elastic-transport-go v8.9.0), so ES_CA_CERT never worked.
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CACert != "" {
+		data, err := os.ReadFile(cfg.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("read ES_CA_CERT: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, &settings.Error{Variable: "ES_CA_CERT", Reason: fmt.Sprintf("%s holds no PEM certificate", cfg.CACert)}
+		}
+		tlsConfig.RootCAs = pool
 	}
 	escfg := es.Config{
 		Addresses: cfg.Addresses,
@@ -46,15 +66,9 @@ func New(cfg Config) (*Client, error) {
 			MaxIdleConnsPerHost:   16,
 			IdleConnTimeout:       90 * time.Second,
 			TLSHandshakeTimeout:   10 * time.Second,
+			TLSClientConfig:       tlsConfig,
 			ResponseHeaderTimeout: cfg.RequestTimeout,
 		},
-	}
-	if cfg.CACert != "" {
-		pem, err := os.ReadFile(cfg.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("read ES_CA_CERT: %w", err)
-		}
-		escfg.CACert = pem
 	}
 	c, err := es.NewClient(escfg)
 	if err != nil {
@@ -76,7 +90,18 @@ type StatusError struct {
 	Body   string
 }
 
+// Error names what to fix for the statuses an operator causes: this is the
+// one place that maps an authentication or authorization failure to the
+// settings behind it, for the consumer, orderctl and their logs alike. The
+// body is Elasticsearch's own, which names the user and the privilege but
+// never a credential.
 func (e *StatusError) Error() string {
+	switch e.Status {
+	case http.StatusUnauthorized:
+		return fmt.Sprintf("elasticsearch answered 401, authentication failed (check ES_USERNAME and ES_PASSWORD, or ES_API_KEY): %s", e.Body)
+	case http.StatusForbidden:
+		return fmt.Sprintf("elasticsearch answered 403, the user lacks a privilege (orderpipe's writers need role %s): %s", deploy.WriterRoleName, e.Body)
+	}
 	return fmt.Sprintf("elasticsearch answered %d: %s", e.Status, e.Body)
 }
 
@@ -90,9 +115,40 @@ func (e *StatusError) Retryable() bool {
 // ErrForbidden is matched by a StatusError with status 401 or 403.
 var ErrForbidden = errors.New("elasticsearch: not authorized")
 
-// Is makes errors.Is(err, ErrForbidden) true for 401 and 403.
+// ErrUnauthenticated is matched by a StatusError with status 401 only: the
+// credentials are wrong or missing, which no role change fixes.
+var ErrUnauthenticated = errors.New("elasticsearch: authentication failed")
+
+// Is makes errors.Is(err, ErrForbidden) true for 401 and 403, and
+// errors.Is(err, ErrUnauthenticated) true for 401.
 func (e *StatusError) Is(target error) bool {
-	return target == ErrForbidden && (e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden)
+	switch target {
+	case ErrForbidden:
+		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
+	case ErrUnauthenticated:
+		return e.Status == http.StatusUnauthorized
+	}
+	return false
+}
+
+// TransportError adds what to fix to a request that got no answer because
+// the server's certificate was not trusted; other errors come back as they
+// are. Every request orderpipe makes to Elasticsearch goes through it, so a
+// wrong ES_CA_CERT reads the same everywhere.
+func TransportError(err error) error {
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &hostname):
+		return fmt.Errorf("%w (elasticsearch's certificate does not name the host in ES_ADDRESSES)", err)
+	case isCertificateError(err):
+		return fmt.Errorf("%w (elasticsearch's certificate is not signed by the CA in ES_CA_CERT, or by a system root when ES_CA_CERT is empty)", err)
+	}
+	return err
+}
+
+// ResponseError reads a failed response into a *StatusError.
+func ResponseError(res *esapi.Response) *StatusError {
+	return statusError(res)
 }
 
 func statusError(res *esapi.Response) *StatusError {
@@ -118,7 +174,7 @@ func (c *Client) EnsureTemplate(ctx context.Context, name string, body []byte, l
 			return nil
 		}
 		var se *StatusError
-		if errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) {
+		if errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) || isCertificateError(err) {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -139,7 +195,7 @@ func (c *Client) putTemplate(ctx context.Context, name string, body []byte) erro
 	defer cancel()
 	res, err := esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, c.es)
 	if err != nil {
-		return fmt.Errorf("install index template %s: %w", name, err)
+		return fmt.Errorf("install index template %s: %w", name, TransportError(err))
 	}
 	defer res.Body.Close()
 	if res.IsError() {
@@ -147,4 +203,13 @@ func (c *Client) putTemplate(ctx context.Context, name string, body []byte) erro
 	}
 	_, _ = io.Copy(io.Discard, res.Body)
 	return nil
+}
+
+// isCertificateError reports a TLS verification failure: waiting cannot fix
+// a CA that does not match.
+func isCertificateError(err error) bool {
+	var unknownCA x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var hostname x509.HostnameError
+	return errors.As(err, &unknownCA) || errors.As(err, &verify) || errors.As(err, &hostname)
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"time"
+
+	"github.com/orderpipe/orderpipe/internal/ops"
 )
 
 // logProgress logs the counts and rates every ProgressInterval until ctx
@@ -17,16 +19,14 @@ func (p *Pipeline) logProgress(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s := p.Stats()
-			secs := now.Sub(prevAt).Seconds()
+			took := now.Sub(prevAt)
 			p.log.Info("progress",
 				"consumed", s.Consumed, "indexed", s.Indexed, "conflicts", s.Conflicts, "superseded", s.Superseded,
 				"dead_lettered", s.DeadLettered, "retries", s.Retries, "commit_failures", s.CommitFailures,
-				"consumed_per_s", round1(float64(s.Consumed-prev.Consumed)/secs),
-				"indexed_per_s", round1(float64(s.Indexed-prev.Indexed)/secs),
+				"consumed_per_s", ops.PerSecond(s.Consumed-prev.Consumed, took),
+				"indexed_per_s", ops.PerSecond(s.Indexed-prev.Indexed, took),
 				"ready", p.health.Reason() == "")
 			prev, prevAt = s, now
 		}
 	}
 }
-
-func round1(x float64) float64 { return float64(int64(x*10)) / 10 }
