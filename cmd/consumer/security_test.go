@@ -50,7 +50,7 @@ func TestSecuredWrongPasswordWaitsAndSaysWhy(t *testing.T) {
 	logs := &servicetest.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, io.Discard, logs) }()
+	go func() { done <- run(ctx, nil, logs, io.Discard) }() // the consumer logs to stdout
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -205,12 +206,19 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // it keeps filling, up to BulkSize or BulkBytes, and then fetching waits:
 // a slow Elasticsearch pushes back on Kafka with memory bounded by
 // Workers + 1 batches and the read-ahead queues. It returns once intake ended and every batch sent
-// has returned, with the first batch's error (after which it sends no more).
+// has returned, with the errors of every batch that could not be handled
+// (after the first it sends no more; the others were already in flight and
+// may hold earlier offsets, so all are named).
 func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Message, l *ledger, stop context.CancelCauseFunc) error {
 	slots := make(chan struct{}, p.cfg.Workers)
 	var workers sync.WaitGroup
-	var errOnce sync.Once
-	var batchErr error
+	var errMu sync.Mutex
+	var batchErrs []error
+	batchErr := func() error {
+		errMu.Lock()
+		defer errMu.Unlock()
+		return errors.Join(batchErrs...)
+	}
 	defer workers.Wait()
 
 	b := &batch{}
@@ -237,11 +245,11 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 			// What was gathered but not sent stays unacked: the next
 			// owner of its partitions fetches it again.
 			workers.Wait()
-			return batchErr
+			return batchErr()
 		case m, ok := <-recv:
 			if !ok {
 				workers.Wait()
-				return batchErr
+				return batchErr()
 			}
 			if len(b.entries) == 0 {
 				linger.Reset(p.cfg.FlushInterval)
@@ -260,7 +268,9 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 				defer workers.Done()
 				defer func() { <-slots }()
 				if err := p.handle(work, sent, l); err != nil {
-					errOnce.Do(func() { batchErr = err })
+					errMu.Lock()
+					batchErrs = append(batchErrs, err)
+					errMu.Unlock()
 					stop(err)
 				}
 			}()
