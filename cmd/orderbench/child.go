@@ -265,18 +265,29 @@ func metricSum(text []byte, name string) (float64, error) {
 // when that poll was answered: the start of the child's work, late by at
 // most one poll.
 func waitFirst(ctx context.Context, c *child, addr, metric string, timeout time.Duration) (time.Time, error) {
+	return c.pollUntil(ctx, metric+" > 0", timeout, func() (bool, error) {
+		v, err := scrapeMetric(ctx, addr, metric)
+		return err == nil && v > 0, err
+	})
+}
+
+// pollUntil checks every 50 ms until done says so, and returns when the
+// check that said so was answered; it gives up when the child exits, after
+// timeout, or when ctx ends, naming what it waited for and the last error.
+func (c *child) pollUntil(ctx context.Context, what string, timeout time.Duration, done func() (bool, error)) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if v, err := scrapeMetric(ctx, addr, metric); err == nil && v > 0 {
+		ok, err := done()
+		if ok {
 			return time.Now(), nil
 		}
 		if !c.running() {
-			return time.Time{}, fmt.Errorf("%s exited before %s rose: %v (log: %s)", c.name, metric, c.err, c.logPath)
+			return time.Time{}, fmt.Errorf("%s exited before %s: %v (log: %s)", c.name, what, c.err, c.logPath)
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("%s: %s still 0 after %v (log: %s)", c.name, metric, timeout, c.logPath)
+			return time.Time{}, fmt.Errorf("%s: not %s after %v (last error: %v; log: %s)", c.name, what, timeout, err, c.logPath)
 		}
 		select {
 		case <-ctx.Done():

@@ -191,34 +191,18 @@ func (b *bench) waitCommitted(ctx context.Context, c *child, group string, t *th
 	for i, r := range t.ranges {
 		parts[i] = r.Partition
 	}
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	return c.pollUntil(ctx, "every offset committed", timeout, func() (bool, error) {
 		offs, err := kafka.GroupOffsets(ctx, b.client, group, t.topic, parts)
-		if err == nil {
-			done := true
-			for _, r := range t.ranges {
-				if offs[r.Partition] < r.End {
-					done = false
-				}
-			}
-			if done {
-				return time.Now(), nil
+		if err != nil {
+			return false, err
+		}
+		for _, r := range t.ranges {
+			if offs[r.Partition] < r.End {
+				return false, nil
 			}
 		}
-		if !c.running() {
-			return time.Time{}, fmt.Errorf("%s exited before committing everything: %v (log: %s)", c.name, c.err, c.logPath)
-		}
-		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("%s: offsets not all committed after %v (last error: %v; log: %s)", c.name, timeout, err, c.logPath)
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-tick.C:
-		}
-	}
+		return true, nil
+	})
 }
 
 // checkCount makes a run count only if the index holds exactly -orders
