@@ -15,13 +15,12 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // securedEnv points orderctl's ES_* variables at the secured node as
-// user/password with CA ca, and returns the test's own index there (covered
-// by the writer role: orders-sec-…; its template and documents are removed
-// at cleanup).
+// user/password, trusting the CA in file ca.
 func securedEnv(t *testing.T, node servicetest.SecureES, user, password, ca string) {
 	t.Helper()
 	t.Setenv("ES_ADDRESSES", node.URL)
@@ -119,6 +118,88 @@ func TestSecuredSetupTemplate(t *testing.T) {
 			}
 			if err := json.Unmarshal(node.Admin(t, http.MethodGet, "/_index_template/"+template, nil), &got); err != nil || len(got.IndexTemplates) != 1 {
 				t.Errorf("template %s not on the node: %v %+v", template, err, got)
+			}
+		})
+	}
+}
+
+// TestSecuredVerify: verify reads the index, and the writer role grants no
+// read (it may write, create and manage orders*, nothing more), so verify
+// runs as the superuser, or any user given read on the index. The writer
+// gets a 403 naming the role, a wrong password an error naming ES_USERNAME,
+// a foreign CA one naming ES_CA_CERT; none prints a password.
+func TestSecuredVerify(t *testing.T) {
+	node := servicetest.SecureElasticsearch(t)
+	s := newStack(t, 2)
+	servicetest.CreateTopic(t, s.brokers, s.dlqTopic, 1)
+	msgs := messages(events(t, 20, 7, 0))
+	s.produce(t, s.topic, msgs)
+	index := node.OrdersIndex(t, deploy.OrdersTemplate)
+	t.Setenv("ES_INDEX", index)
+	latest := map[string]int{}
+	var bulk strings.Builder
+	for _, m := range msgs { // in produce order, so the last version of an order wins
+		o, err := order.Decode(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		latest[o.OrderID] = o.Version
+	}
+	for _, m := range msgs {
+		o, _ := order.Decode(m.Value)
+		if o.Version == latest[o.OrderID] {
+			fmt.Fprintf(&bulk, "{\"index\":{\"_index\":%q,\"_id\":%q,\"version\":%d,\"version_type\":\"external\"}}\n%s\n", index, o.OrderID, o.Version, m.Value)
+		}
+	}
+	var res struct{ Errors bool }
+	if err := json.Unmarshal(node.Admin(t, http.MethodPost, "/_bulk?refresh=true", bulk.String()), &res); err != nil || res.Errors {
+		t.Fatalf("index the orders as %s: %v, errors %v", node.AdminUser, err, res.Errors)
+	}
+
+	wrong := "wrong-" + node.AdminPassword
+	tests := []struct {
+		name           string
+		user, password string
+		foreignCA      bool
+		want           []string // in stdout on success, in the error otherwise
+		wantErr        bool
+	}{
+		{name: "superuser", user: node.AdminUser, password: node.AdminPassword,
+			want: []string{fmt.Sprintf("%d documents", len(latest)), "OK: no differences"}},
+		{name: "writer may not read", user: servicetest.ConsumerUser, password: node.ConsumerPassword, wantErr: true,
+			want: []string{"403", deploy.WriterRoleName}},
+		{name: "wrong password", user: node.AdminUser, password: wrong, wantErr: true, want: []string{"ES_USERNAME", "ES_PASSWORD"}},
+		{name: "foreign CA", user: node.AdminUser, password: node.AdminPassword, foreignCA: true, wantErr: true, want: []string{"ES_CA_CERT"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := node.CACert
+			if tc.foreignCA {
+				ca = servicetest.ForeignCA(t)
+			}
+			securedEnv(t, node, tc.user, tc.password, ca)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			out, errOut, err := runCmd(t, ctx, "verify")
+			assertNoSecret(t, node, out, errOut, err, wrong)
+			if tc.wantErr {
+				if err == nil {
+					t.Fatalf("verify succeeded, want an error naming %v\n%s", tc.want, out)
+				}
+				for _, w := range tc.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not name %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("verify: %v\n%s\n%s", err, out, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("verify printed\n%s\nwant %q", out, w)
+				}
 			}
 		})
 	}
