@@ -13,7 +13,9 @@ import (
 // TestTailOverSASLSSL: tail reads through the broker's SASL_SSL listener
 // (SCRAM-SHA-512, the listener's CA), reading partitions directly and as a
 // consumer group, and prints exactly what was produced; a wrong password
-// or CA fails with an error naming the variable. No password is printed.
+// or CA fails with an error naming the variable (as a group only after
+// kafka-go's reader has given up its retries, about 10 s). No password is
+// printed.
 // (tail reads only Kafka; verify and setup against the secured
 // Elasticsearch are in security_test.go.)
 func TestTailOverSASLSSL(t *testing.T) {
@@ -34,6 +36,8 @@ func TestTailOverSASLSSL(t *testing.T) {
 		{name: "group", args: []string{"tail", "-from", "earliest", "-group", servicetest.Name(t, "tail-sasl"), "-max", n}, password: k.Password},
 		{name: "wrong password", args: []string{"tail", "-from", "earliest", "-max", n}, password: wrong,
 			wantErr: []string{"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}},
+		{name: "group, wrong password", args: []string{"tail", "-from", "earliest", "-group", servicetest.Name(t, "tail-sasl"), "-max", n},
+			password: wrong, wantErr: []string{"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}},
 		{name: "foreign CA", args: []string{"tail", "-from", "earliest", "-max", n}, password: k.Password, foreignCA: true,
 			wantErr: []string{"KAFKA_TLS_CA_CERT"}},
 	}
