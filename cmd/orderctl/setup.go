@@ -153,6 +153,12 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func waitElasticsearch(ctx context.Context, client *es.Client, log *slog.Logger) error {
 	for {
 		res, err := esapi.ClusterHealthRequest{WaitForStatus: "yellow", Timeout: 5 * time.Second}.Do(ctx, client)
+		// TransportError annotates exactly the certificate errors, which
+		// no wait fixes: fail at once, naming ES_CA_CERT, instead of
+		// retrying until SETUP_TIMEOUT.
+		if err != nil && elastic.TransportError(err).Error() != err.Error() {
+			return fmt.Errorf("reach elasticsearch: %w", elastic.TransportError(err))
+		}
 		if err == nil {
 			status := res.StatusCode
 			io.Copy(io.Discard, res.Body)

@@ -245,7 +245,7 @@ func pump(ctx context.Context, read func(context.Context) (kafkago.Message, erro
 		if err != nil {
 			if ctx.Err() == nil {
 				select {
-				case errc <- fmt.Errorf("read: %w", err):
+				case errc <- fmt.Errorf("read: %w", kafka.ConnectError(err)): // a group reader meets the listener here first
 				default:
 				}
 			}

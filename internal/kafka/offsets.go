@@ -33,7 +33,7 @@ func TopicPartitions(ctx context.Context, cfg Config, topic string) (partitions 
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, false, ConnectError(err)
 	}
 	return n, true, nil
 }
@@ -48,7 +48,9 @@ func Offsets(ctx context.Context, cfg Config, topic string) ([]PartitionRange, e
 	}
 	n, err := partitionCount(ctx, client, topic)
 	if err != nil {
-		return nil, fmt.Errorf("read partitions of %s: %w", topic, err)
+		// The first request of orderctl tail and verify: name the
+		// setting when the listener refused us.
+		return nil, fmt.Errorf("read partitions of %s: %w", topic, ConnectError(err))
 	}
 	var first, last []kafkago.OffsetRequest
 	for p := 0; p < n; p++ {

@@ -22,7 +22,9 @@ type TopicSpec struct {
 // count. A broker that is not reachable yet is waited for with capped
 // exponential backoff, each retry logged, until ctx ends: in a freshly started
 // stack the producer regularly comes up before Kafka does, and crash-looping
-// there would only hide the reason.
+// there would only hide the reason. Refused credentials or an untrusted
+// certificate end the wait at once, explained by ConnectError: the broker
+// answered, and waiting fixes neither.
 func EnsureTopic(ctx context.Context, cfg Config, spec TopicSpec, log *slog.Logger) (partitions int, err error) {
 	client, err := cfg.Client()
 	if err != nil {
@@ -34,7 +36,10 @@ func EnsureTopic(ctx context.Context, cfg Config, spec TopicSpec, log *slog.Logg
 	bo.MaxElapsedTime = 0 // only ctx ends the wait
 	attempt := 0
 	partitions, err = backoff.RetryNotifyWithData(
-		func() (int, error) { return ensureTopicOnce(ctx, client, spec) },
+		func() (int, error) {
+			n, err := ensureTopicOnce(ctx, client, spec)
+			return n, stopIfMisconfigured(err)
+		},
 		backoff.WithContext(bo, ctx),
 		func(err error, wait time.Duration) {
 			attempt++

@@ -32,9 +32,11 @@ var scanPage = 5000
 // consistent and needs no fielddata on _id. A missing index is empty
 // (exists = false).
 func ScanIndex(ctx context.Context, client *es.Client, index string, progress Progress) (docs map[string]Doc, exists bool, err error) {
+	// Transport errors go through elastic.TransportError, so an untrusted
+	// certificate names ES_CA_CERT here as everywhere else.
 	res, err := esapi.OpenPointInTimeRequest{Index: []string{index}, KeepAlive: "2m"}.Do(ctx, client)
 	if err != nil {
-		return nil, false, fmt.Errorf("open point in time on %s: %w", index, err)
+		return nil, false, fmt.Errorf("open point in time on %s: %w", index, elastic.TransportError(err))
 	}
 	var pit struct {
 		ID string `json:"id"`
@@ -78,7 +80,7 @@ func ScanIndex(ctx context.Context, client *es.Client, index string, progress Pr
 		body, _ := json.Marshal(q)
 		res, err := esapi.SearchRequest{Body: bytes.NewReader(body)}.Do(ctx, client)
 		if err != nil {
-			return nil, true, fmt.Errorf("scan %s: %w", index, err)
+			return nil, true, fmt.Errorf("scan %s: %w", index, elastic.TransportError(err))
 		}
 		var page struct {
 			PitID string `json:"pit_id"`
@@ -128,7 +130,7 @@ func FetchDocs(ctx context.Context, client *es.Client, index string, ids []strin
 		ids = ids[n:]
 		res, err := esapi.MgetRequest{Index: index, Body: bytes.NewReader(body), SourceIncludes: []string{"updated_at"}}.Do(ctx, client)
 		if err != nil {
-			return nil, fmt.Errorf("fetch documents from %s: %w", index, err)
+			return nil, fmt.Errorf("fetch documents from %s: %w", index, elastic.TransportError(err))
 		}
 		var got struct {
 			Docs []struct {

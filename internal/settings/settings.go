@@ -18,7 +18,7 @@ import (
 
 // LogValue renders a configuration struct read by envconfig as a log value
 // keyed by the environment variable names, so that the start-up line shows
-// exactly what a user would set. Secrets (variables whose names contain
+// exactly what a user would set. Secrets (IsSecret: names containing
 // PASSWORD, SECRET, TOKEN or API_KEY) are masked when set.
 func LogValue(spec any) slog.Value {
 	var attrs []slog.Attr
@@ -49,13 +49,11 @@ func collectSettings(v reflect.Value, attrs *[]slog.Attr) {
 }
 
 func settingString(name string, v reflect.Value) string {
-	for _, secret := range []string{"PASSWORD", "SECRET", "TOKEN", "API_KEY"} {
-		if strings.Contains(name, secret) {
-			if v.IsZero() {
-				return ""
-			}
-			return "*****"
+	if IsSecret(name) {
+		if v.IsZero() {
+			return ""
 		}
+		return "*****"
 	}
 	if v.Kind() == reflect.Slice {
 		parts := make([]string, v.Len())

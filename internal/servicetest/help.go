@@ -1,0 +1,39 @@
+package servicetest
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/orderpipe/orderpipe/internal/settings"
+)
+
+// helpVariable is a variable's row in a -h table: two spaces, then the name.
+var helpVariable = regexp.MustCompile(`(?m)^  ([A-Z][A-Z0-9_]+)\b`)
+
+// AssertHelpHidesSecrets runs help (a program's -h, returning what it
+// printed) once to learn the variables it lists, sets every secret one
+// (settings.IsSecret) to a value of its own, runs help again and fails if
+// any of those values is printed. It fails too when help lists no secret,
+// so a changed -h layout cannot make the check vacuous.
+func AssertHelpHidesSecrets(t *testing.T, help func(t *testing.T) string) {
+	t.Helper()
+	values := map[string]string{}
+	for _, m := range helpVariable.FindAllStringSubmatch(help(t), -1) {
+		if settings.IsSecret(m[1]) {
+			values[m[1]] = "s3cret-value-of-" + strings.ToLower(m[1])
+		}
+	}
+	if len(values) == 0 {
+		t.Fatal("-h lists no secret variable; has its layout changed?")
+	}
+	for name, value := range values {
+		t.Setenv(name, value)
+	}
+	out := help(t)
+	for name, value := range values {
+		if strings.Contains(out, value) {
+			t.Errorf("-h prints the value of %s", name)
+		}
+	}
+}
