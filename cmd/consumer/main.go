@@ -229,7 +229,11 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 	default:
 		log.Info("index template installed", "template", cfg.TemplateName)
 	}
-	if _, err := kafka.EnsureTopic(ctx, cfg.KafkaConfig, kafka.TopicSpec{Name: cfg.DLQTopic, Partitions: cfg.DLQPartitions, ReplicationFactor: cfg.DLQReplicationFactor}, log); err != nil {
+	admin, err := kafka.NewAdmin(cfg.KafkaConfig)
+	if err != nil {
+		return err
+	}
+	if _, err := admin.EnsureTopic(ctx, kafka.TopicSpec{Name: cfg.DLQTopic, Partitions: cfg.DLQPartitions, ReplicationFactor: cfg.DLQReplicationFactor}, log); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -247,12 +251,6 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 		reader.Close()
 		return err
 	}
-	client, err := cfg.KafkaConfig.Client()
-	if err != nil {
-		reader.Close()
-		writer.Close()
-		return err
-	}
 	dlq := &pipeline.KafkaDeadLetters{Writer: writer}
 	// Most of the shutdown budget goes to the batch in flight; the rest
 	// to the final commit and leaving the group.
@@ -268,7 +266,7 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 	var g errgroup.Group
 	lagCtx, stopLag := context.WithCancel(ctx)
 	g.Go(func() error {
-		pipeline.MonitorLag(lagCtx, client, cfg.Group, cfg.Topic, cfg.LagInterval, metrics, health, log)
+		pipeline.MonitorLag(lagCtx, admin, cfg.Group, cfg.Topic, cfg.LagInterval, metrics, health, log)
 		return nil
 	})
 	runErr := p.Run(ctx)

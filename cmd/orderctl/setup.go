@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -10,9 +10,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	es "github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/elastic"
@@ -111,6 +108,10 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return settings.Usage(err)
 	}
+	admin, err := kafka.NewAdmin(cfg.Config)
+	if err != nil {
+		return settings.Usage(err)
+	}
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
 		return settings.Usage(err)
@@ -122,14 +123,14 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.TopicLayout.Spec(cfg.Topic),
 		cfg.DLQLayout.Spec(cfg.DLQTopic),
 	} {
-		if err := setupTopic(waitCtx, cfg.Config, t, stdout, log); err != nil {
+		if err := setupTopic(waitCtx, admin, t, stdout, log); err != nil {
 			return err
 		}
 	}
-	if err := waitElasticsearch(waitCtx, esc.ES(), log); err != nil {
+	if err := waitElasticsearch(waitCtx, esc, log); err != nil {
 		return err
 	}
-	if err := setupSecurity(waitCtx, esc.ES(), cfg, stdout); err != nil {
+	if err := setupSecurity(waitCtx, esc, cfg, stdout); err != nil {
 		return err
 	}
 	if err := setupTemplate(waitCtx, esc, cfg.TemplateName, template, cfg.Index, stdout, log); err != nil {
@@ -150,20 +151,14 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // waitElasticsearch waits until the cluster answers a health request.
-func waitElasticsearch(ctx context.Context, client *es.Client, log *slog.Logger) error {
+func waitElasticsearch(ctx context.Context, esc *elastic.Client, log *slog.Logger) error {
 	for {
-		res, err := esapi.ClusterHealthRequest{WaitForStatus: "yellow", Timeout: 5 * time.Second}.Do(ctx, client)
+		err := esc.Health(ctx)
 		if err == nil {
-			status := res.StatusCode
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if status == http.StatusOK {
-				return nil
-			}
-			if status == http.StatusUnauthorized || status == http.StatusForbidden {
-				return fmt.Errorf("reach elasticsearch: status %d: check ES_USERNAME/ES_PASSWORD/ES_API_KEY", status)
-			}
-			err = fmt.Errorf("cluster health: status %d", status)
+			return nil
+		}
+		if errors.Is(err, elastic.ErrForbidden) {
+			return fmt.Errorf("reach elasticsearch: %w", err)
 		}
 		log.Warn("elasticsearch not ready, retrying", "error", err.Error())
 		select {
@@ -172,27 +167,6 @@ func waitElasticsearch(ctx context.Context, client *es.Client, log *slog.Logger)
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// esResult turns a response into an *elastic.StatusError unless it is 2xx,
-// and decodes it into v when v is not nil.
-func esResult(res *esapi.Response, err error, v any) error {
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return &elastic.StatusError{Status: res.StatusCode, Body: strings.TrimSpace(string(b))}
-	}
-	if v == nil {
-		_, _ = io.Copy(io.Discard, res.Body)
-		return nil
-	}
-	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-		return fmt.Errorf("decode response: %w", err)
-	}
-	return nil
 }
 
 func truncate(b []byte, n int) string {

@@ -13,9 +13,9 @@ import (
 )
 
 // setupTopic creates a topic unless it exists; it waits for Kafka to answer.
-func setupTopic(ctx context.Context, cfg kafka.Config, spec kafka.TopicSpec, stdout io.Writer, log *slog.Logger) error {
+func setupTopic(ctx context.Context, admin *kafka.Admin, spec kafka.TopicSpec, stdout io.Writer, log *slog.Logger) error {
 	for {
-		n, exists, err := kafka.TopicPartitions(ctx, cfg, spec.Name)
+		n, exists, err := admin.TopicPartitions(ctx, spec.Name)
 		switch {
 		case err == nil && exists:
 			fmt.Fprintf(stdout, "topic %s: exists (%d partitions)\n", spec.Name, n)
@@ -24,7 +24,7 @@ func setupTopic(ctx context.Context, cfg kafka.Config, spec kafka.TopicSpec, std
 			}
 			return nil
 		case err == nil:
-			n, err := kafka.EnsureTopic(ctx, cfg, spec, log)
+			n, err := admin.EnsureTopic(ctx, spec, log)
 			if err != nil {
 				return fmt.Errorf("create topic %s: %w", spec.Name, err)
 			}

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -176,29 +175,33 @@ var seekReader = func(r *kafkago.Reader, offset int64) error { return r.SetOffse
 // Every reader is created and positioned before any goroutine starts, so a
 // failure part way leaves nothing running.
 func readPartitions(ctx context.Context, cfg tailConfig, earliest bool, out chan<- kafkago.Message, errc chan<- error, wg *sync.WaitGroup) error {
-	ranges, err := kafka.Offsets(ctx, cfg.Config, cfg.Topic)
+	admin, err := kafka.NewAdmin(cfg.Config)
 	if err != nil {
 		return err
 	}
-	dialer, err := cfg.Dialer()
+	ranges, err := admin.Offsets(ctx, cfg.Topic)
 	if err != nil {
 		return err
 	}
 	readers := make([]*kafkago.Reader, 0, len(ranges))
+	closeAll := func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}
 	for _, pr := range ranges {
-		r := kafkago.NewReader(kafkago.ReaderConfig{
-			Brokers: cfg.Brokers, Topic: cfg.Topic, Partition: pr.Partition, Dialer: dialer,
-			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond,
-		})
+		r, err := kafka.NewPartitionReader(cfg.Config, cfg.Topic, pr.Partition, 4<<20)
+		if err != nil {
+			closeAll()
+			return err
+		}
 		readers = append(readers, r)
 		start := pr.End
 		if earliest {
 			start = pr.First
 		}
 		if err := seekReader(r, start); err != nil {
-			for _, r := range readers {
-				r.Close()
-			}
+			closeAll()
 			return fmt.Errorf("seek %s/%d: %w", cfg.Topic, pr.Partition, err)
 		}
 	}
@@ -216,20 +219,10 @@ func readPartitions(ctx context.Context, cfg tailConfig, earliest bool, out chan
 // readGroup joins group and fetches without committing; the caller commits
 // what it has handled.
 func readGroup(ctx context.Context, cfg tailConfig, group string, earliest bool, out chan<- kafkago.Message, errc chan<- error, wg *sync.WaitGroup) (*kafkago.Reader, error) {
-	dialer, err := cfg.Dialer()
+	r, err := kafka.NewTailReader(cfg.Config, cfg.Topic, group, earliest)
 	if err != nil {
 		return nil, err
 	}
-	start := kafkago.LastOffset
-	if earliest {
-		start = kafkago.FirstOffset
-	}
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers: cfg.Brokers, Topic: cfg.Topic, GroupID: group, Dialer: dialer, StartOffset: start,
-		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond,
-		CommitInterval:    time.Second, // flushed on Close
-		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
-	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -77,6 +77,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := cfg.Config.Validate(); err != nil {
 		return settings.Usage(err)
 	}
+	admin, err := kafka.NewAdmin(cfg.Config)
+	if err != nil {
+		return settings.Usage(err)
+	}
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
 		if errors.Is(err, settings.ErrInvalid) {
@@ -89,15 +93,15 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	start := time.Now()
 	progress := stageProgress(stderr, func() bool { return time.Since(start) < 2*time.Second })
-	snap, err := reconcile.ReadTopic(ctx, cfg.Config, cfg.Topic, rng, progress)
+	snap, err := reconcile.ReadTopic(ctx, admin, cfg.Topic, rng, progress)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", cfg.Topic, err)
 	}
-	dl, err := reconcile.ReadDLQ(ctx, cfg.Config, cfg.DLQTopic, progress)
+	dl, err := reconcile.ReadDLQ(ctx, admin, cfg.DLQTopic, progress)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
 	}
-	docs, exists, err := reconcile.ScanIndex(ctx, esc.ES(), cfg.Index, progress)
+	docs, exists, err := esc.Scan(ctx, func(done, total int64) { progress("elasticsearch", done, total) })
 	if err != nil {
 		return err
 	}
@@ -108,7 +112,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if len(rep.Unexpected)+len(rep.Ahead) > 0 {
 		// A live producer may have written these after the snapshot.
-		later, err := reconcile.ReadAfter(ctx, cfg.Config, snap)
+		later, err := reconcile.ReadAfter(ctx, admin, snap)
 		if err != nil {
 			return fmt.Errorf("read %s after the snapshot: %w", cfg.Topic, err)
 		}
@@ -125,13 +129,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// The DLQ first: an order the consumer dead-letters after this
 		// read is still missing from the index below, and is refiled on
 		// the next round.
-		dl, err := reconcile.ReadDLQ(ctx, cfg.Config, cfg.DLQTopic, nil)
+		dl, err := reconcile.ReadDLQ(ctx, admin, cfg.DLQTopic, nil)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
 		}
 		rep.RecheckDLQ(dl)
 		if len(rep.Pending()) > 0 {
-			fresh, err := reconcile.FetchDocs(ctx, esc.ES(), cfg.Index, rep.Pending())
+			fresh, err := esc.Fetch(ctx, rep.Pending())
 			if err != nil {
 				return err
 			}

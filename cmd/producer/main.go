@@ -196,6 +196,10 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("ops listener up", "addr", opsSrv.Addr())
 
+	admin, err := kafka.NewAdmin(cfg.Config)
+	if err != nil {
+		return settings.Usage(err)
+	}
 	w, err := kafka.NewWriter(cfg.Config, cfg.WriterConfig, cfg.Topic)
 	if err != nil {
 		return settings.Usage(err)
@@ -229,7 +233,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		workCtx, stopWork := context.WithCancel(ctx)
 		defer stopWork()
 		defer context.AfterFunc(gctx, stopWork)()
-		partitions, err := kafka.EnsureTopic(workCtx, cfg.Config, cfg.TopicLayout.Spec(cfg.Topic), log)
+		partitions, err := admin.EnsureTopic(workCtx, cfg.TopicLayout.Spec(cfg.Topic), log)
 		if err != nil {
 			if workCtx.Err() != nil {
 				log.Info("stopped before Kafka was reachable")

@@ -7,12 +7,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -80,10 +78,6 @@ func New(cfg Config) (*Client, error) {
 // Index is the index documents are written to.
 func (c *Client) Index() string { return c.index }
 
-// ES exposes the underlying client for requests this package does not wrap
-// (tests read documents back through it).
-func (c *Client) ES() *es.Client { return c.es }
-
 // StatusError is an HTTP answer Elasticsearch gave to a whole request.
 type StatusError struct {
 	Status int
@@ -119,14 +113,20 @@ var ErrForbidden = errors.New("elasticsearch: not authorized")
 // credentials are wrong or missing, which no role change fixes.
 var ErrUnauthenticated = errors.New("elasticsearch: authentication failed")
 
+// ErrNotFound is matched by a StatusError with status 404.
+var ErrNotFound = errors.New("elasticsearch: not found")
+
 // Is makes errors.Is(err, ErrForbidden) true for 401 and 403, and
-// errors.Is(err, ErrUnauthenticated) true for 401.
+// errors.Is(err, ErrUnauthenticated) true for 401, and errors.Is(err,
+// ErrNotFound) true for 404.
 func (e *StatusError) Is(target error) bool {
 	switch target {
 	case ErrForbidden:
 		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
 	case ErrUnauthenticated:
 		return e.Status == http.StatusUnauthorized
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
 	}
 	return false
 }
@@ -144,16 +144,6 @@ func TransportError(err error) error {
 		return fmt.Errorf("%w (elasticsearch's certificate is not signed by the CA in ES_CA_CERT, or by a system root when ES_CA_CERT is empty)", err)
 	}
 	return err
-}
-
-// ResponseError reads a failed response into a *StatusError.
-func ResponseError(res *esapi.Response) *StatusError {
-	return statusError(res)
-}
-
-func statusError(res *esapi.Response) *StatusError {
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-	return &StatusError{Status: res.StatusCode, Body: strings.TrimSpace(string(body))}
 }
 
 // EnsureTemplate installs body as composable index template name (PUT
@@ -193,15 +183,9 @@ func (c *Client) EnsureTemplate(ctx context.Context, name string, body []byte, l
 func (c *Client) putTemplate(ctx context.Context, name string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	res, err := esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, c.es)
-	if err != nil {
-		return fmt.Errorf("install index template %s: %w", name, TransportError(err))
+	if err := c.do(ctx, esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}, nil); err != nil {
+		return fmt.Errorf("install index template %s: %w", name, err)
 	}
-	defer res.Body.Close()
-	if res.IsError() {
-		return fmt.Errorf("install index template %s: %w", name, statusError(res))
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
 	return nil
 }
 

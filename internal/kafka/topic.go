@@ -23,11 +23,9 @@ type TopicSpec struct {
 // exponential backoff, each retry logged, until ctx ends: in a freshly started
 // stack the producer regularly comes up before Kafka does, and crash-looping
 // there would only hide the reason.
-func EnsureTopic(ctx context.Context, cfg Config, spec TopicSpec, log *slog.Logger) (partitions int, err error) {
-	client, err := cfg.Client()
-	if err != nil {
-		return 0, err
-	}
+func (a *Admin) EnsureTopic(ctx context.Context, spec TopicSpec, log *slog.Logger) (partitions int, err error) {
+	a.fresh()
+	client := a.client
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 250 * time.Millisecond
 	bo.MaxInterval = 10 * time.Second
@@ -38,7 +36,7 @@ func EnsureTopic(ctx context.Context, cfg Config, spec TopicSpec, log *slog.Logg
 		backoff.WithContext(bo, ctx),
 		func(err error, wait time.Duration) {
 			attempt++
-			log.Warn("kafka not ready, retrying", "topic", spec.Name, "brokers", cfg.Brokers,
+			log.Warn("kafka not ready, retrying", "topic", spec.Name, "brokers", a.cfg.Brokers,
 				"attempt", attempt, "retry_in", wait.String(), "error", err.Error())
 		})
 	if err != nil {

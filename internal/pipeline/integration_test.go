@@ -75,8 +75,12 @@ func newStackOn(t *testing.T, esURL string) *stack {
 	s.dlqTopic = s.topic + ".dlq"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	admin, err := kafka.NewAdmin(s.kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, topic := range []string{s.topic, s.dlqTopic} {
-		if _, err := kafka.EnsureTopic(ctx, s.kafka, kafka.TopicSpec{Name: topic, Partitions: testPartitions, ReplicationFactor: 1}, slog.New(slog.DiscardHandler)); err != nil {
+		if _, err := admin.EnsureTopic(ctx, kafka.TopicSpec{Name: topic, Partitions: testPartitions, ReplicationFactor: 1}, slog.New(slog.DiscardHandler)); err != nil {
 			t.Fatalf("create topic %s: %v", topic, err)
 		}
 	}
@@ -292,13 +296,13 @@ func (s *stack) count(t *testing.T) int {
 
 func (s *stack) lag(t *testing.T) (int64, error) {
 	t.Helper()
-	client, err := s.kafka.Client()
+	admin, err := kafka.NewAdmin(s.kafka)
 	if err != nil {
 		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	lag, err := kafka.GroupLag(ctx, client, s.group, s.topic)
+	lag, err := admin.GroupLag(ctx, s.group, s.topic)
 	if err != nil {
 		return 0, err
 	}

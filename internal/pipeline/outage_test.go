@@ -139,14 +139,14 @@ func TestElasticsearchOutage(t *testing.T) {
 	t.Logf("readiness during the outage: %s", c.health.Reason())
 
 	// Nothing is committed while nothing can be indexed.
-	client, err := s.kafka.Client()
+	admin, err := kafka.NewAdmin(s.kafka)
 	if err != nil {
 		t.Fatal(err)
 	}
 	offsets := func() map[int]int64 {
 		ctx, cancel := contextWithTimeout(10 * time.Second)
 		defer cancel()
-		o, err := kafka.GroupOffsets(ctx, client, s.group, s.topic, allPartitions())
+		o, err := admin.GroupOffsets(ctx, s.group, s.topic, allPartitions())
 		if err != nil {
 			t.Fatal(err)
 		}
