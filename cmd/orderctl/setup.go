@@ -15,6 +15,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/retry"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -150,23 +151,23 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return k.importObjects(kctx, cfg.KibanaTimeout, deploy.KibanaObjects, stdout, log)
 }
 
-// waitElasticsearch waits until the cluster answers a health request.
+// waitElasticsearch waits until the cluster answers a health request,
+// about once a second, each attempt logged; refused credentials end the
+// wait at once.
 func waitElasticsearch(ctx context.Context, esc *elastic.Client, log *slog.Logger) error {
-	for {
+	_, err := retry.Do(ctx, retry.Backoff{Initial: time.Second, Max: time.Second}, func() (struct{}, error) {
 		err := esc.Health(ctx)
-		if err == nil {
-			return nil
-		}
 		if errors.Is(err, elastic.ErrForbidden) {
-			return fmt.Errorf("reach elasticsearch: %w", err)
+			return struct{}{}, retry.Permanent(err)
 		}
-		log.Warn("elasticsearch not ready, retrying", "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("reach elasticsearch: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(time.Second):
-		}
+		return struct{}{}, err
+	}, func(attempt int, err error, wait time.Duration) {
+		log.Warn("elasticsearch not ready, retrying", "attempt", attempt, "error", err.Error())
+	})
+	if err != nil {
+		return fmt.Errorf("reach elasticsearch: %w", err)
 	}
+	return nil
 }
 
 func truncate(b []byte, n int) string {

@@ -13,11 +13,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/retry"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -154,30 +154,20 @@ func TransportError(err error) error {
 // (401/403, matched by ErrForbidden) is returned at once: waiting fixes
 // neither.
 func (c *Client) EnsureTemplate(ctx context.Context, name string, body []byte, log *slog.Logger) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 250 * time.Millisecond
-	bo.MaxInterval = 10 * time.Second
-	bo.MaxElapsedTime = 0
-	for attempt := 1; ; attempt++ {
+	_, err := retry.Do(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 10 * time.Second}, func() (struct{}, error) {
 		err := c.putTemplate(ctx, name, body)
-		if err == nil {
-			return nil
-		}
 		var se *StatusError
-		if errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) || isCertificateError(err) {
-			return err
+		if err != nil && (errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) || isCertificateError(err)) {
+			return struct{}{}, retry.Permanent(err)
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("install index template %s: %w (last error: %v)", name, ctx.Err(), err)
-		}
-		wait := bo.NextBackOff()
+		return struct{}{}, err
+	}, func(attempt int, err error, wait time.Duration) {
 		log.Warn("elasticsearch not ready, retrying", "template", name, "attempt", attempt, "retry_in", wait.String(), "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("install index template %s: %w (last error: %v)", name, ctx.Err(), err)
-		case <-time.After(wait):
-		}
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("install index template %s: %w", name, err)
 	}
+	return err
 }
 
 func (c *Client) putTemplate(ctx context.Context, name string, body []byte) error {
