@@ -175,30 +175,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	err = runWithOps(ctx, srv.Run, func(ctx context.Context) error {
+	err = ops.RunWith(ctx, srv.Run, func(ctx context.Context) error {
 		return consume(ctx, cfg, log, metrics, health)
 	})
 	if err == nil {
 		log.Info("stopped")
 	}
 	return err
-}
-
-// runWithOps runs work and the ops server as one group. The ops server
-// outlives work's drain, so /readyz and /metrics answer until the very end,
-// and is stopped once work returned. If the ops server fails, work's context
-// ends at once (it drains like on SIGTERM) and the ops error is returned:
-// a consumer whose probes cannot be answered must not carry on unnoticed.
-func runWithOps(ctx context.Context, serveOps, work func(context.Context) error) error {
-	g, workCtx := errgroup.WithContext(ctx)
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopOps()
-	g.Go(func() error { return serveOps(opsCtx) })
-	g.Go(func() error {
-		defer stopOps()
-		return work(workCtx)
-	})
-	return g.Wait()
 }
 
 func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipeline.Metrics, health *pipeline.Health) error {

@@ -104,58 +104,6 @@ func TestHealthcheckFailsWithoutListener(t *testing.T) {
 	}
 }
 
-func TestOpsServerFailureStopsTheWorker(t *testing.T) {
-	opsErr := errors.New("serve ops: accept: too many open files")
-	workStopped := make(chan struct{})
-	err := runWithOps(context.Background(),
-		func(ctx context.Context) error { return opsErr },
-		func(ctx context.Context) error {
-			<-ctx.Done() // drains like on SIGTERM
-			close(workStopped)
-			return nil
-		})
-	if !errors.Is(err, opsErr) {
-		t.Fatalf("runWithOps = %v, want the ops error", err)
-	}
-	select {
-	case <-workStopped:
-	default:
-		t.Fatal("runWithOps returned before the worker stopped")
-	}
-}
-
-func TestOpsServerOutlivesTheDrain(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	opsCtx := make(chan context.Context, 1)
-	opsStopped := make(chan struct{})
-	var opsAliveAfterDrain bool
-	err := runWithOps(ctx,
-		func(ctx context.Context) error {
-			opsCtx <- ctx
-			<-ctx.Done()
-			close(opsStopped)
-			return nil
-		},
-		func(ctx context.Context) error {
-			oc := <-opsCtx
-			cancel() // SIGTERM
-			<-ctx.Done()
-			opsAliveAfterDrain = oc.Err() == nil // the drain ends here
-			return errors.New("worker failed")
-		})
-	if err == nil || err.Error() != "worker failed" {
-		t.Fatalf("runWithOps = %v, want the worker's error", err)
-	}
-	if !opsAliveAfterDrain {
-		t.Error("the ops server was stopped before the worker finished draining")
-	}
-	select {
-	case <-opsStopped:
-	default:
-		t.Error("runWithOps returned with the ops server still running")
-	}
-}
-
 func TestCloseWithinClosesConcurrentlyAndReportsFailures(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
