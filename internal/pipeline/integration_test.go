@@ -519,6 +519,7 @@ func ordersForTest(t *testing.T, def int) int {
 }
 
 func TestConsumerExactResult(t *testing.T) {
+	servicetest.Heavy(t)
 	s := newStack(t)
 	evs := generate(t, ordersForTest(t, 100_000), 0.01)
 	x := expect(evs)
@@ -537,6 +538,7 @@ func TestConsumerExactResult(t *testing.T) {
 }
 
 func TestTwoConsumersOneLeaves(t *testing.T) {
+	servicetest.Heavy(t)
 	s := newStack(t)
 	evs := generate(t, ordersForTest(t, 100_000), 0.01)
 	x := expect(evs)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // moduleRoot walks up from the package folder to go.mod.
@@ -102,6 +104,7 @@ func tail(data []byte, lines int) string {
 }
 
 func TestKill9ThreeTimes(t *testing.T) {
+	servicetest.Heavy(t)
 	s := newStack(t)
 	bin := buildConsumer(t)
 	evs := generate(t, ordersForTest(t, 100_000), 0.01)

@@ -106,6 +106,7 @@ func services(t *testing.T, state, esURL, action string) {
 }
 
 func TestElasticsearchOutage(t *testing.T) {
+	servicetest.Heavy(t)
 	esURL, state := privateES(t)
 	s := newStackOn(t, esURL)
 	evs := generate(t, ordersForTest(t, 100_000), 0.01)
