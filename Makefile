@@ -30,12 +30,12 @@ test-go:
 # only slows them 5-10x; here they run without it, after the suite.
 HEAVY := ^(TestConsumerExactResult|TestTwoConsumersOneLeaves|TestKill9ThreeTimes)$$
 test-heavy:
-	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/heavy.json -- -count=1 -timeout 25m -run '$(HEAVY)' ./internal/pipeline/
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/heavy.json -- -count=1 -timeout 25m -run '$(HEAVY)' ./internal/consumer/ ./cmd/consumer/
 
 # Tests that stop the shared Elasticsearch on purpose run alone, after the
 # rest; the outage test is a heavy fault run too, so without -race.
 test-outage:
-	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -count=1 -timeout 20m -tags outage -run Outage ./internal/pipeline/
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -count=1 -timeout 20m -tags outage -run Outage ./internal/consumer/
 
 ## bench: the producer and consumer binaries end to end on real Kafka and
 ## Elasticsearch against their ceilings; one table, also in cmd/orderbench/RESULTS.md
