@@ -26,11 +26,12 @@ vet:
 test-go:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/suite.json -- -race -count=1 -timeout 25m ./...
 
-# The 100,000-order fault runs (servicetest.Heavy) skip under -race, which
-# only slows them 5-10x; here they run without it, after the suite.
-HEAVY := ^(TestConsumerExactResult|TestTwoConsumersOneLeaves|TestKill9ThreeTimes)$$
+# The 100,000-order fault runs and the 50,000-order producer run
+# (servicetest.Heavy) skip under -race, which only slows them 5-10x; here
+# they run without it, after the suite.
+HEAVY := ^(TestConsumerExactResult|TestTwoConsumersOneLeaves|TestKill9ThreeTimes|TestProduce50000OrdersToRealKafka)$$
 test-heavy:
-	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/heavy.json -- -count=1 -timeout 25m -run '$(HEAVY)' ./internal/consumer/ ./cmd/consumer/
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/heavy.json -- -count=1 -timeout 25m -run '$(HEAVY)' ./internal/consumer/ ./cmd/consumer/ ./internal/producer/
 
 # Tests that stop the shared Elasticsearch on purpose run alone, after the
 # rest; the outage test is a heavy fault run too, so without -race.
