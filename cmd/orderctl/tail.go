@@ -73,16 +73,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *maxEvents < 0 {
 		return settings.Usage(errors.New("-max must not be negative"))
 	}
-	filter := tailFilter{statuses: map[order.Status]bool{}, minTotal: *minTotal}
-	for _, s := range strings.Split(*statuses, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		st := order.Status(s)
-		if !slices.Contains(order.Statuses, st) {
-			return settings.Usage(fmt.Errorf("-status: %q is not one of %v", s, order.Statuses))
-		}
-		filter.statuses[st] = true
+	filter, err := newTailFilter(*statuses, *minTotal)
+	if err != nil {
+		return settings.Usage(err)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -108,31 +101,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "tail: following %s in group %s (from %s when the group has no offsets)\n", cfg.Topic, *group, *from)
 	}
 
-	printed := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil // Ctrl-C: a clean stop
-		case err := <-errc:
-			return err
-		case m := <-msgs:
-			shown := printEvent(stdout, m, filter, *asJSON)
-			if commit != nil {
-				// Commit only what was handled; the reader batches
-				// commits and flushes them when it closes.
-				if err := commit(ctx, m); err != nil && ctx.Err() == nil {
-					return fmt.Errorf("commit: %w", err)
-				}
-			}
-			if !shown {
-				continue
-			}
-			printed++
-			if *maxEvents > 0 && printed >= *maxEvents {
-				return nil
-			}
-		}
-	}
+	return follow(ctx, msgs, errc, commit, *maxEvents, func(m kafkago.Message) bool {
+		return printEvent(stdout, m, filter, *asJSON)
+	})
 }
 
 // printEvent prints m if it passes the filter (malformed messages always
@@ -248,6 +219,53 @@ func pump(ctx context.Context, read func(context.Context) (kafkago.Message, erro
 		case out <- m:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// newTailFilter reads -status (comma-separated) and -min-total.
+func newTailFilter(statuses string, minTotal float64) (tailFilter, error) {
+	filter := tailFilter{statuses: map[order.Status]bool{}, minTotal: minTotal}
+	for _, s := range strings.Split(statuses, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		st := order.Status(s)
+		if !slices.Contains(order.Statuses, st) {
+			return filter, fmt.Errorf("-status: %q is not one of %v", s, order.Statuses)
+		}
+		filter.statuses[st] = true
+	}
+	return filter, nil
+}
+
+// follow prints (through show, which reports whether the message passed
+// the filter) and commits what the readers deliver until ctx ends, a reader
+// fails, or maxEvents (when > 0) were printed.
+func follow(ctx context.Context, msgs <-chan kafkago.Message, errc <-chan error, commit func(context.Context, ...kafkago.Message) error, maxEvents int, show func(kafkago.Message) bool) error {
+	printed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // Ctrl-C: a clean stop
+		case err := <-errc:
+			return err
+		case m := <-msgs:
+			shown := show(m)
+			if commit != nil {
+				// Commit only what was handled; the reader batches
+				// commits and flushes them when it closes.
+				if err := commit(ctx, m); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("commit: %w", err)
+				}
+			}
+			if !shown {
+				continue
+			}
+			printed++
+			if maxEvents > 0 && printed >= maxEvents {
+				return nil
+			}
 		}
 	}
 }
