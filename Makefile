@@ -4,12 +4,13 @@ SERVICES  := scripts/with-services
 GOTESTSUM := $(GO) tool gotestsum
 RESULTS   := .local/test-results
 
-.PHONY: test fmt-check vet test-go test-outage bench bench-quick bench-micro fuzz build local local-down verify services-up services-down
+.PHONY: test fmt-check vet test-go test-heavy test-outage bench bench-quick bench-micro fuzz build local local-down verify services-up services-down
 
-## test: gofmt check, go vet, then every test with -race against real Kafka and Elasticsearch
+## test: gofmt check, go vet, then every test against real Kafka and Elasticsearch:
+## the unit and integration tests with -race, the heavy fault runs without
 test: fmt-check vet
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@status=0; $(SERVICES) $(MAKE) -k --no-print-directory test-go test-outage || status=$$?; \
+	@status=0; $(SERVICES) $(MAKE) -k --no-print-directory test-go test-heavy test-outage || status=$$?; \
 	scripts/test-summary $(RESULTS)/*.json || status=1; exit $$status
 
 fmt-check:
@@ -25,9 +26,17 @@ vet:
 test-go:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/suite.json -- -race -count=1 -timeout 25m ./...
 
-# Tests that stop the shared Elasticsearch on purpose run alone, after the rest.
+# The 100,000-order fault runs and the 50,000-order producer run
+# (servicetest.Heavy) skip under -race, which only slows them 5-10x; here
+# they run without it, after the suite.
+HEAVY := ^(TestConsumerExactResult|TestTwoConsumersOneLeaves|TestKill9ThreeTimes|TestProduce50000OrdersToRealKafka)$$
+test-heavy:
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/heavy.json -- -count=1 -timeout 25m -run '$(HEAVY)' ./internal/consumer/ ./cmd/consumer/ ./internal/producer/
+
+# Tests that stop the shared Elasticsearch on purpose run alone, after the
+# rest; the outage test is a heavy fault run too, so without -race.
 test-outage:
-	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -race -count=1 -timeout 20m -tags outage -run Outage ./internal/pipeline/
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -count=1 -timeout 20m -tags outage -run Outage ./internal/consumer/
 
 ## bench: the producer and consumer binaries end to end on real Kafka and
 ## Elasticsearch against their ceilings; one table, also in cmd/orderbench/RESULTS.md

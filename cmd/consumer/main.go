@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,9 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/consumer"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
@@ -175,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	err = runWithOps(ctx, srv.Run, func(ctx context.Context) error {
+	err = ops.RunWith(ctx, srv.Run, func(ctx context.Context) error {
 		return consume(ctx, cfg, log, metrics, health)
 	})
 	if err == nil {
@@ -184,149 +182,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-// runWithOps runs work and the ops server as one group. The ops server
-// outlives work's drain, so /readyz and /metrics answer until the very end,
-// and is stopped once work returned. If the ops server fails, work's context
-// ends at once (it drains like on SIGTERM) and the ops error is returned:
-// a consumer whose probes cannot be answered must not carry on unnoticed.
-func runWithOps(ctx context.Context, serveOps, work func(context.Context) error) error {
-	g, workCtx := errgroup.WithContext(ctx)
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopOps()
-	g.Go(func() error { return serveOps(opsCtx) })
-	g.Go(func() error {
-		defer stopOps()
-		return work(workCtx)
-	})
-	return g.Wait()
-}
-
 func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipeline.Metrics, health *pipeline.Health) error {
-	es, err := elastic.New(cfg.ElasticConfig)
-	if err != nil {
-		return err
-	}
 	template := deploy.OrdersTemplate
 	if cfg.TemplateFile != "" {
+		var err error
 		if template, err = os.ReadFile(cfg.TemplateFile); err != nil {
 			return fmt.Errorf("read ES_TEMPLATE_FILE: %w", err)
 		}
 	}
-	switch err := es.EnsureTemplate(ctx, cfg.TemplateName, template, log); {
-	case ctx.Err() != nil:
-		return nil // stopped during start-up: nothing fetched, nothing to commit
-	case errors.Is(err, elastic.ErrUnauthenticated):
-		// Exiting would only crash-loop under a supervisor; staying up, the
-		// consumer retries, /readyz says why, and a fixed secret is taken
-		// at the next restart.
-		log.Error("elasticsearch refused the credentials; staying up, not ready, retrying", "template", cfg.TemplateName, "error", err.Error())
-	case errors.Is(err, elastic.ErrForbidden):
-		// A least-privilege writer (compose's orderpipe_consumer) may not
-		// manage templates; orderctl setup installs the same file.
-		log.Warn("not allowed to install the index template; relying on the one already installed (orderctl setup)", "template", cfg.TemplateName, "error", err.Error())
-	case err != nil:
-		return err
-	default:
-		log.Info("index template installed", "template", cfg.TemplateName)
-	}
-	if _, err := kafka.EnsureTopic(ctx, cfg.KafkaConfig, kafka.TopicSpec{Name: cfg.DLQTopic, Partitions: cfg.DLQPartitions, ReplicationFactor: cfg.DLQReplicationFactor}, log); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("ensure dead-letter topic: %w", err)
-	}
-
-	reader, err := kafka.NewGroupReader(cfg.KafkaConfig, kafka.GroupReaderConfig{
-		Topic: cfg.Topic, GroupID: cfg.Group, SessionTimeout: cfg.SessionTimeout, QueueCapacity: cfg.BulkSize,
-	}, log)
-	if err != nil {
-		return err
-	}
-	writer, err := kafka.NewWriter(cfg.KafkaConfig, cfg.WriterConfig, cfg.DLQTopic)
-	if err != nil {
-		reader.Close()
-		return err
-	}
-	client, err := cfg.KafkaConfig.Client()
-	if err != nil {
-		reader.Close()
-		writer.Close()
-		return err
-	}
-	dlq := &pipeline.KafkaDeadLetters{Writer: writer}
 	// Most of the shutdown budget goes to the batch in flight; the rest
 	// to the final commit and leaving the group.
 	drain := cfg.ShutdownTimeout * 2 / 3
-	p := pipeline.New(pipeline.Config{
-		BulkSize: cfg.BulkSize, BulkBytes: cfg.BulkBytes, FlushInterval: cfg.FlushInterval, Workers: cfg.BulkWorkers,
-		DrainTimeout: drain, CommitTimeout: (cfg.ShutdownTimeout - drain) / 2,
-		RetryMax: cfg.RetryMaxInterval, ProgressInterval: cfg.ProgressInterval,
-	}, reader, es, dlq, pipeline.Options{Log: log, Metrics: metrics, Health: health})
-	health.Set("startup", "")
-	log.Info("consuming", "topic", cfg.Topic, "group", cfg.Group, "index", es.Index())
-
-	var g errgroup.Group
-	lagCtx, stopLag := context.WithCancel(ctx)
-	g.Go(func() error {
-		pipeline.MonitorLag(lagCtx, client, cfg.Group, cfg.Topic, cfg.LagInterval, metrics, health, log)
-		return nil
-	})
-	runErr := p.Run(ctx)
-	stopLag()
-	_ = g.Wait()
-
-	// Leaving the group hands the partitions over at once instead of after
-	// the session timeout. Both closes share what is left of the shutdown
-	// budget, so a dead broker cannot hold the exit.
-	closeWithin((cfg.ShutdownTimeout-drain)/2, log,
-		closer{"leave the consumer group", reader.Close},
-		closer{"close the dead-letter writer", writer.Close})
-	s := p.Stats()
-	log.Info("pipeline stopped", "consumed", s.Consumed, "indexed", s.Indexed, "conflicts", s.Conflicts,
-		"superseded", s.Superseded, "dead_lettered", s.DeadLettered, "retries", s.Retries)
-	return runErr
-}
-
-// closer is one thing to close at exit, named for the log.
-type closer struct {
-	what  string
-	close func() error
-}
-
-// closeWithin runs the closers concurrently and waits at most d for all of
-// them, logging each failure, and returns what had not finished by then
-// (also logged). kafka-go's Close takes no context, so a Close stuck on an
-// unreachable broker cannot be interrupted: the bound keeps it from holding
-// the exit, which is what ends it. Each result has a buffered slot, so a
-// late Close never blocks.
-func closeWithin(d time.Duration, log *slog.Logger, closers ...closer) (pending []string) {
-	type result struct {
-		i   int
-		err error
+	c, err := consumer.New(consumer.Settings{
+		Kafka: cfg.KafkaConfig, Writer: cfg.WriterConfig, Elastic: cfg.ElasticConfig,
+		Topic: cfg.Topic, Group: cfg.Group,
+		DLQ:          kafka.TopicSpec{Name: cfg.DLQTopic, Partitions: cfg.DLQPartitions, ReplicationFactor: cfg.DLQReplicationFactor},
+		TemplateName: cfg.TemplateName, Template: template,
+		SessionTimeout: cfg.SessionTimeout, QueueCapacity: cfg.BulkSize,
+		Pipeline: pipeline.Config{
+			BulkSize: cfg.BulkSize, BulkBytes: cfg.BulkBytes, FlushInterval: cfg.FlushInterval, Workers: cfg.BulkWorkers,
+			DrainTimeout: drain, CommitTimeout: (cfg.ShutdownTimeout - drain) / 2,
+			RetryMax: cfg.RetryMaxInterval, ProgressInterval: cfg.ProgressInterval,
+		},
+		CloseTimeout: (cfg.ShutdownTimeout - drain) / 2,
+		LagInterval:  cfg.LagInterval,
+	}, pipeline.Options{Log: log, Metrics: metrics, Health: health})
+	if err != nil {
+		return err
 	}
-	results := make(chan result, len(closers))
-	for i, c := range closers {
-		go func() { results <- result{i, c.close()} }()
-	}
-	done := make([]bool, len(closers))
-	timeout := time.NewTimer(d)
-	defer timeout.Stop()
-	for range closers {
-		select {
-		case r := <-results:
-			done[r.i] = true
-			if r.err != nil {
-				log.Warn(closers[r.i].what+" failed", "error", r.err.Error())
-			}
-		case <-timeout.C:
-			for i, c := range closers {
-				if !done[i] {
-					pending = append(pending, c.what)
-				}
-			}
-			log.Warn("shutdown: giving up waiting; the broker expires the group session on its own", "still_running", pending, "waited", d.String())
-			return pending
-		}
-	}
-	return nil
+	return c.Run(ctx)
 }

@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/settings"
@@ -104,92 +102,6 @@ func TestHealthcheckFailsWithoutListener(t *testing.T) {
 	}
 }
 
-func TestOpsServerFailureStopsTheWorker(t *testing.T) {
-	opsErr := errors.New("serve ops: accept: too many open files")
-	workStopped := make(chan struct{})
-	err := runWithOps(context.Background(),
-		func(ctx context.Context) error { return opsErr },
-		func(ctx context.Context) error {
-			<-ctx.Done() // drains like on SIGTERM
-			close(workStopped)
-			return nil
-		})
-	if !errors.Is(err, opsErr) {
-		t.Fatalf("runWithOps = %v, want the ops error", err)
-	}
-	select {
-	case <-workStopped:
-	default:
-		t.Fatal("runWithOps returned before the worker stopped")
-	}
-}
-
-func TestOpsServerOutlivesTheDrain(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	opsCtx := make(chan context.Context, 1)
-	opsStopped := make(chan struct{})
-	var opsAliveAfterDrain bool
-	err := runWithOps(ctx,
-		func(ctx context.Context) error {
-			opsCtx <- ctx
-			<-ctx.Done()
-			close(opsStopped)
-			return nil
-		},
-		func(ctx context.Context) error {
-			oc := <-opsCtx
-			cancel() // SIGTERM
-			<-ctx.Done()
-			opsAliveAfterDrain = oc.Err() == nil // the drain ends here
-			return errors.New("worker failed")
-		})
-	if err == nil || err.Error() != "worker failed" {
-		t.Fatalf("runWithOps = %v, want the worker's error", err)
-	}
-	if !opsAliveAfterDrain {
-		t.Error("the ops server was stopped before the worker finished draining")
-	}
-	select {
-	case <-opsStopped:
-	default:
-		t.Error("runWithOps returned with the ops server still running")
-	}
-}
-
-func TestCloseWithinClosesConcurrentlyAndReportsFailures(t *testing.T) {
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	// Each closer waits for the other to have started: only concurrent
-	// closes finish.
-	var started sync.WaitGroup
-	started.Add(2)
-	both := func(err error) func() error {
-		return func() error { started.Done(); started.Wait(); return err }
-	}
-	pending := closeWithin(time.Minute, log, closer{"a", both(nil)}, closer{"b", both(errors.New("broken pipe"))})
-	if len(pending) != 0 {
-		t.Fatalf("pending %v, want none", pending)
-	}
-	if !strings.Contains(logs.String(), "b failed") || !strings.Contains(logs.String(), "broken pipe") {
-		t.Errorf("the failed close was not logged:\n%s", logs.String())
-	}
-}
-
-func TestCloseWithinDoesNotWaitForAStuckClose(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
-	stuck := func() error { <-release; return nil }
-	var logs bytes.Buffer
-	pending := closeWithin(10*time.Millisecond, slog.New(slog.NewTextHandler(&logs, nil)), closer{"leave the consumer group", stuck})
-	if len(pending) != 1 || pending[0] != "leave the consumer group" {
-		t.Fatalf("pending %v, want the stuck close", pending)
-	}
-	if !strings.Contains(logs.String(), "leave the consumer group") {
-		t.Errorf("the stuck close was not logged:\n%s", logs.String())
-	}
-}
-
-// The start-up log shows every setting by variable name, secrets masked.
 func TestStartupSettingsMaskSecrets(t *testing.T) {
 	var c config
 	c.SASLPassword, c.Password, c.APIKey = "kafka-secret", "es-secret", "key-secret"

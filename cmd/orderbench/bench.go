@@ -34,7 +34,8 @@ type bench struct {
 	services string // scripts/services' state folder (holds kafka.classpath)
 
 	kafka  kafka.Config
-	client *kafkago.Client
+	client *kafkago.Client // raw calls the harness makes on its own (delete topics, describe groups)
+	admin  *kafka.Admin
 	es     *esClient
 	slog   *slog.Logger
 
@@ -64,6 +65,9 @@ func newBench(ctx context.Context, opts options, stderr io.Writer) (*bench, erro
 	b.slog = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	b.kafka = kafka.Config{Brokers: strings.Split(b.brokers, ","), ClientID: "orderbench"}
 	if b.client, err = b.kafka.Client(); err != nil {
+		return nil, err
+	}
+	if b.admin, err = kafka.NewAdmin(b.kafka); err != nil {
 		return nil, err
 	}
 	b.es = newESClient(b.esURL)
@@ -163,7 +167,7 @@ func (b *bench) ensureTopic(ctx context.Context, topic string) error {
 	b.topics = append(b.topics, topic)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_, err := kafka.EnsureTopic(ctx, b.kafka, kafka.TopicSpec{Name: topic, Partitions: 6, ReplicationFactor: 1}, b.slog)
+	_, err := b.admin.EnsureTopic(ctx, kafka.TopicSpec{Name: topic, Partitions: 6, ReplicationFactor: 1}, b.slog)
 	return err
 }
 

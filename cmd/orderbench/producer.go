@@ -73,7 +73,7 @@ func (b *bench) oursOnce(ctx context.Context, i int) (rate float64, maxRSS int64
 	if err := c.wait(ctx, 2*time.Minute+time.Duration(n/5000)*time.Second); err != nil {
 		return 0, 0, err
 	}
-	ranges, err := kafka.Offsets(ctx, b.kafka, topic)
+	ranges, err := b.admin.Offsets(ctx, topic)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -91,7 +91,7 @@ func (b *bench) fill(ctx context.Context, t *throughput) error {
 	if err := c.wait(ctx, 5*time.Minute+time.Duration(n/2000)*time.Second); err != nil {
 		return err
 	}
-	if t.ranges, err = kafka.Offsets(ctx, b.kafka, t.topic); err != nil {
+	if t.ranges, err = b.admin.Offsets(ctx, t.topic); err != nil {
 		return err
 	}
 	for _, r := range t.ranges {
@@ -192,7 +192,7 @@ func (b *bench) waitCommitted(ctx context.Context, c *child, group string, t *th
 		parts[i] = r.Partition
 	}
 	return c.pollUntil(ctx, "every offset committed", timeout, func() (bool, error) {
-		offs, err := kafka.GroupOffsets(ctx, b.client, group, t.topic, parts)
+		offs, err := b.admin.GroupOffsets(ctx, group, t.topic, parts)
 		if err != nil {
 			return false, err
 		}

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,13 +11,11 @@ import (
 	"strings"
 	"time"
 
-	es "github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
-
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/retry"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -111,6 +109,10 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return settings.Usage(err)
 	}
+	admin, err := kafka.NewAdmin(cfg.Config)
+	if err != nil {
+		return settings.Usage(err)
+	}
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
 		return settings.Usage(err)
@@ -122,14 +124,14 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.TopicLayout.Spec(cfg.Topic),
 		cfg.DLQLayout.Spec(cfg.DLQTopic),
 	} {
-		if err := setupTopic(waitCtx, cfg.Config, t, stdout, log); err != nil {
+		if err := setupTopic(waitCtx, admin, t, stdout, log); err != nil {
 			return err
 		}
 	}
-	if err := waitElasticsearch(waitCtx, esc.ES(), log); err != nil {
+	if err := waitElasticsearch(waitCtx, esc, log); err != nil {
 		return err
 	}
-	if err := setupSecurity(waitCtx, esc.ES(), cfg, stdout); err != nil {
+	if err := setupSecurity(waitCtx, esc, cfg, stdout); err != nil {
 		return err
 	}
 	if err := setupTemplate(waitCtx, esc, cfg.TemplateName, template, cfg.Index, stdout, log); err != nil {
@@ -149,54 +151,22 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return k.importObjects(kctx, cfg.KibanaTimeout, deploy.KibanaObjects, stdout, log)
 }
 
-// waitElasticsearch waits until the cluster answers a health request.
-func waitElasticsearch(ctx context.Context, client *es.Client, log *slog.Logger) error {
-	for {
-		res, err := esapi.ClusterHealthRequest{WaitForStatus: "yellow", Timeout: 5 * time.Second}.Do(ctx, client)
-		// TransportError annotates exactly the certificate errors, which
-		// no wait fixes: fail at once, naming ES_CA_CERT, instead of
-		// retrying until SETUP_TIMEOUT.
-		if err != nil && elastic.TransportError(err).Error() != err.Error() {
-			return fmt.Errorf("reach elasticsearch: %w", elastic.TransportError(err))
+// waitElasticsearch waits until the cluster answers a health request,
+// about once a second, each attempt logged; refused credentials end the
+// wait at once, and so does an untrusted certificate (naming ES_CA_CERT):
+// no wait fixes either.
+func waitElasticsearch(ctx context.Context, esc *elastic.Client, log *slog.Logger) error {
+	_, err := retry.Do(ctx, retry.Backoff{Initial: time.Second, Max: time.Second}, func() (struct{}, error) {
+		err := esc.Health(ctx)
+		if errors.Is(err, elastic.ErrForbidden) || elastic.IsCertificateError(err) {
+			return struct{}{}, retry.Permanent(err)
 		}
-		if err == nil {
-			status := res.StatusCode
-			io.Copy(io.Discard, res.Body)
-			res.Body.Close()
-			if status == http.StatusOK {
-				return nil
-			}
-			if status == http.StatusUnauthorized || status == http.StatusForbidden {
-				return fmt.Errorf("reach elasticsearch: status %d: check ES_USERNAME/ES_PASSWORD/ES_API_KEY", status)
-			}
-			err = fmt.Errorf("cluster health: status %d", status)
-		}
-		log.Warn("elasticsearch not ready, retrying", "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("reach elasticsearch: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// esResult turns a response into an *elastic.StatusError unless it is 2xx,
-// and decodes it into v when v is not nil.
-func esResult(res *esapi.Response, err error, v any) error {
+		return struct{}{}, err
+	}, func(attempt int, err error, wait time.Duration) {
+		log.Warn("elasticsearch not ready, retrying", "attempt", attempt, "error", err.Error())
+	})
 	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.IsError() {
-		b, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-		return &elastic.StatusError{Status: res.StatusCode, Body: strings.TrimSpace(string(b))}
-	}
-	if v == nil {
-		_, _ = io.Copy(io.Discard, res.Body)
-		return nil
-	}
-	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
-		return fmt.Errorf("decode response: %w", err)
+		return fmt.Errorf("reach elasticsearch: %w", err)
 	}
 	return nil
 }

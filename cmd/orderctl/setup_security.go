@@ -4,7 +4,6 @@ package main
 // password, the orderpipe_writer role and the users that hold it.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,13 +11,12 @@ import (
 
 	"path"
 
-	es "github.com/elastic/go-elasticsearch/v8"
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/changepassword"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putrole"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putuser"
 
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/elastic"
 )
 
 // Request bodies are built from go-elasticsearch's typed API request types,
@@ -51,15 +49,14 @@ func writerRoleRequest(index string, stdout io.Writer) (*putrole.Request, error)
 // made on every run: what exists already is written again ("applied") with
 // the same content, so a rerun leaves it as it was (a changed password in
 // the environment is applied too).
-func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdout io.Writer) error {
+func setupSecurity(ctx context.Context, esc *elastic.Client, cfg setupConfig, stdout io.Writer) error {
 	if cfg.KibanaPassword != "" {
 		body, err := json.Marshal(&changepassword.Request{Password: &cfg.KibanaPassword})
 		if err != nil {
 			return fmt.Errorf("encode kibana_system password: %w", err)
 		}
-		res, err := esapi.SecurityChangePasswordRequest{Username: "kibana_system", Body: bytes.NewReader(body)}.Do(ctx, client)
-		if err := esResult(res, err, nil); err != nil {
-			return fmt.Errorf("set kibana_system password: %w", err)
+		if err := esc.ChangePassword(ctx, "kibana_system", body); err != nil {
+			return err
 		}
 		fmt.Fprintln(stdout, "user kibana_system: password applied")
 	}
@@ -78,16 +75,11 @@ func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdo
 	if err != nil {
 		return fmt.Errorf("encode role %s: %w", deploy.WriterRoleName, err)
 	}
-	var role struct {
-		Role struct {
-			Created bool `json:"created"`
-		} `json:"role"`
+	created, err := esc.PutRole(ctx, deploy.WriterRoleName, body)
+	if err != nil {
+		return err
 	}
-	res, err := esapi.SecurityPutRoleRequest{Name: deploy.WriterRoleName, Body: bytes.NewReader(body)}.Do(ctx, client)
-	if err := esResult(res, err, &role); err != nil {
-		return fmt.Errorf("put role %s: %w", deploy.WriterRoleName, err)
-	}
-	fmt.Fprintf(stdout, "role %s: %s\n", deploy.WriterRoleName, createdOr(role.Role.Created, "applied"))
+	fmt.Fprintf(stdout, "role %s: %s\n", deploy.WriterRoleName, createdOr(created, "applied"))
 	for _, u := range users {
 		if u.password == "" {
 			continue
@@ -97,14 +89,11 @@ func setupSecurity(ctx context.Context, client *es.Client, cfg setupConfig, stdo
 		if err != nil {
 			return fmt.Errorf("encode user %s: %w", u.name, err)
 		}
-		var user struct {
-			Created bool `json:"created"`
+		created, err := esc.PutUser(ctx, u.name, body)
+		if err != nil {
+			return err
 		}
-		res, err := esapi.SecurityPutUserRequest{Username: u.name, Body: bytes.NewReader(body)}.Do(ctx, client)
-		if err := esResult(res, err, &user); err != nil {
-			return fmt.Errorf("put user %s: %w", u.name, err)
-		}
-		fmt.Fprintf(stdout, "user %s: %s\n", u.name, createdOr(user.Created, "applied"))
+		fmt.Fprintf(stdout, "user %s: %s\n", u.name, createdOr(created, "applied"))
 	}
 	return nil
 }

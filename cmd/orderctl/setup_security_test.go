@@ -13,8 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
-	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/changepassword"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putrole"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putuser"
@@ -26,7 +26,7 @@ import (
 // fakeES answers like a security-enabled Elasticsearch and records every
 // request. The real test Elasticsearch runs with security off, so the user
 // and role calls are proven against this recording instead.
-func fakeES(t *testing.T) (*es.Client, func() []recorded) {
+func fakeES(t *testing.T) (*elastic.Client, func() []recorded) {
 	t.Helper()
 	var mu sync.Mutex
 	var reqs []recorded
@@ -62,7 +62,7 @@ func fakeES(t *testing.T) (*es.Client, func() []recorded) {
 		}
 	}))
 	t.Cleanup(srv.Close)
-	client, err := es.NewClient(es.Config{Addresses: []string{srv.URL}, Username: "elastic", Password: "pw"})
+	client, err := elastic.New(elastic.Config{Addresses: []string{srv.URL}, Username: "elastic", Password: "pw", Index: "orders", RequestTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestSetupSecurityRefused(t *testing.T) {
 		io.WriteString(w, `{"error":"action [cluster:admin/xpack/security/role/put] is unauthorized"}`)
 	}))
 	defer srv.Close()
-	client, err := es.NewClient(es.Config{Addresses: []string{srv.URL}})
+	client, err := elastic.New(elastic.Config{Addresses: []string{srv.URL}, Index: "orders", RequestTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

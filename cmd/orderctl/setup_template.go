@@ -9,13 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"path"
 	"reflect"
 	"strconv"
 	"strings"
-
-	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
 )
@@ -38,22 +35,13 @@ func setupTemplate(ctx context.Context, esc *elastic.Client, name string, body [
 	if !matched {
 		fmt.Fprintf(stdout, "template %s: WARNING its patterns %v do not match ES_INDEX %q: that index would get a dynamic mapping\n", name, desired.IndexPatterns, index)
 	}
-	res, err := esapi.IndicesGetIndexTemplateRequest{Name: name}.Do(ctx, esc.ES())
+	stored, found, err := esc.IndexTemplate(ctx, name)
 	if err != nil {
-		return fmt.Errorf("get index template %s: %w", name, err)
-	}
-	var got struct {
-		IndexTemplates []struct {
-			IndexTemplate json.RawMessage `json:"index_template"`
-		} `json:"index_templates"`
+		return err
 	}
 	state := "installed"
-	if res.StatusCode == http.StatusNotFound {
-		res.Body.Close()
-	} else if err := esResult(res, nil, &got); err != nil {
-		return fmt.Errorf("get index template %s: %w", name, err)
-	} else if len(got.IndexTemplates) == 1 {
-		same, err := templateEqual(body, got.IndexTemplates[0].IndexTemplate)
+	if found {
+		same, err := templateEqual(body, stored)
 		if err != nil {
 			return err
 		}

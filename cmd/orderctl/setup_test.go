@@ -60,7 +60,11 @@ func topicState(t *testing.T, brokers []string, topic string) string {
 	}
 	// A fresh client each time: kafka-go's shared default transport caches
 	// metadata and may not know a topic created a moment ago.
-	parts, err := kafka.Offsets(ctx, kafka.Config{Brokers: brokers}, topic)
+	admin, err := kafka.NewAdmin(kafka.Config{Brokers: brokers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, err := admin.Offsets(ctx, topic)
 	if err != nil {
 		t.Fatalf("read partitions of %s: %v", topic, err)
 	}

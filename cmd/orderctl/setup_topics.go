@@ -10,32 +10,37 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/retry"
 )
 
-// setupTopic creates a topic unless it exists; it waits for Kafka to answer.
-func setupTopic(ctx context.Context, cfg kafka.Config, spec kafka.TopicSpec, stdout io.Writer, log *slog.Logger) error {
-	for {
-		n, exists, err := kafka.TopicPartitions(ctx, cfg, spec.Name)
-		switch {
-		case err == nil && exists:
-			fmt.Fprintf(stdout, "topic %s: exists (%d partitions)\n", spec.Name, n)
-			if n < spec.Partitions {
-				fmt.Fprintf(stdout, "topic %s: WARNING has %d partitions, %d wanted; not changed (adding partitions would move keys)\n", spec.Name, n, spec.Partitions)
-			}
-			return nil
-		case err == nil:
-			n, err := kafka.EnsureTopic(ctx, cfg, spec, log)
-			if err != nil {
-				return fmt.Errorf("create topic %s: %w", spec.Name, err)
-			}
-			fmt.Fprintf(stdout, "topic %s: created (%d partitions, replication %d)\n", spec.Name, n, spec.ReplicationFactor)
-			return nil
-		}
-		log.Warn("kafka not ready, retrying", "topic", spec.Name, "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("look up topic %s: %w (last error: %v)", spec.Name, ctx.Err(), err)
-		case <-time.After(time.Second):
-		}
+// setupTopic creates a topic unless it exists; the look-up waits for Kafka
+// to answer (about once a second, each attempt logged), and EnsureTopic
+// waits on its own for a creation to succeed.
+func setupTopic(ctx context.Context, admin *kafka.Admin, spec kafka.TopicSpec, stdout io.Writer, log *slog.Logger) error {
+	type state struct {
+		partitions int
+		exists     bool
 	}
+	st, err := retry.Do(ctx, retry.Backoff{Initial: time.Second, Max: time.Second}, func() (state, error) {
+		n, exists, err := admin.TopicPartitions(ctx, spec.Name)
+		return state{n, exists}, err
+	}, func(attempt int, err error, wait time.Duration) {
+		log.Warn("kafka not ready, retrying", "topic", spec.Name, "attempt", attempt, "error", err.Error())
+	})
+	if err != nil {
+		return fmt.Errorf("look up topic %s: %w", spec.Name, err)
+	}
+	if st.exists {
+		fmt.Fprintf(stdout, "topic %s: exists (%d partitions)\n", spec.Name, st.partitions)
+		if st.partitions < spec.Partitions {
+			fmt.Fprintf(stdout, "topic %s: WARNING has %d partitions, %d wanted; not changed (adding partitions would move keys)\n", spec.Name, st.partitions, spec.Partitions)
+		}
+		return nil
+	}
+	n, err := admin.EnsureTopic(ctx, spec, log)
+	if err != nil {
+		return fmt.Errorf("create topic %s: %w", spec.Name, err)
+	}
+	fmt.Fprintf(stdout, "topic %s: created (%d partitions, replication %d)\n", spec.Name, n, spec.ReplicationFactor)
+	return nil
 }

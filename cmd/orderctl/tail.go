@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
@@ -74,16 +73,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *maxEvents < 0 {
 		return settings.Usage(errors.New("-max must not be negative"))
 	}
-	filter := tailFilter{statuses: map[order.Status]bool{}, minTotal: *minTotal}
-	for _, s := range strings.Split(*statuses, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		st := order.Status(s)
-		if !slices.Contains(order.Statuses, st) {
-			return settings.Usage(fmt.Errorf("-status: %q is not one of %v", s, order.Statuses))
-		}
-		filter.statuses[st] = true
+	filter, err := newTailFilter(*statuses, *minTotal)
+	if err != nil {
+		return settings.Usage(err)
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -109,31 +101,9 @@ func runTail(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stderr, "tail: following %s in group %s (from %s when the group has no offsets)\n", cfg.Topic, *group, *from)
 	}
 
-	printed := 0
-	for {
-		select {
-		case <-ctx.Done():
-			return nil // Ctrl-C: a clean stop
-		case err := <-errc:
-			return err
-		case m := <-msgs:
-			shown := printEvent(stdout, m, filter, *asJSON)
-			if commit != nil {
-				// Commit only what was handled; the reader batches
-				// commits and flushes them when it closes.
-				if err := commit(ctx, m); err != nil && ctx.Err() == nil {
-					return fmt.Errorf("commit: %w", err)
-				}
-			}
-			if !shown {
-				continue
-			}
-			printed++
-			if *maxEvents > 0 && printed >= *maxEvents {
-				return nil
-			}
-		}
-	}
+	return follow(ctx, msgs, errc, commit, *maxEvents, func(m kafkago.Message) bool {
+		return printEvent(stdout, m, filter, *asJSON)
+	})
 }
 
 // printEvent prints m if it passes the filter (malformed messages always
@@ -176,29 +146,33 @@ var seekReader = func(r *kafkago.Reader, offset int64) error { return r.SetOffse
 // Every reader is created and positioned before any goroutine starts, so a
 // failure part way leaves nothing running.
 func readPartitions(ctx context.Context, cfg tailConfig, earliest bool, out chan<- kafkago.Message, errc chan<- error, wg *sync.WaitGroup) error {
-	ranges, err := kafka.Offsets(ctx, cfg.Config, cfg.Topic)
+	admin, err := kafka.NewAdmin(cfg.Config)
 	if err != nil {
 		return err
 	}
-	dialer, err := cfg.Dialer()
+	ranges, err := admin.Offsets(ctx, cfg.Topic)
 	if err != nil {
 		return err
 	}
 	readers := make([]*kafkago.Reader, 0, len(ranges))
+	closeAll := func() {
+		for _, r := range readers {
+			r.Close()
+		}
+	}
 	for _, pr := range ranges {
-		r := kafkago.NewReader(kafkago.ReaderConfig{
-			Brokers: cfg.Brokers, Topic: cfg.Topic, Partition: pr.Partition, Dialer: dialer,
-			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond,
-		})
+		r, err := kafka.NewPartitionReader(cfg.Config, cfg.Topic, pr.Partition, 4<<20)
+		if err != nil {
+			closeAll()
+			return err
+		}
 		readers = append(readers, r)
 		start := pr.End
 		if earliest {
 			start = pr.First
 		}
 		if err := seekReader(r, start); err != nil {
-			for _, r := range readers {
-				r.Close()
-			}
+			closeAll()
 			return fmt.Errorf("seek %s/%d: %w", cfg.Topic, pr.Partition, err)
 		}
 	}
@@ -216,20 +190,10 @@ func readPartitions(ctx context.Context, cfg tailConfig, earliest bool, out chan
 // readGroup joins group and fetches without committing; the caller commits
 // what it has handled.
 func readGroup(ctx context.Context, cfg tailConfig, group string, earliest bool, out chan<- kafkago.Message, errc chan<- error, wg *sync.WaitGroup) (*kafkago.Reader, error) {
-	dialer, err := cfg.Dialer()
+	r, err := kafka.NewTailReader(cfg.Config, cfg.Topic, group, earliest)
 	if err != nil {
 		return nil, err
 	}
-	start := kafkago.LastOffset
-	if earliest {
-		start = kafkago.FirstOffset
-	}
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers: cfg.Brokers, Topic: cfg.Topic, GroupID: group, Dialer: dialer, StartOffset: start,
-		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond,
-		CommitInterval:    time.Second, // flushed on Close
-		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
-	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -255,6 +219,53 @@ func pump(ctx context.Context, read func(context.Context) (kafkago.Message, erro
 		case out <- m:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// newTailFilter reads -status (comma-separated) and -min-total.
+func newTailFilter(statuses string, minTotal float64) (tailFilter, error) {
+	filter := tailFilter{statuses: map[order.Status]bool{}, minTotal: minTotal}
+	for _, s := range strings.Split(statuses, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		st := order.Status(s)
+		if !slices.Contains(order.Statuses, st) {
+			return filter, fmt.Errorf("-status: %q is not one of %v", s, order.Statuses)
+		}
+		filter.statuses[st] = true
+	}
+	return filter, nil
+}
+
+// follow prints (through show, which reports whether the message passed
+// the filter) and commits what the readers deliver until ctx ends, a reader
+// fails, or maxEvents (when > 0) were printed.
+func follow(ctx context.Context, msgs <-chan kafkago.Message, errc <-chan error, commit func(context.Context, ...kafkago.Message) error, maxEvents int, show func(kafkago.Message) bool) error {
+	printed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // Ctrl-C: a clean stop
+		case err := <-errc:
+			return err
+		case m := <-msgs:
+			shown := show(m)
+			if commit != nil {
+				// Commit only what was handled; the reader batches
+				// commits and flushes them when it closes.
+				if err := commit(ctx, m); err != nil && ctx.Err() == nil {
+					return fmt.Errorf("commit: %w", err)
+				}
+			}
+			if !shown {
+				continue
+			}
+			printed++
+			if maxEvents > 0 && printed >= maxEvents {
+				return nil
+			}
 		}
 	}
 }

@@ -77,6 +77,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := cfg.Config.Validate(); err != nil {
 		return settings.Usage(err)
 	}
+	admin, err := kafka.NewAdmin(cfg.Config)
+	if err != nil {
+		return settings.Usage(err)
+	}
 	esc, err := elastic.New(cfg.ESConfig.Config)
 	if err != nil {
 		if errors.Is(err, settings.ErrInvalid) {
@@ -89,54 +93,12 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	start := time.Now()
 	progress := stageProgress(stderr, func() bool { return time.Since(start) < 2*time.Second })
-	snap, err := reconcile.ReadTopic(ctx, cfg.Config, cfg.Topic, rng, progress)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", cfg.Topic, err)
-	}
-	dl, err := reconcile.ReadDLQ(ctx, cfg.Config, cfg.DLQTopic, progress)
-	if err != nil {
-		return fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
-	}
-	docs, exists, err := reconcile.ScanIndex(ctx, esc.ES(), cfg.Index, progress)
+	rep, snap, err := compareAll(ctx, admin, esc, cfg, rng, progress)
 	if err != nil {
 		return err
 	}
-	rep := reconcile.Compare(snap, docs, dl)
-	rep.Index, rep.DLQTopic = cfg.Index, cfg.DLQTopic
-	if !exists {
-		rep.Notes = append(rep.Notes, "index "+cfg.Index+" does not exist")
-	}
-	if len(rep.Unexpected)+len(rep.Ahead) > 0 {
-		// A live producer may have written these after the snapshot.
-		later, err := reconcile.ReadAfter(ctx, cfg.Config, snap)
-		if err != nil {
-			return fmt.Errorf("read %s after the snapshot: %w", cfg.Topic, err)
-		}
-		rep.Excuse(later, docs)
-	}
-	for deadline := time.Now().Add(*settle); len(rep.Pending())+len(rep.MalformedNotInDLQ) > 0 && time.Now().Before(deadline); {
-		fmt.Fprintf(stderr, "verify: %d orders missing or stale, %d malformed messages not in the DLQ yet, re-checking (settle until %s)\n",
-			len(rep.Pending()), len(rep.MalformedNotInDLQ), deadline.Format(time.TimeOnly))
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Second):
-		}
-		// The DLQ first: an order the consumer dead-letters after this
-		// read is still missing from the index below, and is refiled on
-		// the next round.
-		dl, err := reconcile.ReadDLQ(ctx, cfg.Config, cfg.DLQTopic, nil)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
-		}
-		rep.RecheckDLQ(dl)
-		if len(rep.Pending()) > 0 {
-			fresh, err := reconcile.FetchDocs(ctx, esc.ES(), cfg.Index, rep.Pending())
-			if err != nil {
-				return err
-			}
-			rep.Recheck(snap, fresh, dl)
-		}
+	if err := settleReport(ctx, rep, snap, admin, esc, cfg.DLQTopic, *settle, stderr); err != nil {
+		return err
 	}
 	rep.Write(stdout, *examples)
 	fmt.Fprintf(stdout, "took %s\n", time.Since(start).Round(time.Millisecond))
@@ -161,4 +123,67 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		return time.UnixMilli(ms), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is neither a duration (2h), an RFC 3339 time nor Unix milliseconds", s)
+}
+
+// settleReport re-checks what is still missing or stale (in the index and
+// the DLQ) and malformed messages not dead-lettered yet, about once a
+// second for up to settle, for a consumer that is still catching up.
+func settleReport(ctx context.Context, rep *reconcile.Report, snap *reconcile.Snapshot, admin *kafka.Admin, esc *elastic.Client, dlqTopic string, settle time.Duration, stderr io.Writer) error {
+	for deadline := time.Now().Add(settle); len(rep.Pending())+len(rep.MalformedNotInDLQ) > 0 && time.Now().Before(deadline); {
+		fmt.Fprintf(stderr, "verify: %d orders missing or stale, %d malformed messages not in the DLQ yet, re-checking (settle until %s)\n",
+			len(rep.Pending()), len(rep.MalformedNotInDLQ), deadline.Format(time.TimeOnly))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		// The DLQ first: an order the consumer dead-letters after this
+		// read is still missing from the index below, and is refiled on
+		// the next round.
+		dl, err := reconcile.ReadDLQ(ctx, admin, dlqTopic, nil)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", dlqTopic, err)
+		}
+		rep.RecheckDLQ(dl)
+		if len(rep.Pending()) > 0 {
+			fresh, err := esc.Fetch(ctx, rep.Pending())
+			if err != nil {
+				return err
+			}
+			rep.Recheck(snap, fresh, dl)
+		}
+	}
+	return nil
+}
+
+// compareAll reads the topic, the DLQ and the index once and compares them;
+// differences a live producer explains (written after the snapshot) are
+// excused.
+func compareAll(ctx context.Context, admin *kafka.Admin, esc *elastic.Client, cfg verifyConfig, rng reconcile.Range, progress reconcile.Progress) (*reconcile.Report, *reconcile.Snapshot, error) {
+	snap, err := reconcile.ReadTopic(ctx, admin, cfg.Topic, rng, progress)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", cfg.Topic, err)
+	}
+	dl, err := reconcile.ReadDLQ(ctx, admin, cfg.DLQTopic, progress)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", cfg.DLQTopic, err)
+	}
+	docs, exists, err := esc.Scan(ctx, func(done, total int64) { progress("elasticsearch", done, total) })
+	if err != nil {
+		return nil, nil, err
+	}
+	rep := reconcile.Compare(snap, docs, dl)
+	rep.Index, rep.DLQTopic = cfg.Index, cfg.DLQTopic
+	if !exists {
+		rep.Notes = append(rep.Notes, "index "+cfg.Index+" does not exist")
+	}
+	if len(rep.Unexpected)+len(rep.Ahead) > 0 {
+		// A live producer may have written these after the snapshot.
+		later, err := reconcile.ReadAfter(ctx, admin, snap)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read %s after the snapshot: %w", cfg.Topic, err)
+		}
+		rep.Excuse(later, docs)
+	}
+	return rep, snap, nil
 }

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
@@ -196,6 +195,10 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	log.Info("ops listener up", "addr", opsSrv.Addr())
 
+	admin, err := kafka.NewAdmin(cfg.Config)
+	if err != nil {
+		return settings.Usage(err)
+	}
 	w, err := kafka.NewWriter(cfg.Config, cfg.WriterConfig, cfg.Topic)
 	if err != nil {
 		return settings.Usage(err)
@@ -215,21 +218,12 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return settings.Usage(err)
 	}
-	out.failed = &p.Stats.Failed
 
 	// The ops server outlives the signal, so /metrics and /readyz still
 	// answer while the producer flushes; it stops when the worker returns.
 	// An ops server failure stops the worker too.
-	opsCtx, stopOps := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopOps()
-	g, gctx := errgroup.WithContext(opsCtx)
-	g.Go(func() error { return opsSrv.Run(gctx) })
-	g.Go(func() error {
-		defer stopOps()
-		workCtx, stopWork := context.WithCancel(ctx)
-		defer stopWork()
-		defer context.AfterFunc(gctx, stopWork)()
-		partitions, err := kafka.EnsureTopic(workCtx, cfg.Config, cfg.TopicLayout.Spec(cfg.Topic), log)
+	return ops.RunWith(ctx, opsSrv.Run, func(workCtx context.Context) error {
+		partitions, err := admin.EnsureTopic(workCtx, cfg.TopicLayout.Spec(cfg.Topic), log)
 		if err != nil {
 			if workCtx.Err() != nil {
 				log.Info("stopped before Kafka was reachable")
@@ -243,23 +237,22 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		progressStopped := make(chan struct{})
 		go func() {
 			defer close(progressStopped)
-			reportProgress(progressDone, cfg.ProgressInterval, p, log)
+			reportProgress(progressDone, cfg.ProgressInterval, p, &out.failed, log)
 		}()
 		err = p.Run(workCtx)
 		close(progressDone)
 		<-progressStopped
 		s := &p.Stats
 		log.Info("producer stopped",
-			"produced", s.Produced.Load(), "abandoned", s.Abandoned.Load(), "failed_attempts", s.Failed.Load(),
+			"produced", s.Produced.Load(), "abandoned", s.Abandoned.Load(), "failed_attempts", out.failed.Load(),
 			"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
 			"bytes", s.Bytes.Load())
 		return err
 	})
-	return g.Wait()
 }
 
 // reportProgress logs a progress line every interval until done closes.
-func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Producer, log *slog.Logger) {
+func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Producer, failed *atomic.Int64, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last, lastAt := int64(0), time.Now()
@@ -272,7 +265,7 @@ func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Produ
 			produced := s.Produced.Load()
 			log.Info("progress",
 				"rate_per_s", ops.PerSecond(produced-last, now.Sub(lastAt)),
-				"produced", produced, "failed_attempts", s.Failed.Load(), "bytes", s.Bytes.Load(),
+				"produced", produced, "failed_attempts", failed.Load(), "bytes", s.Bytes.Load(),
 				"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
 				"pending_follow_ups", s.Pending.Load(), "backfill_done", s.BackfillDone.Load())
 			last, lastAt = produced, now
@@ -287,7 +280,7 @@ type kafkaOut struct {
 	log     *slog.Logger
 	ready   *ops.Readiness
 	metrics *metrics
-	failed  *atomic.Int64 // the producer's Stats.Failed
+	failed  atomic.Int64 // write attempts that failed and were retried
 }
 
 func (k *kafkaOut) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {

@@ -7,19 +7,17 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	es "github.com/elastic/go-elasticsearch/v8"
 	"github.com/elastic/go-elasticsearch/v8/esapi"
 
 	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/retry"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -80,10 +78,6 @@ func New(cfg Config) (*Client, error) {
 // Index is the index documents are written to.
 func (c *Client) Index() string { return c.index }
 
-// ES exposes the underlying client for requests this package does not wrap
-// (tests read documents back through it).
-func (c *Client) ES() *es.Client { return c.es }
-
 // StatusError is an HTTP answer Elasticsearch gave to a whole request.
 type StatusError struct {
 	Status int
@@ -119,14 +113,20 @@ var ErrForbidden = errors.New("elasticsearch: not authorized")
 // credentials are wrong or missing, which no role change fixes.
 var ErrUnauthenticated = errors.New("elasticsearch: authentication failed")
 
+// ErrNotFound is matched by a StatusError with status 404.
+var ErrNotFound = errors.New("elasticsearch: not found")
+
 // Is makes errors.Is(err, ErrForbidden) true for 401 and 403, and
-// errors.Is(err, ErrUnauthenticated) true for 401.
+// errors.Is(err, ErrUnauthenticated) true for 401, and errors.Is(err,
+// ErrNotFound) true for 404.
 func (e *StatusError) Is(target error) bool {
 	switch target {
 	case ErrForbidden:
 		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
 	case ErrUnauthenticated:
 		return e.Status == http.StatusUnauthorized
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
 	}
 	return false
 }
@@ -140,20 +140,10 @@ func TransportError(err error) error {
 	switch {
 	case errors.As(err, &hostname):
 		return fmt.Errorf("%w (elasticsearch's certificate does not name the host in ES_ADDRESSES)", err)
-	case isCertificateError(err):
+	case IsCertificateError(err):
 		return fmt.Errorf("%w (elasticsearch's certificate is not signed by the CA in ES_CA_CERT, or by a system root when ES_CA_CERT is empty)", err)
 	}
 	return err
-}
-
-// ResponseError reads a failed response into a *StatusError.
-func ResponseError(res *esapi.Response) *StatusError {
-	return statusError(res)
-}
-
-func statusError(res *esapi.Response) *StatusError {
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 2048))
-	return &StatusError{Status: res.StatusCode, Body: strings.TrimSpace(string(body))}
 }
 
 // EnsureTemplate installs body as composable index template name (PUT
@@ -164,50 +154,34 @@ func statusError(res *esapi.Response) *StatusError {
 // (401/403, matched by ErrForbidden) is returned at once: waiting fixes
 // neither.
 func (c *Client) EnsureTemplate(ctx context.Context, name string, body []byte, log *slog.Logger) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 250 * time.Millisecond
-	bo.MaxInterval = 10 * time.Second
-	bo.MaxElapsedTime = 0
-	for attempt := 1; ; attempt++ {
+	_, err := retry.Do(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 10 * time.Second}, func() (struct{}, error) {
 		err := c.putTemplate(ctx, name, body)
-		if err == nil {
-			return nil
-		}
 		var se *StatusError
-		if errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) || isCertificateError(err) {
-			return err
+		if err != nil && (errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) || IsCertificateError(err)) {
+			return struct{}{}, retry.Permanent(err)
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("install index template %s: %w (last error: %v)", name, ctx.Err(), err)
-		}
-		wait := bo.NextBackOff()
+		return struct{}{}, err
+	}, func(attempt int, err error, wait time.Duration) {
 		log.Warn("elasticsearch not ready, retrying", "template", name, "attempt", attempt, "retry_in", wait.String(), "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("install index template %s: %w (last error: %v)", name, ctx.Err(), err)
-		case <-time.After(wait):
-		}
+	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("install index template %s: %w", name, err)
 	}
+	return err
 }
 
 func (c *Client) putTemplate(ctx context.Context, name string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	res, err := esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}.Do(ctx, c.es)
-	if err != nil {
-		return fmt.Errorf("install index template %s: %w", name, TransportError(err))
+	if err := c.do(ctx, esapi.IndicesPutIndexTemplateRequest{Name: name, Body: bytes.NewReader(body)}, nil); err != nil {
+		return fmt.Errorf("install index template %s: %w", name, err)
 	}
-	defer res.Body.Close()
-	if res.IsError() {
-		return fmt.Errorf("install index template %s: %w", name, statusError(res))
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
 	return nil
 }
 
-// isCertificateError reports a TLS verification failure: waiting cannot fix
+// IsCertificateError reports a TLS verification failure: waiting cannot fix
 // a CA that does not match.
-func isCertificateError(err error) bool {
+func IsCertificateError(err error) bool {
 	var unknownCA x509.UnknownAuthorityError
 	var verify *tls.CertificateVerificationError
 	var hostname x509.HostnameError

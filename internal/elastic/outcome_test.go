@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -79,5 +80,24 @@ func TestSendMapsWholeRequestFailuresToOutcomes(t *testing.T) {
 				t.Errorf("log lacks %q:\n%s", tc.wantLog, logs.String())
 			}
 		})
+	}
+}
+
+// ErrNotFound matches a 404 however deeply it is wrapped, and nothing else.
+func TestStatusErrorIsNotFound(t *testing.T) {
+	nf := &StatusError{Status: http.StatusNotFound, Body: "no such index"}
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nf, true},
+		{fmt.Errorf("open point in time: %w", nf), true},
+		{&StatusError{Status: http.StatusBadRequest}, false},
+		{errors.New("404"), false},
+		{nil, false},
+	} {
+		if got := errors.Is(tc.err, ErrNotFound); got != tc.want {
+			t.Errorf("errors.Is(%v, ErrNotFound) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

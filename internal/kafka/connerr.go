@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cenkalti/backoff/v4"
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/retry"
 )
 
 // ConnectError adds the setting to fix to an error the broker's security
@@ -37,11 +38,10 @@ func misconfigured(err error) bool {
 	return errors.Is(err, kafkago.SASLAuthenticationFailed) || isCertificateError(err)
 }
 
-// stopIfMisconfigured marks a misconfiguration permanent for backoff's
-// retry loops, explained by ConnectError; other errors stay retryable.
+// stopIfMisconfigured marks a misconfiguration permanent for retry.Do, explained by ConnectError; other errors stay retryable.
 func stopIfMisconfigured(err error) error {
 	if err != nil && misconfigured(err) {
-		return backoff.Permanent(ConnectError(err))
+		return retry.Permanent(ConnectError(err))
 	}
 	return err
 }

@@ -23,12 +23,9 @@ func (r PartitionRange) Len() int64 { return r.End - r.First }
 
 // TopicPartitions returns how many partitions topic has, and false when the
 // topic does not exist. Unlike EnsureTopic it neither waits nor creates.
-func TopicPartitions(ctx context.Context, cfg Config, topic string) (partitions int, exists bool, err error) {
-	client, err := cfg.Client()
-	if err != nil {
-		return 0, false, err
-	}
-	n, err := partitionCount(ctx, client, topic)
+func (a *Admin) TopicPartitions(ctx context.Context, topic string) (partitions int, exists bool, err error) {
+	a.fresh()
+	n, err := partitionCount(ctx, a.client, topic)
 	if errors.Is(err, kafkago.UnknownTopicOrPartition) {
 		return 0, false, nil
 	}
@@ -41,11 +38,9 @@ func TopicPartitions(ctx context.Context, cfg Config, topic string) (partitions 
 // Offsets returns every partition's first and end offsets, sorted by
 // partition. Capturing them once lets a reader stop at a fixed point of a
 // topic that is still being written.
-func Offsets(ctx context.Context, cfg Config, topic string) ([]PartitionRange, error) {
-	client, err := cfg.Client()
-	if err != nil {
-		return nil, err
-	}
+func (a *Admin) Offsets(ctx context.Context, topic string) ([]PartitionRange, error) {
+	a.fresh()
+	client := a.client
 	n, err := partitionCount(ctx, client, topic)
 	if err != nil {
 		// The first request of orderctl tail and verify: name the
@@ -74,16 +69,13 @@ func Offsets(ctx context.Context, cfg Config, topic string) ([]PartitionRange, e
 
 // OffsetsAt returns, for each partition, the first offset whose timestamp is
 // at or after t; a partition with no such message maps to -1.
-func OffsetsAt(ctx context.Context, cfg Config, topic string, partitions int, t time.Time) (map[int]int64, error) {
-	client, err := cfg.Client()
-	if err != nil {
-		return nil, err
-	}
+func (a *Admin) OffsetsAt(ctx context.Context, topic string, partitions int, t time.Time) (map[int]int64, error) {
+	a.fresh()
 	reqs := make([]kafkago.OffsetRequest, 0, partitions)
 	for p := 0; p < partitions; p++ {
 		reqs = append(reqs, kafkago.TimeOffsetOf(p, t))
 	}
-	return listOffsets(ctx, client, topic, reqs)
+	return listOffsets(ctx, a.client, topic, reqs)
 }
 
 // listOffsets asks for one kind of offset per partition: kafkago.FirstOffset,

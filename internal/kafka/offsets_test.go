@@ -15,14 +15,15 @@ func TestOffsetsOnRealKafka(t *testing.T) {
 	brokers := servicetest.KafkaBrokers(t)
 	cfg := Config{Brokers: brokers, ClientID: "offsets-test"}
 	topic := servicetest.Name(t, "offsets")
+	admin := mustAdmin(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	if _, exists, err := TopicPartitions(ctx, cfg, topic); err != nil || exists {
+	if _, exists, err := admin.TopicPartitions(ctx, topic); err != nil || exists {
 		t.Fatalf("TopicPartitions before creation: exists %v, err %v", exists, err)
 	}
 	servicetest.CreateTopic(t, brokers, topic, 2)
-	if n, exists, err := TopicPartitions(ctx, cfg, topic); err != nil || !exists || n != 2 {
+	if n, exists, err := admin.TopicPartitions(ctx, topic); err != nil || !exists || n != 2 {
 		t.Fatalf("TopicPartitions: %d %v %v, want 2 partitions", n, exists, err)
 	}
 
@@ -42,7 +43,7 @@ func TestOffsetsOnRealKafka(t *testing.T) {
 	}
 	w.Close()
 
-	ranges, err := Offsets(ctx, cfg, topic)
+	ranges, err := admin.Offsets(ctx, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,9 +59,19 @@ func TestOffsetsOnRealKafka(t *testing.T) {
 		{base.Add(150 * time.Second), map[int]int64{0: 3, 1: -1}},
 		{base.Add(time.Hour), map[int]int64{0: -1, 1: -1}},
 	} {
-		got, err := OffsetsAt(ctx, cfg, topic, 2, tc.at)
+		got, err := admin.OffsetsAt(ctx, topic, 2, tc.at)
 		if err != nil || fmt.Sprint(got) != fmt.Sprint(tc.want) {
 			t.Errorf("OffsetsAt(%s) = %v, %v; want %v", tc.at.Sub(base), got, err, tc.want)
 		}
 	}
+}
+
+// mustAdmin builds an Admin or stops the test.
+func mustAdmin(t *testing.T, cfg Config) *Admin {
+	t.Helper()
+	a, err := NewAdmin(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/retry"
 )
 
 // TopicSpec describes a topic orderpipe creates when it is missing.
@@ -25,25 +26,16 @@ type TopicSpec struct {
 // there would only hide the reason. Refused credentials or an untrusted
 // certificate end the wait at once, explained by ConnectError: the broker
 // answered, and waiting fixes neither.
-func EnsureTopic(ctx context.Context, cfg Config, spec TopicSpec, log *slog.Logger) (partitions int, err error) {
-	client, err := cfg.Client()
-	if err != nil {
-		return 0, err
-	}
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 250 * time.Millisecond
-	bo.MaxInterval = 10 * time.Second
-	bo.MaxElapsedTime = 0 // only ctx ends the wait
-	attempt := 0
-	partitions, err = backoff.RetryNotifyWithData(
+func (a *Admin) EnsureTopic(ctx context.Context, spec TopicSpec, log *slog.Logger) (partitions int, err error) {
+	a.fresh()
+	client := a.client
+	partitions, err = retry.Do(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 10 * time.Second},
 		func() (int, error) {
 			n, err := ensureTopicOnce(ctx, client, spec)
 			return n, stopIfMisconfigured(err)
 		},
-		backoff.WithContext(bo, ctx),
-		func(err error, wait time.Duration) {
-			attempt++
-			log.Warn("kafka not ready, retrying", "topic", spec.Name, "brokers", cfg.Brokers,
+		func(attempt int, err error, wait time.Duration) {
+			log.Warn("kafka not ready, retrying", "topic", spec.Name, "brokers", a.cfg.Brokers,
 				"attempt", attempt, "retry_in", wait.String(), "error", err.Error())
 		})
 	if err != nil {

@@ -20,7 +20,7 @@ func TestEnsureTopicCreatesOnceAndThenReportsTheExistingTopic(t *testing.T) {
 	defer cancel()
 	for i, want := range []int{4, 4} {
 		// The second call asks for 8 but must keep the existing 4 partitions.
-		n, err := EnsureTopic(ctx, cfg, TopicSpec{Name: topic, Partitions: 4 + 4*i, ReplicationFactor: 1}, log)
+		n, err := mustAdmin(t, cfg).EnsureTopic(ctx, TopicSpec{Name: topic, Partitions: 4 + 4*i, ReplicationFactor: 1}, log)
 		if err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
@@ -33,7 +33,7 @@ func TestEnsureTopicCreatesOnceAndThenReportsTheExistingTopic(t *testing.T) {
 func TestEnsureTopicGivesUpWhenTheContextEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
 	defer cancel()
-	_, err := EnsureTopic(ctx, Config{Brokers: []string{"127.0.0.1:1"}}, TopicSpec{Name: "x", Partitions: 1, ReplicationFactor: 1},
+	_, err := mustAdmin(t, Config{Brokers: []string{"127.0.0.1:1"}}).EnsureTopic(ctx, TopicSpec{Name: "x", Partitions: 1, ReplicationFactor: 1},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || ctx.Err() == nil {
 		t.Fatalf("EnsureTopic against a closed port returned %v before its context ended", err)

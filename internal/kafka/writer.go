@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
 
+	"github.com/orderpipe/orderpipe/internal/retry"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -135,33 +135,27 @@ type MessageWriter interface {
 // may still have been written, which is why consumers must be idempotent).
 // onRetry, if set, is told about each retry before the wait.
 func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) (int, error) {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 100 * time.Millisecond
-	bo.MaxInterval = 5 * time.Second
-	bo.MaxElapsedTime = 0
 	pending := msgs
-	for {
+	_, err := retry.Do(ctx, retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}, func() (struct{}, error) {
 		failed, err := WriteOnce(ctx, w, pending)
 		if err == nil {
-			return len(msgs), nil
+			pending = nil
+			return struct{}{}, nil
 		}
 		pending = failed
 		if errors.Is(err, ErrPermanent) {
-			return len(msgs) - len(pending), err
+			return struct{}{}, retry.Permanent(err)
 		}
-		if ctx.Err() != nil {
-			return len(msgs) - len(pending), err
-		}
-		wait := bo.NextBackOff()
+		return struct{}{}, err
+	}, func(_ int, err error, wait time.Duration) {
 		if onRetry != nil {
 			onRetry(len(pending), err, wait)
 		}
-		select {
-		case <-ctx.Done():
-			return len(msgs) - len(pending), fmt.Errorf("write messages: %w (last error: %v)", ctx.Err(), err)
-		case <-time.After(wait):
-		}
+	})
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrPermanent) {
+		err = fmt.Errorf("write messages: %w", err)
 	}
+	return len(msgs) - len(pending), err
 }
 
 // WriteOnce makes one attempt at writing msgs. On error it returns the

@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/orderpipe/orderpipe/internal/kafka"
 )
 
@@ -14,13 +12,13 @@ import (
 // ctx ends. It asks the brokers (end offsets minus committed offsets), so the
 // gauge is right whichever member owns a partition, and a broker that stops
 // answering shows up in /readyz even while the reader is silently waiting.
-func MonitorLag(ctx context.Context, client *kafkago.Client, group, topic string, interval time.Duration, m *Metrics, h *Health, log *slog.Logger) {
+func MonitorLag(ctx context.Context, admin *kafka.Admin, group, topic string, interval time.Duration, m *Metrics, h *Health, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	failing := false
 	for {
 		rctx, cancel := context.WithTimeout(ctx, interval)
-		lag, err := kafka.GroupLag(rctx, client, group, topic)
+		lag, err := admin.GroupLag(rctx, group, topic)
 		cancel()
 		switch {
 		case ctx.Err() != nil:

@@ -112,13 +112,13 @@ func startSecured(t *testing.T, index func(servicetest.SecureES) string) *secure
 
 func (r *securedRun) committed(t *testing.T) map[int]int64 {
 	t.Helper()
-	client, err := r.kafka.Client()
+	admin, err := kafka.NewAdmin(r.kafka)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	o, err := kafka.GroupOffsets(ctx, client, r.group, r.topic, []int{0, 1})
+	o, err := admin.GroupOffsets(ctx, r.group, r.topic, []int{0, 1})
 	if err != nil {
 		t.Fatal(err)
 	}

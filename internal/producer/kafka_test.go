@@ -35,6 +35,7 @@ func (r *recordingWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) 
 }
 
 func TestProduce50000OrdersToRealKafka(t *testing.T) {
+	servicetest.Heavy(t)
 	brokers := servicetest.KafkaBrokers(t)
 	topic := servicetest.Name(t, "orders")
 	const partitions = 6

@@ -58,7 +58,6 @@ type Writer interface {
 type Stats struct {
 	Produced     atomic.Int64 // acknowledged by Kafka
 	Bytes        atomic.Int64 // value bytes acknowledged
-	Failed       atomic.Int64 // write attempts that failed (and were retried)
 	Abandoned    atomic.Int64 // buffered at shutdown and not delivered in time
 	Orders       atomic.Int64 // new orders generated (live and backfill)
 	FollowUps    atomic.Int64 // lifecycle events generated

@@ -97,8 +97,8 @@ var idleEnd = 10 * time.Second
 
 // ReadTopic reads topic over rng up to the end offsets captured when it
 // starts, and keeps each order's latest valid version.
-func ReadTopic(ctx context.Context, cfg kafka.Config, topic string, rng Range, progress Progress) (*Snapshot, error) {
-	ranges, err := kafka.Offsets(ctx, cfg, topic)
+func ReadTopic(ctx context.Context, admin *kafka.Admin, topic string, rng Range, progress Progress) (*Snapshot, error) {
+	ranges, err := admin.Offsets(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func ReadTopic(ctx context.Context, cfg kafka.Config, topic string, rng Range, p
 		}
 	}
 	if !rng.Since.IsZero() {
-		at, err := kafka.OffsetsAt(ctx, cfg, topic, len(ranges), rng.Since)
+		at, err := admin.OffsetsAt(ctx, topic, len(ranges), rng.Since)
 		if err != nil {
 			return nil, err
 		}
@@ -122,7 +122,7 @@ func ReadTopic(ctx context.Context, cfg kafka.Config, topic string, rng Range, p
 		}
 	}
 	snap := &Snapshot{Topic: topic, Retained: retained, Latest: make(map[string]Latest)}
-	err = readSpans(ctx, cfg, topic, ranges, "kafka", progress, func(m kafkago.Message) {
+	err = readSpans(ctx, admin.Config(), topic, ranges, "kafka", progress, func(m kafkago.Message) {
 		snap.Messages++
 		o, err := order.Decode(m.Value)
 		if err != nil {
@@ -150,10 +150,6 @@ func (s *Snapshot) Full() bool {
 // readSpans reads every span concurrently and hands each message to fn,
 // one at a time.
 func readSpans(ctx context.Context, cfg kafka.Config, topic string, spans []kafka.PartitionRange, stage string, progress Progress, fn func(kafkago.Message), short *[]string) error {
-	dialer, err := cfg.Dialer()
-	if err != nil {
-		return err
-	}
 	var total int64
 	for _, s := range spans {
 		total += s.Len()
@@ -169,10 +165,10 @@ func readSpans(ctx context.Context, cfg kafka.Config, topic string, spans []kafk
 			continue
 		}
 		g.Go(func() error {
-			r := kafkago.NewReader(kafkago.ReaderConfig{
-				Brokers: cfg.Brokers, Topic: topic, Partition: s.Partition, Dialer: dialer,
-				MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond,
-			})
+			r, err := kafka.NewPartitionReader(cfg, topic, s.Partition, 8<<20)
+			if err != nil {
+				return err
+			}
 			defer r.Close()
 			if err := r.SetOffset(s.First); err != nil {
 				return fmt.Errorf("seek %s/%d: %w", topic, s.Partition, err)
@@ -202,7 +198,7 @@ func readSpans(ctx context.Context, cfg kafka.Config, topic string, spans []kafk
 			return nil
 		})
 	}
-	err = g.Wait()
+	err := g.Wait()
 	stopTicking() // no tick may run during or after the final report
 	if progress != nil && err == nil {
 		progress(stage, total, total)
@@ -255,18 +251,18 @@ type DeadLetters struct {
 
 // ReadDLQ reads the whole dead-letter topic and indexes its records by the
 // source message they stand for. A DLQ topic that does not exist is empty.
-func ReadDLQ(ctx context.Context, cfg kafka.Config, dlqTopic string, progress Progress) (*DeadLetters, error) {
+func ReadDLQ(ctx context.Context, admin *kafka.Admin, dlqTopic string, progress Progress) (*DeadLetters, error) {
 	dl := &DeadLetters{Sources: make(map[Source]string)}
-	if _, exists, err := kafka.TopicPartitions(ctx, cfg, dlqTopic); err != nil {
+	if _, exists, err := admin.TopicPartitions(ctx, dlqTopic); err != nil {
 		return nil, fmt.Errorf("look up %s: %w", dlqTopic, err)
 	} else if !exists {
 		return dl, nil
 	}
-	ranges, err := kafka.Offsets(ctx, cfg, dlqTopic)
+	ranges, err := admin.Offsets(ctx, dlqTopic)
 	if err != nil {
 		return nil, err
 	}
-	err = readSpans(ctx, cfg, dlqTopic, ranges, "dlq", progress, func(m kafkago.Message) {
+	err = readSpans(ctx, admin.Config(), dlqTopic, ranges, "dlq", progress, func(m kafkago.Message) {
 		dl.Records++
 		src, reason, err := deadletter.ParseDLQHeaders(m.Headers)
 		if err != nil {
@@ -282,8 +278,8 @@ func ReadDLQ(ctx context.Context, cfg kafka.Config, dlqTopic string, progress Pr
 // up to the current end, and returns the highest version of each order id.
 // A verify of a live pipeline uses it to excuse documents that were produced
 // and indexed after the snapshot was taken.
-func ReadAfter(ctx context.Context, cfg kafka.Config, snap *Snapshot) (map[string]int, error) {
-	now, err := kafka.Offsets(ctx, cfg, snap.Topic)
+func ReadAfter(ctx context.Context, admin *kafka.Admin, snap *Snapshot) (map[string]int, error) {
+	now, err := admin.Offsets(ctx, snap.Topic)
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +299,7 @@ func ReadAfter(ctx context.Context, cfg kafka.Config, snap *Snapshot) (map[strin
 	}
 	later := make(map[string]int)
 	var short []string
-	err = readSpans(ctx, cfg, snap.Topic, spans, "kafka-tail", nil, func(m kafkago.Message) {
+	err = readSpans(ctx, admin.Config(), snap.Topic, spans, "kafka-tail", nil, func(m kafkago.Message) {
 		if o, err := order.Decode(m.Value); err == nil && o.Version > later[o.OrderID] {
 			later[o.OrderID] = o.Version
 		}

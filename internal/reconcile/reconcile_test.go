@@ -1,16 +1,12 @@
 package reconcile
 
 import (
-	"errors"
-	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 )
 
@@ -193,24 +189,6 @@ func TestTickProgressStopWaits(t *testing.T) {
 	}
 	stop() // idempotent
 	tickProgress(nil, "kafka", &done, 10, time.Millisecond)()
-}
-
-func TestIsNotFound(t *testing.T) {
-	nf := &elastic.StatusError{Status: http.StatusNotFound, Body: "no such index"}
-	for _, tc := range []struct {
-		err  error
-		want bool
-	}{
-		{nf, true},
-		{fmt.Errorf("open point in time: %w", nf), true},
-		{&elastic.StatusError{Status: http.StatusBadRequest}, false},
-		{errors.New("404"), false},
-		{nil, false},
-	} {
-		if got := isNotFound(tc.err); got != tc.want {
-			t.Errorf("isNotFound(%v) = %v, want %v", tc.err, got, tc.want)
-		}
-	}
 }
 
 func TestPercentilesOf(t *testing.T) {

@@ -1,4 +1,4 @@
-package pipeline
+package main
 
 import (
 	"bytes"
@@ -10,33 +10,17 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-// moduleRoot walks up from the package folder to go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's folder")
-		}
-		dir = parent
-	}
-}
-
-// buildConsumer builds cmd/consumer once into a temporary folder.
+// buildConsumer builds this package's binary once into a temporary folder:
+// the test kills the process, which an in-process consumer cannot show.
 func buildConsumer(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "consumer")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/consumer")
-	cmd.Dir = moduleRoot(t)
+	cmd := exec.Command("go", "build", "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/consumer: %v\n%s", err, out)
 	}
@@ -51,7 +35,7 @@ type process struct {
 	out *os.File
 }
 
-func (s *stack) startProcess(t *testing.T, bin string, run int) *process {
+func startProcess(t *testing.T, s *consumertest.Stack, bin string, run int) *process {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "consumer.log")
 	f, err := os.Create(logPath)
@@ -60,14 +44,14 @@ func (s *stack) startProcess(t *testing.T, bin string, run int) *process {
 	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
-		"KAFKA_BROKERS="+strings.Join(s.kafka.Brokers, ","),
-		"KAFKA_TOPIC="+s.topic,
-		"CONSUMER_GROUP="+s.group,
-		"DLQ_TOPIC="+s.dlqTopic,
-		"ES_ADDRESSES="+s.esURL,
-		"ES_INDEX="+s.index,
-		"ES_TEMPLATE_NAME="+s.index,
-		"ES_TEMPLATE_FILE="+s.template,
+		"KAFKA_BROKERS="+strings.Join(s.Kafka.Brokers, ","),
+		"KAFKA_TOPIC="+s.Topic,
+		"CONSUMER_GROUP="+s.Group,
+		"DLQ_TOPIC="+s.DLQTopic,
+		"ES_ADDRESSES="+s.ESURL,
+		"ES_INDEX="+s.Index,
+		"ES_TEMPLATE_NAME="+s.Index,
+		"ES_TEMPLATE_FILE="+s.Template,
 		"KAFKA_SESSION_TIMEOUT=6s",
 		// Small batches keep the run long enough to be killed mid-stream.
 		"BULK_SIZE=100",
@@ -102,21 +86,22 @@ func tail(data []byte, lines int) string {
 }
 
 func TestKill9ThreeTimes(t *testing.T) {
-	s := newStack(t)
+	servicetest.Heavy(t)
+	s := consumertest.NewStack(t)
 	bin := buildConsumer(t)
-	evs := generate(t, ordersForTest(t, 100_000), 0.01)
-	x := expect(evs)
-	s.produce(t, evs)
+	evs := consumertest.Generate(t, consumertest.OrdersForTest(t, 100_000), 0.01)
+	x := consumertest.Expect(evs)
+	s.Produce(t, evs)
 
 	for run := 1; run <= 3; run++ {
-		p := s.startProcess(t, bin, run)
+		p := startProcess(t, s, bin, run)
 		// Kill it without warning (no drain, no commit, no LeaveGroup) at a
 		// random point while it is indexing: once the index holds a random
 		// share of the orders within this run's quarter.
 		share := (float64(run-1) + 0.2 + 0.6*rand.Float64()) / 4
-		target := int(share * float64(len(x.final)))
+		target := int(share * float64(len(x.Final)))
 		start := time.Now()
-		for s.count(t) < target {
+		for s.Count(t) < target {
 			if time.Since(start) > 10*time.Minute {
 				t.Fatalf("run %d: %d orders not indexed within 10 minutes", run, target)
 			}
@@ -126,11 +111,11 @@ func TestKill9ThreeTimes(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = p.cmd.Wait()
-		lag, _ := s.lag(t)
-		t.Logf("run %d: SIGKILL after %v with >= %d/%d orders indexed, uncommitted lag %d", run, time.Since(start).Round(time.Millisecond), target, len(x.final), lag)
+		lag, _ := s.Lag(t)
+		t.Logf("run %d: SIGKILL after %v with >= %d/%d orders indexed, uncommitted lag %d", run, time.Since(start).Round(time.Millisecond), target, len(x.Final), lag)
 	}
-	p := s.startProcess(t, bin, 4)
-	took := s.waitDone(t, x, 10*time.Minute)
+	p := startProcess(t, s, bin, 4)
+	took := s.WaitDone(t, x, 10*time.Minute)
 	t.Logf("final run finished in %v", took)
 
 	// A SIGTERM'd consumer drains, commits, leaves the group and exits 0.
@@ -149,6 +134,6 @@ func TestKill9ThreeTimes(t *testing.T) {
 		t.Fatal("consumer did not exit within 30s of SIGTERM")
 	}
 	t.Logf("SIGTERM to exit: %v", time.Since(start).Round(time.Millisecond))
-	s.assertIndex(t, x)
-	s.assertDLQ(t, x)
+	s.AssertIndex(t, x)
+	s.AssertDLQ(t, x)
 }

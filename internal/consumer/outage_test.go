@@ -1,6 +1,6 @@
 //go:build outage
 
-package pipeline
+package consumer_test
 
 // This test stops and restarts Elasticsearch mid-stream. It does so on a
 // private Elasticsearch node that it starts with scripts/services from the
@@ -11,9 +11,10 @@ package pipeline
 // recorded pid is not the server's). Starting a node costs ~30 s and 400 MB,
 // so the test only builds with the "outage" tag:
 //
-//	go test -tags outage -run TestElasticsearchOutage -count=1 -timeout 15m ./internal/pipeline/
+//	go test -tags outage -run TestElasticsearchOutage -count=1 -timeout 15m ./internal/consumer/
 
 import (
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -24,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
@@ -91,7 +93,7 @@ func services(t *testing.T, state, esURL, action string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(filepath.Join(moduleRoot(t), "scripts", "services"), action)
+	cmd := exec.Command(filepath.Join(servicetest.ModuleRoot(t), "scripts", "services"), action)
 	cmd.Env = append(os.Environ(),
 		"ORDERPIPE_SERVICES_DIR="+state,
 		"ORDERPIPE_ES_PORT="+u.Port(),
@@ -106,16 +108,17 @@ func services(t *testing.T, state, esURL, action string) {
 }
 
 func TestElasticsearchOutage(t *testing.T) {
+	servicetest.Heavy(t)
 	esURL, state := privateES(t)
-	s := newStackOn(t, esURL)
-	evs := generate(t, ordersForTest(t, 100_000), 0.01)
-	x := expect(evs)
-	s.produce(t, evs)
+	s := consumertest.NewStackOn(t, esURL)
+	evs := consumertest.Generate(t, consumertest.OrdersForTest(t, 100_000), 0.01)
+	x := consumertest.Expect(evs)
+	s.Produce(t, evs)
 
-	cfg := defaultTestConfig
+	cfg := consumertest.DefaultConfig
 	cfg.BulkSize, cfg.Workers = 200, 1 // slow enough to still be mid-stream when ES stops
-	c := s.startConsumerWith(t, "only", cfg)
-	for s.count(t) < len(x.final)/4 {
+	c := s.StartConsumerWith(t, "only", cfg)
+	for s.Count(t) < len(x.Final)/4 {
 		time.Sleep(20 * time.Millisecond)
 	}
 
@@ -130,23 +133,23 @@ func TestElasticsearchOutage(t *testing.T) {
 
 	// The consumer stays up and says why it waits.
 	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(c.health.Reason(), "elasticsearch unavailable") {
+	for !strings.Contains(c.Health.Reason(), "elasticsearch unavailable") {
 		if time.Now().After(deadline) {
-			t.Fatalf("readiness reason %q does not say Elasticsearch is unavailable", c.health.Reason())
+			t.Fatalf("readiness reason %q does not say Elasticsearch is unavailable", c.Health.Reason())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("readiness during the outage: %s", c.health.Reason())
+	t.Logf("readiness during the outage: %s", c.Health.Reason())
 
 	// Nothing is committed while nothing can be indexed.
-	client, err := s.kafka.Client()
+	admin, err := kafka.NewAdmin(s.Kafka)
 	if err != nil {
 		t.Fatal(err)
 	}
 	offsets := func() map[int]int64 {
-		ctx, cancel := contextWithTimeout(10 * time.Second)
+		ctx, cancel := consumertest.ContextWithTimeout(10 * time.Second)
 		defer cancel()
-		o, err := kafka.GroupOffsets(ctx, client, s.group, s.topic, allPartitions())
+		o, err := admin.GroupOffsets(ctx, s.Group, s.Topic, consumertest.AllPartitions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -158,27 +161,27 @@ func TestElasticsearchOutage(t *testing.T) {
 	during := offsets()
 	const window = 15 * time.Second
 	time.Sleep(window)
-	if after := offsets(); !sameOffsets(during, after) {
+	if after := offsets(); !maps.Equal(during, after) {
 		t.Fatalf("offsets were committed while Elasticsearch was down: %v -> %v", during, after)
 	}
 	select {
-	case err := <-c.done:
+	case err := <-c.Done:
 		t.Fatalf("the consumer stopped during the outage: %v", err)
 	default:
 	}
-	retriesDuring := c.p.Stats().Retries
+	retriesDuring := c.Stats().Retries
 
 	services(t, state, esURL, "start-es")
 	stopped = false
-	took := s.waitDone(t, x, 10*time.Minute)
-	c.close()
+	took := s.WaitDone(t, x, 10*time.Minute)
+	c.Close()
 	t.Logf("caught up %v after Elasticsearch came back; %d documents retried during the outage", took, retriesDuring)
 	if retriesDuring == 0 {
 		t.Error("no retries were counted during the outage")
 	}
-	if r := c.health.Reason(); r != "" {
+	if r := c.Health.Reason(); r != "" {
 		t.Errorf("still not ready after recovery: %q", r)
 	}
-	s.assertIndex(t, x)
-	s.assertDLQ(t, x)
+	s.AssertIndex(t, x)
+	s.AssertDLQ(t, x)
 }

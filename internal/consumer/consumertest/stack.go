@@ -1,0 +1,368 @@
+// Package consumertest runs whole consumers in-process, assembled by
+// internal/consumer, against the real Kafka and Elasticsearch of
+// scripts/with-services, and asserts their exact result: every valid order
+// in Elasticsearch once, at its latest version and status, nothing else;
+// the dead-letter topic holding exactly the malformed messages. It is the
+// one home of these helpers for the tests of internal/consumer and of the
+// cmd/consumer binary. Each Stack has its own topics, group and index.
+package consumertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/deploy"
+	"github.com/orderpipe/orderpipe/internal/consumer"
+	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/pipeline"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
+)
+
+const Partitions = 6
+
+// AllPartitions lists the partition ids of a test topic.
+func AllPartitions() []int {
+	parts := make([]int, Partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	return parts
+}
+
+// Stack is one test's topics, group and index on the shared services.
+type Stack struct {
+	Kafka    kafka.Config
+	ESURL    string
+	Topic    string
+	DLQTopic string
+	Group    string
+	Index    string
+	Template string // path of the test's index template file
+}
+
+func NewStack(t *testing.T) *Stack {
+	t.Helper()
+	return NewStackOn(t, servicetest.ElasticsearchURL(t))
+}
+
+// NewStackOn is NewStack against the Elasticsearch at esURL.
+func NewStackOn(t *testing.T, esURL string) *Stack {
+	t.Helper()
+	s := &Stack{
+		Kafka: kafka.Config{Brokers: servicetest.KafkaBrokers(t), ClientID: "orderpipe-consumer-test"},
+		ESURL: strings.TrimRight(esURL, "/"),
+		Topic: servicetest.Name(t, "opc"),
+		Group: servicetest.Name(t, "opc"),
+		Index: servicetest.Name(t, "opc"),
+	}
+	s.DLQTopic = s.Topic + ".dlq"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := kafka.NewAdmin(s.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{s.Topic, s.DLQTopic} {
+		if _, err := admin.EnsureTopic(ctx, kafka.TopicSpec{Name: topic, Partitions: Partitions, ReplicationFactor: 1}, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatalf("create topic %s: %v", topic, err)
+		}
+	}
+	t.Cleanup(func() {
+		client, err := s.Kafka.Client()
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{s.Topic, s.DLQTopic}})
+	})
+
+	// The real template, only scoped to this test's index, so parallel
+	// tests do not install templates over each other's indices.
+	body := testTemplate(t, s.Index)
+	s.Template = filepath.Join(t.TempDir(), "template.json")
+	if err := os.WriteFile(s.Template, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.ES(t, http.MethodDelete, "/"+s.Index, nil, nil)
+		s.ES(t, http.MethodDelete, "/_index_template/"+s.Index, nil, nil)
+	})
+	return s
+}
+
+func testTemplate(t testing.TB, index string) []byte {
+	t.Helper()
+	var tmpl map[string]any
+	if err := json.Unmarshal(deploy.OrdersTemplate, &tmpl); err != nil {
+		t.Fatalf("parse deploy.OrdersTemplate: %v", err)
+	}
+	tmpl["index_patterns"] = []string{index}
+	tmpl["priority"] = 500
+	body, err := json.Marshal(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body
+}
+
+// ES sends one request to Elasticsearch and decodes the JSON answer into out.
+func (s *Stack) ES(t *testing.T, method, path string, body any, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, s.ESURL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	if out != nil && res.StatusCode < 300 {
+		if err := json.Unmarshal(data, out); err != nil {
+			t.Fatalf("decode %s %s: %v: %s", method, path, err, data)
+		}
+	}
+	return res.StatusCode
+}
+
+// Expectation is what the consumer must produce from the events written.
+type Expectation struct {
+	Final     map[string]generator.Event // latest valid version per order
+	Malformed map[string]generator.Event // by key (each malformed event has a fresh id)
+	Messages  int
+}
+
+func Expect(evs []generator.Event) Expectation {
+	x := Expectation{Final: map[string]generator.Event{}, Malformed: map[string]generator.Event{}, Messages: len(evs)}
+	for _, ev := range evs {
+		if ev.Malformed != "" {
+			x.Malformed[string(ev.Key)] = ev
+			continue
+		}
+		if cur, ok := x.Final[ev.OrderID]; !ok || ev.Version > cur.Version {
+			x.Final[ev.OrderID] = ev
+		}
+	}
+	return x
+}
+
+// Generate returns n orders with their lifecycle follow-ups right after
+// each (LifecycleDelay 0) and MalformedShare malformed messages.
+func Generate(t *testing.T, n int, malformedShare float64) []generator.Event {
+	t.Helper()
+	cfg := generator.DefaultConfig()
+	cfg.Seed, cfg.MalformedShare = time.Now().UnixNano(), malformedShare
+	return servicetest.Orders(t, cfg, n, time.Now())
+}
+
+func (s *Stack) Produce(t *testing.T, evs []generator.Event) {
+	t.Helper()
+	w, err := kafka.NewWriter(s.Kafka, kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}, s.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const chunk = 20000
+	msgs := make([]kafkago.Message, 0, chunk)
+	for lo := 0; lo < len(evs); lo += chunk {
+		msgs = msgs[:0]
+		for _, ev := range evs[lo:min(lo+chunk, len(evs))] {
+			msgs = append(msgs, kafkago.Message{Key: ev.Key, Value: ev.Value})
+		}
+		if _, err := kafka.WriteAll(ctx, w, msgs, nil); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+}
+
+// Consumer is an in-process consumer, assembled by internal/consumer as
+// cmd/consumer assembles it.
+type Consumer struct {
+	c      *consumer.Consumer
+	Health *pipeline.Health
+	cancel context.CancelFunc
+	// Done receives Run's result once; Close reads it unless a test did.
+	Done  chan error
+	Close func()
+}
+
+// Stats is the consumer's pipeline counters.
+func (c *Consumer) Stats() pipeline.Stats { return c.c.Stats() }
+
+// DefaultConfig is the in-process consumers' pipeline configuration.
+var DefaultConfig = pipeline.Config{BulkSize: 2000, FlushInterval: 500 * time.Millisecond, Workers: 2, DrainTimeout: 5 * time.Second,
+	RetryMax: 2 * time.Second, ProgressInterval: 5 * time.Second}
+
+// StartConsumer starts a consumer named name (in its logs) with
+// DefaultConfig; it is stopped at cleanup if the test did not Close it.
+func (s *Stack) StartConsumer(t *testing.T, name string) *Consumer {
+	t.Helper()
+	return s.StartConsumerWith(t, name, DefaultConfig)
+}
+
+// StartConsumerWith is StartConsumer with the given pipeline configuration.
+func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg pipeline.Config) *Consumer {
+	t.Helper()
+	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("consumer", name)
+	body, err := os.ReadFile(s.Template)
+	if err != nil {
+		t.Fatal(err)
+	}
+	health := pipeline.NewHealth(ops.NewReadiness("starting"))
+	cc, err := consumer.New(consumer.Settings{
+		Kafka:          s.Kafka,
+		Writer:         kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
+		Elastic:        elastic.Config{Addresses: []string{s.ESURL}, Index: s.Index, RequestTimeout: 30 * time.Second},
+		Topic:          s.Topic,
+		Group:          s.Group,
+		DLQ:            kafka.TopicSpec{Name: s.DLQTopic, Partitions: Partitions, ReplicationFactor: 1},
+		TemplateName:   s.Index,
+		Template:       body,
+		SessionTimeout: 6 * time.Second,
+		QueueCapacity:  1000,
+		Pipeline:       cfg,
+		CloseTimeout:   30 * time.Second,
+		LagInterval:    5 * time.Second,
+	}, pipeline.Options{Log: log, Metrics: pipeline.NewMetrics(nil), Health: health})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Consumer{c: cc, Health: health, cancel: cancel, Done: make(chan error, 1)}
+	go func() { c.Done <- cc.Run(ctx) }()
+	var once sync.Once
+	c.Close = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-c.Done:
+				if err != nil {
+					t.Errorf("consumer %s: %v", name, err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("consumer %s did not stop within 30s", name)
+			}
+		})
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// testWriter sends consumer logs to t.Log, shown for failing tests only.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// Count returns the number of documents in the index after a refresh.
+func (s *Stack) Count(t *testing.T) int {
+	t.Helper()
+	s.ES(t, http.MethodPost, "/"+s.Index+"/_refresh", nil, nil)
+	var res struct {
+		Count int `json:"count"`
+	}
+	if s.ES(t, http.MethodGet, "/"+s.Index+"/_count", nil, &res) != http.StatusOK {
+		return -1
+	}
+	return res.Count
+}
+
+func (s *Stack) Lag(t *testing.T) (int64, error) {
+	t.Helper()
+	admin, err := kafka.NewAdmin(s.Kafka)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lag, err := admin.GroupLag(ctx, s.Group, s.Topic)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, l := range lag {
+		sum += l
+	}
+	return sum, nil
+}
+
+// WaitDone waits until the index holds the expected number of orders and
+// the group's lag is 0.
+func (s *Stack) WaitDone(t *testing.T, x Expectation, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for {
+		n := s.Count(t)
+		lag, err := s.Lag(t)
+		if n == len(x.Final) && err == nil && lag == 0 {
+			return time.Since(start)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: index holds %d of %d orders, lag %d (err %v)", timeout, n, len(x.Final), lag, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// OrdersForTest is how many orders a fault run produces: def, or
+// ORDERPIPE_TEST_ORDERS for a quicker local run.
+func OrdersForTest(t *testing.T, def int) int {
+	t.Helper()
+	if v := os.Getenv("ORDERPIPE_TEST_ORDERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("ORDERPIPE_TEST_ORDERS: %v", err)
+		}
+		return n
+	}
+	return def
+}
+
+// Header returns the value of a message's header key, or "".
+func Header(m kafkago.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// ContextWithTimeout is context.WithTimeout on a background context.
+func ContextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package servicetest
+
+// raceEnabled reports a -race build (see Heavy).
+const raceEnabled = false
