@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cenkalti/backoff/v4"
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/retry"
 )
 
 func TestConnectErrorNamesTheSetting(t *testing.T) {
@@ -35,8 +36,7 @@ func TestConnectErrorNamesTheSetting(t *testing.T) {
 			} else if !errors.Is(got, tc.err) || !strings.Contains(got.Error(), tc.want) {
 				t.Fatalf("ConnectError(%v) = %v, want it wrapped and naming %s", tc.err, got, tc.want)
 			}
-			var perm *backoff.PermanentError
-			if isPerm := errors.As(stopIfMisconfigured(tc.err), &perm); isPerm != tc.permanent {
+			if isPerm := retry.IsPermanent(stopIfMisconfigured(tc.err)); isPerm != tc.permanent {
 				t.Errorf("stopIfMisconfigured(%v) permanent = %v, want %v", tc.err, isPerm, tc.permanent)
 			}
 		})

@@ -31,6 +31,12 @@ type Backoff struct {
 // Permanent marks err as one waiting cannot fix: Do returns it at once.
 func Permanent(err error) error { return &permanent{err} }
 
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p *permanent
+	return errors.As(err, &p)
+}
+
 type permanent struct{ err error }
 
 func (p *permanent) Error() string { return p.err.Error() }
