@@ -129,8 +129,9 @@ const method = `
   full speed (one message per order). The consumer binary (default
   settings, fresh group and index) is timed from its first consumed message
   (its /metrics polled every 50 ms) until the group's committed offsets reach
-  the end of every partition (polled every 50 ms), twice: before and after
-  the ceiling runs; the better run counts. The ceiling is a plain loop with
+  the end of every partition (polled every 50 ms), three times, spread
+  through the ceiling grid after an uncounted warm-up pass over the topic;
+  the best run counts, as the best grid point does. The ceiling is a plain loop with
   no orderpipe logic: one kafka-go reader per partition feeding N goroutines
   that each keep one raw _bulk request in flight (same _id, external version
   and source bytes, same template), timed from the first message read to the
@@ -151,7 +152,7 @@ const method = `
   Kafka timestamp to the process's exit; theirs is the rate it reports.
 - **Peak RSS**: the child's VmHWM (/proc/<pid>/status, sampled every 50 ms
   until it exits): the producer's highest over its throughput runs, the
-  consumer's over its two timed runs. Not rusage's ru_maxrss: Linux carries
+  consumer's over its timed runs. Not rusage's ru_maxrss: Linux carries
   the spawning parent's peak (orderbench's) into a child's ru_maxrss at
   exec.
 - **CPU profiles**: /debug/pprof/profile (OPS_PPROF=true) during separate
