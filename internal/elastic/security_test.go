@@ -2,20 +2,11 @@ package elastic
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,27 +19,6 @@ import (
 // These tests run against the secured Elasticsearch node of
 // scripts/with-services (security and HTTPS on, file-realm users with the
 // orderpipe_writer role), so what they prove is what a real server enforces.
-
-// otherCA writes the certificate of a CA that signed nothing.
-func otherCA(t *testing.T) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not the node's CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "other-ca.pem")
-	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file
-}
 
 func secureClient(t *testing.T, node servicetest.SecureES, user, password, ca, index string) *Client {
 	t.Helper()
@@ -117,7 +87,7 @@ func TestSecuredRequestErrors(t *testing.T) {
 		{"wrong password", servicetest.ConsumerUser, wrongPassword, node.CACert, ErrUnauthenticated,
 			[]string{"401", "ES_USERNAME", "ES_PASSWORD", "unable to authenticate user [" + servicetest.ConsumerUser + "]"}},
 		{"no credentials", "", "", node.CACert, ErrUnauthenticated, []string{"401", "ES_USERNAME"}},
-		{"CA of someone else", servicetest.ConsumerUser, node.ConsumerPassword, otherCA(t), nil, []string{"ES_CA_CERT", "certificate"}},
+		{"CA of someone else", servicetest.ConsumerUser, node.ConsumerPassword, servicetest.ForeignCA(t), nil, []string{"ES_CA_CERT", "certificate"}},
 		{"system roots only", servicetest.ConsumerUser, node.ConsumerPassword, "", nil, []string{"ES_CA_CERT", "certificate"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
