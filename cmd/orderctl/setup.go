@@ -17,6 +17,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/retry"
 	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/trust"
 )
 
 type setupConfig struct {
@@ -158,7 +159,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func waitElasticsearch(ctx context.Context, esc *elastic.Client, log *slog.Logger) error {
 	_, err := retry.Do(ctx, retry.Backoff{Initial: time.Second, Max: time.Second}, func() (struct{}, error) {
 		err := esc.Health(ctx)
-		if errors.Is(err, elastic.ErrForbidden) || elastic.IsCertificateError(err) {
+		if errors.Is(err, elastic.ErrForbidden) || trust.IsCertificateError(err) {
 			return struct{}{}, retry.Permanent(err)
 		}
 		return struct{}{}, err

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	es "github.com/elastic/go-elasticsearch/v8"
@@ -18,7 +17,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/retry"
-	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/trust"
 )
 
 // Client is an Elasticsearch connection bound to one index.
@@ -39,13 +38,9 @@ func New(cfg Config) (*Client, error) {
 	// panics (elastic-transport-go v8.9.0), so ES_CA_CERT never worked.
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.CACert != "" {
-		data, err := os.ReadFile(cfg.CACert)
+		pool, err := trust.CAPool(cfg.CACert, "ES_CA_CERT")
 		if err != nil {
-			return nil, fmt.Errorf("read ES_CA_CERT: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(data) {
-			return nil, &settings.Error{Variable: "ES_CA_CERT", Reason: fmt.Sprintf("%s holds no PEM certificate", cfg.CACert)}
+			return nil, err
 		}
 		tlsConfig.RootCAs = pool
 	}
@@ -140,7 +135,7 @@ func TransportError(err error) error {
 	switch {
 	case errors.As(err, &hostname):
 		return fmt.Errorf("%w (elasticsearch's certificate does not name the host in ES_ADDRESSES)", err)
-	case IsCertificateError(err):
+	case trust.IsCertificateError(err):
 		return fmt.Errorf("%w (elasticsearch's certificate is not signed by the CA in ES_CA_CERT, or by a system root when ES_CA_CERT is empty)", err)
 	}
 	return err
@@ -157,7 +152,7 @@ func (c *Client) EnsureTemplate(ctx context.Context, name string, body []byte, l
 	_, err := retry.Do(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 10 * time.Second}, func() (struct{}, error) {
 		err := c.putTemplate(ctx, name, body)
 		var se *StatusError
-		if err != nil && (errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) || IsCertificateError(err)) {
+		if err != nil && (errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) || trust.IsCertificateError(err)) {
 			return struct{}{}, retry.Permanent(err)
 		}
 		return struct{}{}, err
@@ -177,13 +172,4 @@ func (c *Client) putTemplate(ctx context.Context, name string, body []byte) erro
 		return fmt.Errorf("install index template %s: %w", name, err)
 	}
 	return nil
-}
-
-// IsCertificateError reports a TLS verification failure: waiting cannot fix
-// a CA that does not match.
-func IsCertificateError(err error) bool {
-	var unknownCA x509.UnknownAuthorityError
-	var verify *tls.CertificateVerificationError
-	var hostname x509.HostnameError
-	return errors.As(err, &unknownCA) || errors.As(err, &verify) || errors.As(err, &hostname)
 }

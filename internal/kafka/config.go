@@ -11,7 +11,6 @@ package kafka
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/trust"
 )
 
 // Config is how a program reaches the cluster. Programs embed it in their own
@@ -85,13 +85,9 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSSkipVerify} //nolint:gosec // opt-in for test clusters
 	if c.TLSCACert != "" {
-		pem, err := os.ReadFile(c.TLSCACert)
+		pool, err := trust.CAPool(c.TLSCACert, "KAFKA_TLS_CA_CERT")
 		if err != nil {
-			return nil, fmt.Errorf("read KAFKA_TLS_CA_CERT: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, &settings.Error{Variable: "KAFKA_TLS_CA_CERT", Reason: "no PEM certificate found"}
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}

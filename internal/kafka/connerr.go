@@ -1,7 +1,6 @@
 package kafka
 
 import (
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/retry"
+	"github.com/orderpipe/orderpipe/internal/trust"
 )
 
 // ConnectError adds the setting to fix to an error the broker's security
@@ -25,7 +25,7 @@ func ConnectError(err error) error {
 		return fmt.Errorf("%w (kafka refused the credentials: check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM)", err)
 	case errors.As(err, &hostname):
 		return fmt.Errorf("%w (the broker's certificate does not name the host in KAFKA_BROKERS)", err)
-	case isCertificateError(err):
+	case trust.IsCertificateError(err):
 		return fmt.Errorf("%w (the broker's certificate is not signed by the CA in KAFKA_TLS_CA_CERT, or by a system root when KAFKA_TLS_CA_CERT is empty)", err)
 	}
 	return err
@@ -35,7 +35,7 @@ func ConnectError(err error) error {
 // wrong password or CA, so a retry loop must stop at them instead of
 // waiting for a broker that already answered.
 func misconfigured(err error) bool {
-	return errors.Is(err, kafkago.SASLAuthenticationFailed) || isCertificateError(err)
+	return errors.Is(err, kafkago.SASLAuthenticationFailed) || trust.IsCertificateError(err)
 }
 
 // stopIfMisconfigured marks a misconfiguration permanent for retry.Do, explained by ConnectError; other errors stay retryable.
@@ -44,11 +44,4 @@ func stopIfMisconfigured(err error) error {
 		return retry.Permanent(ConnectError(err))
 	}
 	return err
-}
-
-func isCertificateError(err error) bool {
-	var unknownCA x509.UnknownAuthorityError
-	var verify *tls.CertificateVerificationError
-	var hostname x509.HostnameError
-	return errors.As(err, &unknownCA) || errors.As(err, &verify) || errors.As(err, &hostname)
 }
