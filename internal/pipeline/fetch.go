@@ -12,20 +12,30 @@ import (
 
 // fetchLoop fetches messages into out, ahead of the batches in flight,
 // until ctx ends (nil) or the reader is closed (an error). It closes out
-// when it returns. A fetch that fails is retried with the pipeline's
-// backoff, and readiness says why meanwhile.
+// when it returns.
+//
+// A failed fetch is not retried here with a backoff: kafka-go's reader
+// reconnects on its own, at its own pace, and reports its failures through
+// the same queue the messages come through. Sleeping on each reported error
+// would hold back the messages queued behind it; after a broker died, a
+// consumer that backed off on each of the dozens of queued reports stayed
+// idle for as long as the broker was down, long after the partitions had new
+// leaders. So the loop fetches again at once; readiness says why meanwhile,
+// and the log gets one line per second at most.
 func (p *Pipeline) fetchLoop(ctx context.Context, out chan<- kafkago.Message) error {
 	defer close(out)
-	bo := p.backoff()
-	failing := false
+	var failing bool
+	var lastLog time.Time
+	var suppressed int
 	for {
 		m, err := p.fetch.FetchMessage(ctx)
 		switch {
 		case err == nil:
 			if failing {
 				failing = false
-				bo.Reset()
 				p.health.Set("kafka-fetch", "")
+				p.log.Info("kafka answers fetches again", "errors_not_logged", suppressed)
+				suppressed = 0
 			}
 			p.consumed.Add(1)
 			p.metrics.Consumed.Inc()
@@ -41,13 +51,12 @@ func (p *Pipeline) fetchLoop(ctx context.Context, out chan<- kafkago.Message) er
 			return fmt.Errorf("fetch messages: reader closed: %w", err)
 		}
 		failing = true
-		wait := bo.NextBackOff()
-		p.health.Set("kafka-fetch", "kafka unavailable: "+err.Error()+"; retrying")
-		p.log.Warn("fetch failed, retrying", "error", err.Error(), "retry_in", wait.String())
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
+		p.health.Set("kafka-fetch", "kafka unavailable: "+err.Error()+"; the reader reconnects")
+		if now := time.Now(); now.Sub(lastLog) >= time.Second {
+			p.log.Warn("fetch failed; the reader reconnects", "error", err.Error(), "errors_not_logged", suppressed)
+			lastLog, suppressed = now, 0
+		} else {
+			suppressed++
 		}
 	}
 }
