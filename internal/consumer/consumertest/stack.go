@@ -47,8 +47,12 @@ func AllPartitions() []int {
 
 // Stack is one test's topics, group and index on the shared services.
 type Stack struct {
-	Kafka    kafka.Config
-	ESURL    string
+	Kafka kafka.Config
+	ESURL string // where the test's own requests go
+	// ESAddresses are the consumer's ES_ADDRESSES: ESURL, or every node
+	// of a cluster.
+	ESAddresses []string
+	Replication int // of both topics
 	Topic    string
 	DLQTopic string
 	Group    string
@@ -64,12 +68,29 @@ func NewStack(t *testing.T) *Stack {
 // NewStackOn is NewStack against the Elasticsearch at esURL.
 func NewStackOn(t *testing.T, esURL string) *Stack {
 	t.Helper()
+	esURL = strings.TrimRight(esURL, "/")
+	return newStack(t, esURL, []string{esURL}, 1)
+}
+
+// NewClusterStack is NewStack on the replicated cluster of make
+// test-cluster: both topics with 3 copies, the consumer given every
+// Elasticsearch node, the test's own requests going to node 1 (the one the
+// tests never kill: with two nodes it is the only master).
+func NewClusterStack(t *testing.T, c servicetest.Cluster) *Stack {
+	t.Helper()
+	return newStack(t, c.ESURLs[0], c.ESURLs, 3)
+}
+
+func newStack(t *testing.T, esURL string, esAddresses []string, replication int) *Stack {
+	t.Helper()
 	s := &Stack{
-		Kafka: kafka.Config{Brokers: servicetest.KafkaBrokers(t), ClientID: "orderpipe-consumer-test"},
-		ESURL: strings.TrimRight(esURL, "/"),
-		Topic: servicetest.Name(t, "opc"),
-		Group: servicetest.Name(t, "opc"),
-		Index: servicetest.Name(t, "opc"),
+		Kafka:       kafka.Config{Brokers: servicetest.KafkaBrokers(t), ClientID: "orderpipe-consumer-test"},
+		ESURL:       esURL,
+		ESAddresses: esAddresses,
+		Replication: replication,
+		Topic:       servicetest.Name(t, "opc"),
+		Group:       servicetest.Name(t, "opc"),
+		Index:       servicetest.Name(t, "opc"),
 	}
 	s.DLQTopic = s.Topic + ".dlq"
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -79,7 +100,7 @@ func NewStackOn(t *testing.T, esURL string) *Stack {
 		t.Fatal(err)
 	}
 	for _, topic := range []string{s.Topic, s.DLQTopic} {
-		if _, err := admin.EnsureTopic(ctx, kafka.TopicSpec{Name: topic, Partitions: Partitions, ReplicationFactor: 1}, slog.New(slog.DiscardHandler)); err != nil {
+		if _, err := admin.EnsureTopic(ctx, s.topicSpec(topic), slog.New(slog.DiscardHandler)); err != nil {
 			t.Fatalf("create topic %s: %v", topic, err)
 		}
 	}
@@ -105,6 +126,10 @@ func NewStackOn(t *testing.T, esURL string) *Stack {
 		s.ES(t, http.MethodDelete, "/_index_template/"+s.Index, nil, nil)
 	})
 	return s
+}
+
+func (s *Stack) topicSpec(name string) kafka.TopicSpec {
+	return kafka.TopicSpec{Name: name, Partitions: Partitions, ReplicationFactor: s.Replication}
 }
 
 func testTemplate(t testing.TB, index string) []byte {
@@ -243,10 +268,10 @@ func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg pipeline.Config
 	cc, err := consumer.New(consumer.Settings{
 		Kafka:          s.Kafka,
 		Writer:         kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
-		Elastic:        elastic.Config{Addresses: []string{s.ESURL}, Index: s.Index, RequestTimeout: 30 * time.Second},
+		Elastic:        elastic.Config{Addresses: s.ESAddresses, Index: s.Index, RequestTimeout: 30 * time.Second},
 		Topic:          s.Topic,
 		Group:          s.Group,
-		DLQ:            kafka.TopicSpec{Name: s.DLQTopic, Partitions: Partitions, ReplicationFactor: 1},
+		DLQ:            s.topicSpec(s.DLQTopic),
 		TemplateName:   s.Index,
 		Template:       body,
 		SessionTimeout: 6 * time.Second,

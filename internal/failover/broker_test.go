@@ -1,0 +1,88 @@
+//go:build cluster
+
+package failover_test
+
+import (
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
+)
+
+// TestLeaderBrokerKilledMidStream kills the broker that leads the most
+// partitions of the orders topic with SIGKILL while the producer writes at
+// a steady rate and the consumer indexes, restarts it 15 s later, and
+// checks nothing the producer counted as sent was lost, nor anything the
+// index should hold.
+func TestLeaderBrokerKilledMidStream(t *testing.T) {
+	c := servicetest.RequireCluster(t, 3, 1)
+	s := consumertest.NewClusterStack(t, c)
+	// About 30 s of producing, some 80,000 messages.
+	orders, rate := consumertest.OrdersForTest(t, 24_000), 800.0
+	cons := s.StartConsumer(t, "only")
+	r := startProducer(t, s, orders, rate)
+
+	waitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
+	victim, led := busiestLeader(t, s, s.Topic)
+	if v := os.Getenv("ORDERPIPE_TEST_KILL_BROKER"); v != "" { // to try a given broker, e.g. the first bootstrap address
+		victim, _ = strconv.Atoi(v)
+	}
+	t.Logf("killing broker %d, leader of %d of %d partitions, after %d messages acknowledged", victim, led, consumertest.Partitions, r.p.Stats.Produced.Load())
+	consumedAtKill := cons.Stats().Consumed
+	killed := time.Now()
+	servicetest.Services(t, "kill-kafka", strconv.Itoa(victim))
+	down := true
+	t.Cleanup(func() {
+		if down { // never leave the cluster short of a node for the next test
+			servicetest.Services(t, "start-kafka", strconv.Itoa(victim))
+		}
+	})
+
+	newLeaders := waitFor(t, time.Minute, "new leaders for the killed broker's partitions", func() bool {
+		leader, _, err := partitions(t, s, s.Topic)
+		if err != nil {
+			return false
+		}
+		for _, id := range leader {
+			if id == victim || id < 0 {
+				return false
+			}
+		}
+		return true
+	})
+	waitFor(t, time.Minute, "the producer acknowledged again after the kill", func() bool { return r.lastAcked().After(killed.Add(newLeaders)) })
+	producerBack := r.lastAcked().Sub(killed)
+	// Some 3,000 messages past the kill: what was in flight then is far fewer.
+	waitFor(t, time.Minute, "the consumer consuming again after the kill", func() bool { return cons.Stats().Consumed > consumedAtKill+3000 })
+	consumerBack := time.Since(killed)
+
+	time.Sleep(time.Until(killed.Add(15 * time.Second)))
+	servicetest.Services(t, "start-kafka", strconv.Itoa(victim))
+	down = false
+	inSync := waitFor(t, 2*time.Minute, "every partition back to 3 in-sync replicas", func() bool {
+		_, isr, err := partitions(t, s, s.Topic)
+		if err != nil {
+			return false
+		}
+		for _, n := range isr {
+			if n < 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	r.wait(t, 3*time.Minute)
+	x := consumertest.Expect(r.generated)
+	caughtUp := s.WaitDone(t, x, 3*time.Minute)
+	s.AssertIndex(t, x)
+	s.AssertDLQ(t, x)
+	duplicates := assertAckedInTopic(t, s, r)
+	t.Logf("broker %d killed: new leaders after %v; producer acknowledging again after %v (longest wait between acknowledged batches %v); "+
+		"consumer consuming again after %v; restarted broker back in sync %v after it served again; %d messages acknowledged, all in the topic, %d duplicates in the topic; consumer caught up %v after the producer finished",
+		victim, newLeaders.Round(time.Millisecond), producerBack.Round(time.Millisecond), r.longestGap().Round(time.Millisecond),
+		consumerBack.Round(time.Millisecond), inSync.Round(time.Millisecond), len(r.acked), duplicates, caughtUp.Round(time.Millisecond))
+}

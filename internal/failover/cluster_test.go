@@ -1,0 +1,238 @@
+//go:build cluster
+
+package failover_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/producer"
+)
+
+// waitFor polls cond every 100 ms until it holds, and returns how long
+// that took; it fails the test after timeout, naming what it waited for.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > timeout {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// partitions returns the leader and the in-sync replicas of each partition
+// of topic, as the cluster reports them now.
+func partitions(t *testing.T, s *consumertest.Stack, topic string) (leader map[int]int, isr map[int]int, err error) {
+	t.Helper()
+	client, err := s.Kafka.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, nil, err
+	}
+	leader, isr = map[int]int{}, map[int]int{}
+	for _, tp := range md.Topics {
+		for _, p := range tp.Partitions {
+			leader[p.ID] = p.Leader.ID
+			isr[p.ID] = len(p.Isr)
+		}
+	}
+	return leader, isr, nil
+}
+
+// busiestLeader is the broker that leads the most partitions of topic.
+func busiestLeader(t *testing.T, s *consumertest.Stack, topic string) (id, led int) {
+	t.Helper()
+	leader, _, err := partitions(t, s, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[int]int{}
+	for _, id := range leader {
+		count[id]++
+	}
+	ids := make([]int, 0, len(count))
+	for id := range count {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, candidate := range ids {
+		if count[candidate] > led {
+			id, led = candidate, count[candidate]
+		}
+	}
+	return id, led
+}
+
+// run is an in-process producer writing to a Stack's topic through the real
+// producer engine and Kafka writer, recording what it generated and what
+// Kafka acknowledged.
+type run struct {
+	p    *producer.Producer
+	done chan error
+
+	mu        sync.Mutex
+	generated []generator.Event
+	acked     map[[32]byte]bool
+	lastAck   time.Time
+	gaps      []time.Duration // between consecutive acknowledged batches
+}
+
+func digest(key, value []byte) [32]byte {
+	h := sha256.New()
+	h.Write(key)
+	h.Write([]byte{0})
+	h.Write(value)
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+func (r *run) Generated(ev generator.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.generated = append(r.generated, ev)
+}
+
+func (r *run) BatchWritten(msgs []kafkago.Message, _ time.Duration) {
+	if len(msgs) == 0 {
+		return
+	}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range msgs {
+		r.acked[digest(m.Key, m.Value)] = true
+	}
+	if !r.lastAck.IsZero() {
+		r.gaps = append(r.gaps, now.Sub(r.lastAck))
+	}
+	r.lastAck = now
+}
+
+// longestGapAfter is the longest wait between acknowledged batches.
+func (r *run) longestGap() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var longest time.Duration
+	for _, g := range r.gaps {
+		longest = max(longest, g)
+	}
+	return longest
+}
+
+func (r *run) lastAcked() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastAck
+}
+
+// startProducer produces orders new orders at rate per second, each
+// followed by its lifecycle within a second, with 1% malformed messages.
+func startProducer(t *testing.T, s *consumertest.Stack, orders int, rate float64) *run {
+	t.Helper()
+	cfg := generator.DefaultConfig()
+	cfg.Seed, cfg.MalformedShare, cfg.LifecycleDelay = time.Now().UnixNano(), 0.01, 500*time.Millisecond
+	gen, err := generator.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("generator seed %d", gen.Seed())
+	w, err := kafka.NewWriter(s.Kafka, kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}, s.Topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Close() })
+	r := &run{acked: map[[32]byte]bool{}, done: make(chan error, 1)}
+	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("producer", "failover")
+	r.p, err = producer.New(gen, writeAll{w}, producer.Settings{
+		Rate: rate, Count: int64(orders), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 30 * time.Second,
+	}, log, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { r.done <- r.p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(time.Minute):
+			t.Error("producer did not stop within a minute")
+		}
+	})
+	return r
+}
+
+// wait waits for the producer to finish its orders.
+func (r *run) wait(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Fatalf("producer: %v", err)
+		}
+		r.done <- nil // for the cleanup
+	case <-time.After(timeout):
+		t.Fatalf("producer did not finish within %v (produced %d)", timeout, r.p.Stats.Produced.Load())
+	}
+}
+
+type writeAll struct{ w *kafkago.Writer }
+
+func (k writeAll) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
+	return kafka.WriteAll(ctx, k.w, msgs, nil)
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(string(p))
+	return len(p), nil
+}
+
+// assertAckedInTopic checks every message the producer counted as
+// acknowledged is in the topic, and returns how many messages of the topic
+// are copies of another (resends after a lost acknowledgement).
+func assertAckedInTopic(t *testing.T, s *consumertest.Stack, r *run) (duplicates int) {
+	t.Helper()
+	inTopic := map[[32]byte]int{}
+	for _, m := range s.ReadTopic(t, s.Topic) {
+		inTopic[digest(m.Key, m.Value)]++
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	missing := 0
+	for d := range r.acked {
+		if inTopic[d] == 0 {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of the %d messages Kafka acknowledged are not in the topic", missing, len(r.acked))
+	}
+	for _, n := range inTopic {
+		duplicates += n - 1
+	}
+	if len(r.acked) != len(r.generated) {
+		t.Fatalf("the producer generated %d messages and Kafka acknowledged %d", len(r.generated), len(r.acked))
+	}
+	return duplicates
+}
