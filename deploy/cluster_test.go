@@ -68,6 +68,14 @@ func (c *clusterCheck) bad(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Sprintf(format, args...))
 }
 
+// claim records that owner has value; a second owner of it is a problem.
+func (c *clusterCheck) claim(seen map[string]string, owner, what, value string) {
+	if other, dup := seen[value]; dup {
+		c.bad("%s and %s both %s %s", owner, other, what, value)
+	}
+	seen[value] = owner
+}
+
 func (c *clusterCheck) env(svc, key string) string {
 	if v := c.p.Services[svc].Environment[key]; v != nil {
 		return *v
@@ -100,10 +108,7 @@ func (c *clusterCheck) checkBrokers() {
 	advertised := map[string]string{}
 	for i, b := range c.brokers {
 		id := c.env(b, "KAFKA_NODE_ID")
-		if other, dup := ids[id]; dup {
-			c.bad("%s and %s are both KAFKA_NODE_ID %s", b, other, id)
-		}
-		ids[id] = b
+		c.claim(ids, b, "KAFKA_NODE_ID", id)
 		if roles := strings.Split(c.env(b, "KAFKA_PROCESS_ROLES"), ","); !slices.Contains(roles, "broker") || !slices.Contains(roles, "controller") {
 			c.bad("%s: KAFKA_PROCESS_ROLES %v, want broker and controller", b, roles)
 		}
@@ -122,10 +127,7 @@ func (c *clusterCheck) checkBrokers() {
 			c.bad("the quorum voters give node %s (%s) as %q, want %s, its controller listener", id, b, voters[id], want)
 		}
 		for name, addr := range listeners(c.env(b, "KAFKA_ADVERTISED_LISTENERS")) {
-			if other, dup := advertised[addr]; dup {
-				c.bad("%s and %s both advertise %s", b, other, addr)
-			}
-			advertised[addr] = b
+			c.claim(advertised, b, "advertise", addr)
 			if port(own[name]) != port(addr) {
 				c.bad("%s advertises %s://%s but listens on %q", b, name, addr, own[name])
 			}
@@ -225,10 +227,7 @@ func (c *clusterCheck) checkESNodes() {
 	names := map[string]string{}
 	for _, n := range c.nodes {
 		name := c.env(n, "node.name")
-		if other, dup := names[name]; dup {
-			c.bad("%s and %s are both node.name %s", n, other, name)
-		}
-		names[name] = n
+		c.claim(names, n, "node.name", name)
 		if roles := c.env(n, "node.roles"); roles == "" || slices.Contains(strings.Split(roles, ","), "master") {
 			masters = append(masters, n)
 			masterNames = append(masterNames, name)
@@ -359,10 +358,7 @@ func (c *clusterCheck) checkPublishedPorts() {
 	published := map[string]string{}
 	for name, svc := range c.p.Services {
 		for _, pt := range svc.Ports {
-			if other, dup := published[pt.Published]; dup {
-				c.bad("%s and %s both publish host port %s", name, other, pt.Published)
-			}
-			published[pt.Published] = name
+			c.claim(published, name, "publish host port", pt.Published)
 		}
 	}
 	for _, b := range c.brokers {
