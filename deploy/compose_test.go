@@ -18,9 +18,31 @@ import (
 // used, so the result does not depend on the machine running the tests.
 func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
+	return loadComposeFiles(t, singleNode, env...)
+}
+
+// The stacks: each is docker-compose.yml, alone or with overrides on top
+// (`docker compose -f docker-compose.yml -f docker-compose.cluster.yml`).
+var (
+	singleNode = []string{"docker-compose.yml"}
+	cluster    = []string{"docker-compose.yml", "docker-compose.cluster.yml"}
+	stacks     = []struct {
+		name  string
+		files []string
+	}{{"single node", singleNode}, {"cluster", cluster}}
+)
+
+// loadComposeFiles loads files, later ones overriding earlier ones, as
+// loadCompose loads docker-compose.yml.
+func loadComposeFiles(t *testing.T, files []string, env ...string) *types.Project {
+	t.Helper()
 	root := repoRoot(t)
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, filepath.Join(root, f))
+	}
 	opts, err := cli.NewProjectOptions(
-		[]string{filepath.Join(root, "docker-compose.yml")},
+		paths,
 		cli.WithWorkingDirectory(root),
 		cli.WithEnvFiles(),
 		cli.WithDotEnv,
@@ -32,18 +54,20 @@ func loadCompose(t *testing.T, env ...string) *types.Project {
 	}
 	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("docker-compose.yml does not load/validate (env %v): %v", env, err)
+		t.Fatalf("%v do not load/validate (env %v): %v", files, env, err)
 	}
 	return p
 }
 
-var profileCases = []struct {
+type profileCase struct {
 	name      string
 	env       []string
 	want      []string
 	wantNot   []string
 	ingestSvc string
-}{
+}
+
+var profileCases = []profileCase{
 	{
 		name:      "default",
 		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "producer", "logstash"},
@@ -73,61 +97,70 @@ var profileCases = []struct {
 	},
 }
 
-func TestComposeProfilesSelectExactlyOneIngestPath(t *testing.T) {
-	for _, pc := range profileCases {
-		t.Run(pc.name, func(t *testing.T) {
-			p := loadCompose(t, pc.env...)
-			for _, s := range pc.want {
-				if _, ok := p.Services[s]; !ok {
-					t.Errorf("service %s does not run (services: %v)", s, p.ServiceNames())
-				}
-			}
-			for _, s := range pc.wantNot {
-				if _, ok := p.Services[s]; ok {
-					t.Errorf("service %s runs but must not", s)
-				}
-			}
-			ingest := 0
-			for _, s := range []string{"logstash", "consumer"} {
-				if _, ok := p.Services[s]; ok {
-					ingest++
-				}
-			}
-			if ingest != 1 {
-				t.Errorf("%d ingest paths run, want exactly 1 (%s)", ingest, pc.ingestSvc)
-			}
-		})
+// forEachProfile runs f on every stack under every profile set.
+func forEachProfile(t *testing.T, f func(t *testing.T, p *types.Project, pc profileCase)) {
+	t.Helper()
+	for _, st := range stacks {
+		for _, pc := range profileCases {
+			t.Run(st.name+"/"+pc.name, func(t *testing.T) {
+				f(t, loadComposeFiles(t, st.files, pc.env...), pc)
+			})
+		}
 	}
 }
 
+func TestComposeProfilesSelectExactlyOneIngestPath(t *testing.T) {
+	forEachProfile(t, func(t *testing.T, p *types.Project, pc profileCase) {
+		for _, s := range pc.want {
+			if _, ok := p.Services[s]; !ok {
+				t.Errorf("service %s does not run (services: %v)", s, p.ServiceNames())
+			}
+		}
+		for _, s := range pc.wantNot {
+			if _, ok := p.Services[s]; ok {
+				t.Errorf("service %s runs but must not", s)
+			}
+		}
+		ingest := 0
+		for _, s := range []string{"logstash", "consumer"} {
+			if _, ok := p.Services[s]; ok {
+				ingest++
+			}
+		}
+		if ingest != 1 {
+			t.Errorf("%d ingest paths run, want exactly 1 (%s)", ingest, pc.ingestSvc)
+		}
+	})
+}
+
+// oneShots run once and exit: no health check, no restart.
+var oneShots = []string{"setup", "es-certs"}
+
 func TestComposeServices(t *testing.T) {
-	for _, pc := range profileCases {
-		t.Run(pc.name, func(t *testing.T) {
-			p := loadCompose(t, pc.env...)
-			for name, svc := range p.Services {
-				// Healthchecks: setup is one-shot; everything else runs long.
-				if name == "setup" {
-					if svc.Restart != "" && svc.Restart != "no" {
-						t.Errorf("setup is one-shot, restart = %q", svc.Restart)
-					}
-				} else if hc := svc.HealthCheck; hc == nil || hc.Disable || len(hc.Test) == 0 {
-					t.Errorf("%s: long-running service without a healthcheck", name)
+	forEachProfile(t, func(t *testing.T, p *types.Project, _ profileCase) {
+		for name, svc := range p.Services {
+			// Healthchecks: one-shots exit; everything else runs long.
+			if slices.Contains(oneShots, name) {
+				if svc.Restart != "" && svc.Restart != "no" {
+					t.Errorf("%s is one-shot, restart = %q", name, svc.Restart)
 				}
-				for _, port := range svc.Ports {
-					if port.HostIP != "127.0.0.1" {
-						t.Errorf("%s publishes %s:%d on %q, want 127.0.0.1", name, port.Published, port.Target, port.HostIP)
-					}
+			} else if hc := svc.HealthCheck; hc == nil || hc.Disable || len(hc.Test) == 0 {
+				t.Errorf("%s: long-running service without a healthcheck", name)
+			}
+			for _, port := range svc.Ports {
+				if port.HostIP != "127.0.0.1" {
+					t.Errorf("%s publishes %s:%d on %q, want 127.0.0.1", name, port.Published, port.Target, port.HostIP)
 				}
-				for _, v := range svc.Volumes {
-					if v.Type == types.VolumeTypeVolume {
-						if _, ok := p.Volumes[v.Source]; !ok {
-							t.Errorf("%s mounts undeclared volume %q", name, v.Source)
-						}
+			}
+			for _, v := range svc.Volumes {
+				if v.Type == types.VolumeTypeVolume {
+					if _, ok := p.Volumes[v.Source]; !ok {
+						t.Errorf("%s mounts undeclared volume %q", name, v.Source)
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 func dependsOn(t *testing.T, p *types.Project, svc, dep, condition string) {
@@ -147,26 +180,23 @@ func dependsOn(t *testing.T, p *types.Project, svc, dep, condition string) {
 }
 
 func TestComposeStartOrder(t *testing.T) {
-	for _, pc := range profileCases {
-		t.Run(pc.name, func(t *testing.T) {
-			p := loadCompose(t, pc.env...)
-			dependsOn(t, p, "setup", "kafka", types.ServiceConditionHealthy)
-			dependsOn(t, p, "setup", "elasticsearch", types.ServiceConditionHealthy)
-			// setup must never wait for Kibana's health: Kibana cannot be
-			// healthy before setup sets the kibana_system password.
-			if _, ok := p.Services["setup"].DependsOn["kibana"]; ok {
-				t.Error("setup depends on kibana: deadlock (setup waits for Kibana itself)")
-			}
-			// ...and Kibana must not wait for setup to complete, since setup
-			// waits for Kibana to import the saved objects.
-			dependsOn(t, p, "kibana", "setup", types.ServiceConditionStarted)
-			dependsOn(t, p, "kibana", "elasticsearch", types.ServiceConditionHealthy)
-			for _, s := range []string{"logstash", "producer", "consumer"} {
-				dependsOn(t, p, s, "setup", types.ServiceConditionCompletedSuccessfully)
-			}
-			dependsOn(t, p, "kafka-ui", "kafka", types.ServiceConditionHealthy)
-		})
-	}
+	forEachProfile(t, func(t *testing.T, p *types.Project, _ profileCase) {
+		dependsOn(t, p, "setup", "kafka", types.ServiceConditionHealthy)
+		dependsOn(t, p, "setup", "elasticsearch", types.ServiceConditionHealthy)
+		// setup must never wait for Kibana's health: Kibana cannot be
+		// healthy before setup sets the kibana_system password.
+		if _, ok := p.Services["setup"].DependsOn["kibana"]; ok {
+			t.Error("setup depends on kibana: deadlock (setup waits for Kibana itself)")
+		}
+		// ...and Kibana must not wait for setup to complete, since setup
+		// waits for Kibana to import the saved objects.
+		dependsOn(t, p, "kibana", "setup", types.ServiceConditionStarted)
+		dependsOn(t, p, "kibana", "elasticsearch", types.ServiceConditionHealthy)
+		for _, s := range []string{"logstash", "producer", "consumer"} {
+			dependsOn(t, p, s, "setup", types.ServiceConditionCompletedSuccessfully)
+		}
+		dependsOn(t, p, "kafka-ui", "kafka", types.ServiceConditionHealthy)
+	})
 }
 
 func TestComposeImagesUseEnvVersions(t *testing.T) {

@@ -1,8 +1,9 @@
 // Package deploy holds orderpipe's stack as configuration-as-code and the
 // tests that prove it without Docker.
 //
-// The files live beside this package: docker-compose.yml and .env at the
-// repository root, deploy/docker/Dockerfile, deploy/elasticsearch (the index
+// The files live beside this package: docker-compose.yml, .env and the
+// docker-compose.cluster.yml override (three brokers, two Elasticsearch
+// nodes) at the repository root, deploy/docker/Dockerfile, deploy/elasticsearch (the index
 // template, the single source of the orders mapping), deploy/kibana (saved
 // objects for the "Orders — live" dashboard) and logstash/ (the Kafka to
 // Elasticsearch pipeline). The Go code here only embeds the files other

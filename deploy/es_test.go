@@ -241,6 +241,22 @@ func TestElasticsearchServesEveryPanel(t *testing.T) {
 		t.Fatalf("bulk load had errors: %.2000s", b)
 	}
 
+	t.Run("one replica when a second data node can hold it, none on one", func(t *testing.T) {
+		health := c.do(http.MethodGet, "/_cluster/health/"+index+"?wait_for_status=green&timeout=30s", nil)
+		if health["status"] != "green" {
+			t.Fatalf("index %s is %v, want green: %v", index, health["status"], health)
+		}
+		dataNodes, _ := health["number_of_data_nodes"].(float64)
+		want := "0"
+		if dataNodes > 1 {
+			want = "1"
+		}
+		res := c.do(http.MethodGet, "/"+index+"/_settings/index.number_of_replicas,index.auto_expand_replicas", nil)
+		settings, _ := lookup(res, index+".settings.index").(map[string]any)
+		if settings["auto_expand_replicas"] != "0-1" || settings["number_of_replicas"] != want {
+			t.Fatalf("index %s on %v data node(s) has settings %v, want auto_expand_replicas 0-1 and %s replica(s)", index, dataNodes, settings, want)
+		}
+	})
 	t.Run("replayed older version is a 409 and changes nothing", func(t *testing.T) {
 		o := orders[0]
 		v := o["version"].(int)

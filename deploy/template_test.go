@@ -85,10 +85,19 @@ func TestTemplateSettings(t *testing.T) {
 		t.Errorf(`mappings.dynamic = %v, want "strict"`, tb.Template.Mappings.Dynamic)
 	}
 	s := tb.Template.Settings
-	for key, want := range map[string]any{"number_of_shards": float64(1), "number_of_replicas": float64(0), "refresh_interval": "1s"} {
+	// auto_expand_replicas gives the index a replica once a second data
+	// node is there (docker-compose.cluster.yml) and none on one node,
+	// where a replica could never be assigned and the index would stay
+	// yellow.
+	for key, want := range map[string]any{"number_of_shards": float64(1), "auto_expand_replicas": "0-1", "refresh_interval": "1s"} {
 		if s[key] != want {
 			t.Errorf("settings.%s = %v, want %v", key, s[key], want)
 		}
+	}
+	// A fixed count beside it would only mislead: Elasticsearch
+	// overrides it with the expanded one.
+	if n, ok := s["number_of_replicas"]; ok {
+		t.Errorf("settings.number_of_replicas = %v beside auto_expand_replicas", n)
 	}
 	// items must stay a plain object array: Kibana terms aggregations on
 	// items.category do not work on nested fields.

@@ -196,7 +196,7 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 	c, err := consumer.New(consumer.Settings{
 		Kafka: cfg.KafkaConfig, Writer: cfg.WriterConfig, Elastic: cfg.ElasticConfig,
 		Topic: cfg.Topic, Group: cfg.Group,
-		DLQ:          kafka.TopicSpec{Name: cfg.DLQTopic, Partitions: cfg.DLQPartitions, ReplicationFactor: cfg.DLQReplicationFactor},
+		DLQ:          cfg.DLQLayout.Spec(cfg.DLQTopic),
 		TemplateName: cfg.TemplateName, Template: template,
 		SessionTimeout: cfg.SessionTimeout, QueueCapacity: cfg.BulkSize,
 		Pipeline: pipeline.Config{

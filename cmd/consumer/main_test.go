@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -20,24 +19,13 @@ func TestHelpListsEveryVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var names []string
-	var walk func(reflect.Type)
-	walk = func(rt reflect.Type) {
-		for i := range rt.NumField() {
-			f := rt.Field(i)
-			if f.Anonymous {
-				walk(f.Type)
-				continue
-			}
-			if name := f.Tag.Get("envconfig"); name != "" {
-				names = append(names, name)
-				if f.Tag.Get("desc") == "" {
-					t.Errorf("%s has no desc", name)
-				}
-			}
+	for _, v := range settings.Variables(&config{}) {
+		names = append(names, v.Name)
+		if v.Desc == "" {
+			t.Errorf("%s has no desc", v.Name)
 		}
 	}
-	walk(reflect.TypeOf(config{}))
-	for _, want := range append(names, "KAFKA_BROKERS", "KAFKA_TOPIC", "CONSUMER_GROUP", "DLQ_TOPIC", "ES_ADDRESSES",
+	for _, want := range append(names, "DLQ_TOPIC_PARTITIONS", "DLQ_TOPIC_REPLICATION_FACTOR", "DLQ_TOPIC_MIN_INSYNC_REPLICAS", "KAFKA_BROKERS", "KAFKA_TOPIC", "CONSUMER_GROUP", "DLQ_TOPIC", "ES_ADDRESSES",
 		"ES_USERNAME", "ES_PASSWORD", "ES_API_KEY", "ES_CA_CERT", "ES_INDEX", "BULK_SIZE", "BULK_BYTES", "FLUSH_INTERVAL",
 		"BULK_WORKERS", "KAFKA_SASL_MECHANISM", "KAFKA_TLS", "SHUTDOWN_TIMEOUT", "OPS_ADDR") {
 		if !strings.Contains(out.String(), want+" ") {
@@ -62,6 +50,8 @@ func TestBadConfigExitsTwoNamingTheVariable(t *testing.T) {
 		{map[string]string{"ES_CA_CERT": "/nonexistent.pem"}, "ES_CA_CERT"},
 		{map[string]string{"ES_INDEX": "Orders"}, "ES_INDEX"},
 		{map[string]string{"DLQ_TOPIC": "orders"}, "DLQ_TOPIC"},
+		{map[string]string{"DLQ_TOPIC_REPLICATION_FACTOR": "0"}, "DLQ_TOPIC_REPLICATION_FACTOR"},
+		{map[string]string{"DLQ_REPLICATION_FACTOR": "3"}, "DLQ_REPLICATION_FACTOR"},
 		{map[string]string{"KAFKA_SESSION_TIMEOUT": "1s"}, "KAFKA_SESSION_TIMEOUT"},
 		{map[string]string{"SHUTDOWN_TIMEOUT": "0s"}, "SHUTDOWN_TIMEOUT"},
 		{map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},

@@ -51,7 +51,7 @@ func TestConsumerOverSASLSSL(t *testing.T) {
 			}
 			k.Setenv(t, tc.password, ca)
 			for name, value := range map[string]string{
-				"KAFKA_TOPIC": topic, "DLQ_TOPIC": topic + ".dlq", "DLQ_PARTITIONS": "1", "CONSUMER_GROUP": topic,
+				"KAFKA_TOPIC": topic, "DLQ_TOPIC": topic + ".dlq", "DLQ_TOPIC_PARTITIONS": "1", "CONSUMER_GROUP": topic,
 				"ES_ADDRESSES": node.URL, "ES_USERNAME": servicetest.ConsumerUser, "ES_PASSWORD": node.ConsumerPassword,
 				"ES_CA_CERT": node.CACert, "ES_INDEX": index, "OPS_ADDR": freeAddr(t),
 			} {

@@ -83,7 +83,7 @@ func TestSecuredSetupTemplate(t *testing.T) {
 			securedEnv(t, node, tc.user, tc.password, ca)
 			for k, v := range map[string]string{
 				"KAFKA_BROKERS": strings.Join(brokers, ","), "KAFKA_TOPIC": topic, "DLQ_TOPIC": dlq,
-				"KAFKA_TOPIC_PARTITIONS": "1", "DLQ_PARTITIONS": "1", "ES_INDEX": index,
+				"KAFKA_TOPIC_PARTITIONS": "1", "DLQ_TOPIC_PARTITIONS": "1", "ES_INDEX": index,
 				"ES_TEMPLATE_NAME": template, "ES_TEMPLATE_FILE": privateTemplate(t, index, nil), "SETUP_TIMEOUT": "1m",
 			} {
 				t.Setenv(k, v)

@@ -134,7 +134,7 @@ func TestSetupKibanaThatNeverAnswers(t *testing.T) {
 	})
 	for k, v := range map[string]string{
 		"KAFKA_BROKERS": strings.Join(brokers, ","), "KAFKA_TOPIC": topic, "KAFKA_TOPIC_PARTITIONS": "1",
-		"DLQ_TOPIC": dlq, "DLQ_PARTITIONS": "1", "ES_ADDRESSES": esURL, "ES_INDEX": index,
+		"DLQ_TOPIC": dlq, "DLQ_TOPIC_PARTITIONS": "1", "ES_ADDRESSES": esURL, "ES_INDEX": index,
 		"ES_TEMPLATE_NAME": template, "ES_TEMPLATE_FILE": privateTemplate(t, index, nil),
 		"SETUP_TIMEOUT": "1m", "KIBANA_URL": srv.URL, "KIBANA_TIMEOUT": "1m",
 	} {

@@ -91,7 +91,7 @@ func TestSetupTwiceOnRealServices(t *testing.T) {
 	})
 	for k, v := range map[string]string{
 		"KAFKA_BROKERS": strings.Join(brokers, ","), "KAFKA_TOPIC": topic, "KAFKA_TOPIC_PARTITIONS": "3",
-		"DLQ_TOPIC": dlq, "DLQ_PARTITIONS": "2", "ES_ADDRESSES": esURL, "ES_INDEX": index,
+		"DLQ_TOPIC": dlq, "DLQ_TOPIC_PARTITIONS": "2", "ES_ADDRESSES": esURL, "ES_INDEX": index,
 		"ES_TEMPLATE_NAME": template, "ES_TEMPLATE_FILE": privateTemplate(t, index, nil), "SETUP_TIMEOUT": "1m",
 	} {
 		t.Setenv(k, v)
@@ -116,7 +116,8 @@ func TestSetupTwiceOnRealServices(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first setup: %v\n%s\n%s", err, first, errOut)
 	}
-	want := fmt.Sprintf("topic %s: created (3 partitions, replication 1)\ntopic %s: created (2 partitions, replication 1)\n"+
+	want := fmt.Sprintf("topic %s: created (3 partitions, replication 1, min.insync.replicas 1)\n"+
+		"topic %s: created (2 partitions, replication 1, min.insync.replicas 1)\n"+
 		"security: skipped (no passwords set)\ntemplate %s: installed\nkibana: skipped (KIBANA_URL not set)\n", topic, dlq, template)
 	if first != want {
 		t.Errorf("first setup printed\n%s\nwant\n%s", first, want)
@@ -140,6 +141,31 @@ func TestSetupTwiceOnRealServices(t *testing.T) {
 	}
 	if got := topicState(t, brokers, dlq); got != dlqBefore {
 		t.Errorf("second setup changed topic %s", dlq)
+	}
+
+	// A layout asking for more than the existing topics have is pointed out
+	// by name, and changes nothing.
+	t.Setenv("KAFKA_TOPIC_PARTITIONS", "4")
+	t.Setenv("DLQ_TOPIC_REPLICATION_FACTOR", "2")
+	t.Setenv("DLQ_TOPIC_MIN_INSYNC_REPLICAS", "2")
+	warned, errOut, err := runCmd(t, ctx, "setup")
+	if err != nil {
+		t.Fatalf("setup with a larger layout: %v\n%s\n%s", err, warned, errOut)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("topic %s: WARNING has partitions 3, 4 asked by KAFKA_TOPIC_PARTITIONS; not changed", topic),
+		fmt.Sprintf("topic %s: WARNING has replication.factor 1, 2 asked by DLQ_TOPIC_REPLICATION_FACTOR; not changed", dlq),
+		fmt.Sprintf("topic %s: WARNING has min.insync.replicas 1, 2 asked by DLQ_TOPIC_MIN_INSYNC_REPLICAS; not changed", dlq),
+	} {
+		if !strings.Contains(warned, want) {
+			t.Errorf("setup with a larger layout printed\n%s\nwithout %q", warned, want)
+		}
+	}
+	if strings.Count(warned, "WARNING") != 3 {
+		t.Errorf("setup with a larger layout printed %d warnings, want 3:\n%s", strings.Count(warned, "WARNING"), warned)
+	}
+	if got := topicState(t, brokers, dlq); got != dlqBefore {
+		t.Errorf("setup with a larger layout changed topic %s:\nbefore %s\nafter  %s", dlq, dlqBefore, got)
 	}
 
 	// A changed template file is installed again, and says so.
@@ -171,6 +197,10 @@ func TestSetupSettings(t *testing.T) {
 		{"compose settings", map[string]string{"KAFKA_TOPIC": "orders", "KAFKA_TOPIC_PARTITIONS": "6"}, ""},
 		{"dlq is the topic", map[string]string{"KAFKA_TOPIC": "x", "DLQ_TOPIC": "x"}, "DLQ_TOPIC"},
 		{"zero partitions", map[string]string{"KAFKA_TOPIC_PARTITIONS": "0"}, "KAFKA_TOPIC_PARTITIONS"},
+		{"cluster layout", map[string]string{"KAFKA_TOPIC_REPLICATION_FACTOR": "3", "KAFKA_TOPIC_MIN_INSYNC_REPLICAS": "2",
+			"DLQ_TOPIC_REPLICATION_FACTOR": "3", "DLQ_TOPIC_MIN_INSYNC_REPLICAS": "2"}, ""},
+		{"dlq min ISR above RF", map[string]string{"DLQ_TOPIC_MIN_INSYNC_REPLICAS": "2"}, "DLQ_TOPIC_MIN_INSYNC_REPLICAS"},
+		{"old dlq name", map[string]string{"DLQ_PARTITIONS": "2"}, "DLQ_TOPIC_PARTITIONS"},
 		{"users without admin", map[string]string{"CONSUMER_ES_PASSWORD": "c"}, "ES_USERNAME"},
 		{"bad kibana url", map[string]string{"KIBANA_URL": "kibana:5601"}, "KIBANA_URL"},
 		{"bad kibana timeout", map[string]string{"KIBANA_TIMEOUT": "soon"}, "KIBANA_TIMEOUT"},
@@ -201,8 +231,8 @@ func TestSetupSettings(t *testing.T) {
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("error %v, want one naming %s", err, tc.want)
 			}
-			if tc.name == "compose settings" && (cfg.Topic != "orders" || cfg.TopicPartitions != 6) {
-				t.Errorf("compose names read as topic %q, %d partitions", cfg.Topic, cfg.TopicPartitions)
+			if tc.name == "compose settings" && (cfg.Topic != "orders" || cfg.Orders.Partitions != 6) {
+				t.Errorf("compose names read as topic %q, %d partitions", cfg.Topic, cfg.Orders.Partitions)
 			}
 		})
 	}

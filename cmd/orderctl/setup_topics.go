@@ -32,8 +32,14 @@ func setupTopic(ctx context.Context, admin *kafka.Admin, spec kafka.TopicSpec, s
 	}
 	if st.exists {
 		fmt.Fprintf(stdout, "topic %s: exists (%d partitions)\n", spec.Name, st.partitions)
-		if st.partitions < spec.Partitions {
-			fmt.Fprintf(stdout, "topic %s: WARNING has %d partitions, %d wanted; not changed (adding partitions would move keys)\n", spec.Name, st.partitions, spec.Partitions)
+		// A topic made before the layout was set (one replica on what is
+		// now a cluster) must be pointed out: setup never changes it.
+		found, err := admin.Shortfalls(ctx, spec)
+		for _, s := range found {
+			fmt.Fprintf(stdout, "topic %s: WARNING %s\n", spec.Name, s)
+		}
+		if err != nil {
+			fmt.Fprintf(stdout, "topic %s: WARNING not compared with its settings: %v\n", spec.Name, err)
 		}
 		return nil
 	}
@@ -41,6 +47,7 @@ func setupTopic(ctx context.Context, admin *kafka.Admin, spec kafka.TopicSpec, s
 	if err != nil {
 		return fmt.Errorf("create topic %s: %w", spec.Name, err)
 	}
-	fmt.Fprintf(stdout, "topic %s: created (%d partitions, replication %d)\n", spec.Name, n, spec.ReplicationFactor)
+	fmt.Fprintf(stdout, "topic %s: created (%d partitions, replication %d, min.insync.replicas %d)\n",
+		spec.Name, n, spec.ReplicationFactor, spec.MinInsyncReplicas)
 	return nil
 }

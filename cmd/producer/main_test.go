@@ -38,6 +38,8 @@ func TestBadSettingsExit2NamingTheVariable(t *testing.T) {
 		{"KAFKA_BROKERS", "no-port"},
 		{"KAFKA_SASL_MECHANISM", "kerberos"},
 		{"KAFKA_TOPIC_PARTITIONS", "0"},
+		{"KAFKA_TOPIC_MIN_INSYNC_REPLICAS", "2"},
+		{"KAFKA_TOPIC_REPLICATION", "3"}, // renamed: the message names it and its replacement
 		{"LOG_LEVEL", "chatty"},
 		{"LOG_FORMAT", "yaml"},
 	}
@@ -65,7 +67,7 @@ func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
 	for _, want := range []string{
 		"KAFKA_BROKERS", "localhost:9092", "KAFKA_TOPIC", "orders", "PRODUCER_RATE", "PRODUCER_COUNT", "PRODUCER_SEED",
 		"PRODUCER_LIFECYCLE_SHARE", "PRODUCER_MALFORMED_SHARE", "PRODUCER_BACKFILL_DAYS", "KAFKA_ACKS", "all",
-		"KAFKA_COMPRESSION", "KAFKA_BATCH_SIZE", "KAFKA_TOPIC_PARTITIONS", "KAFKA_TOPIC_REPLICATION",
+		"KAFKA_COMPRESSION", "KAFKA_BATCH_SIZE", "KAFKA_TOPIC_PARTITIONS", "KAFKA_TOPIC_REPLICATION_FACTOR", "KAFKA_TOPIC_MIN_INSYNC_REPLICAS",
 		"KAFKA_SASL_MECHANISM", "KAFKA_TLS", "OPS_ADDR",
 	} {
 		if !strings.Contains(stdout.String(), want) {

@@ -54,29 +54,3 @@ func TestTopicNameDefaults(t *testing.T) {
 		t.Fatalf("defaults %q and %q, want orders and orders.dlq (compose, Logstash and the README use them)", names.Topic, names.DLQTopic)
 	}
 }
-
-func TestTopicLayoutsValidate(t *testing.T) {
-	tests := []struct {
-		name     string
-		err      error
-		variable string // "" = valid
-	}{
-		{"orders defaults", TopicLayout{TopicPartitions: 6, TopicReplication: 1}.Validate(), ""},
-		{"orders without partitions", TopicLayout{TopicPartitions: 0, TopicReplication: 1}.Validate(), "KAFKA_TOPIC_PARTITIONS"},
-		{"orders without replicas", TopicLayout{TopicPartitions: 6, TopicReplication: 0}.Validate(), "KAFKA_TOPIC_REPLICATION"},
-		{"dlq defaults", DLQLayout{DLQPartitions: 6, DLQReplicationFactor: 1}.Validate(), ""},
-		{"dlq without partitions", DLQLayout{DLQPartitions: 0, DLQReplicationFactor: 1}.Validate(), "DLQ_PARTITIONS"},
-		{"dlq without replicas", DLQLayout{DLQPartitions: 6, DLQReplicationFactor: 0}.Validate(), "DLQ_REPLICATION_FACTOR"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var se *settings.Error
-			switch {
-			case tc.variable == "" && tc.err != nil:
-				t.Fatalf("unexpected error %v", tc.err)
-			case tc.variable != "" && (!errors.As(tc.err, &se) || se.Variable != tc.variable):
-				t.Fatalf("error %v, want a *settings.Error naming %s", tc.err, tc.variable)
-			}
-		})
-	}
-}

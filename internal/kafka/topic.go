@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -17,10 +18,28 @@ type TopicSpec struct {
 	Name              string
 	Partitions        int
 	ReplicationFactor int
+	// MinInsyncReplicas is set as the topic's min.insync.replicas; 0 leaves
+	// the broker's default (specs built in code, by tests and benchmarks).
+	MinInsyncReplicas int
+	// VariablePrefix is the prefix of the variables the spec was read from
+	// (KAFKA_TOPIC, DLQ_TOPIC), so that a warning names what to change;
+	// empty for specs built in code.
+	VariablePrefix string
 }
 
+// configEntries are the topic configs the spec sets at creation.
+func (s TopicSpec) configEntries() []kafkago.ConfigEntry {
+	if s.MinInsyncReplicas <= 0 {
+		return nil
+	}
+	return []kafkago.ConfigEntry{{ConfigName: minISRConfig, ConfigValue: strconv.Itoa(s.MinInsyncReplicas)}}
+}
+
+const minISRConfig = "min.insync.replicas"
+
 // EnsureTopic creates the topic unless it exists, and returns its partition
-// count. A broker that is not reachable yet is waited for with capped
+// count. An existing topic is left as it is; each way it has less than spec
+// asks (Shortfalls) is logged as a warning. A broker that is not reachable yet is waited for with capped
 // exponential backoff, each retry logged, until ctx ends: in a freshly started
 // stack the producer regularly comes up before Kafka does, and crash-looping
 // there would only hide the reason. Refused credentials or an untrusted
@@ -31,7 +50,7 @@ func (a *Admin) EnsureTopic(ctx context.Context, spec TopicSpec, log *slog.Logge
 	client := a.client
 	partitions, err = retry.Do(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 10 * time.Second},
 		func() (int, error) {
-			n, err := ensureTopicOnce(ctx, client, spec)
+			n, err := ensureTopicOnce(ctx, client, spec, log)
 			return n, stopIfMisconfigured(err)
 		},
 		func(attempt int, err error, wait time.Duration) {
@@ -44,9 +63,10 @@ func (a *Admin) EnsureTopic(ctx context.Context, spec TopicSpec, log *slog.Logge
 	return partitions, nil
 }
 
-func ensureTopicOnce(ctx context.Context, client *kafkago.Client, spec TopicSpec) (int, error) {
-	if n, err := partitionCount(ctx, client, spec.Name); err == nil {
-		return n, nil
+func ensureTopicOnce(ctx context.Context, client *kafkago.Client, spec TopicSpec, log *slog.Logger) (int, error) {
+	if t, err := topicMetadata(ctx, client, spec.Name); err == nil {
+		warnShortfalls(ctx, client, spec, t, log)
+		return len(t.Partitions), nil
 	} else if !errors.Is(err, kafkago.UnknownTopicOrPartition) {
 		return 0, err
 	}
@@ -54,6 +74,7 @@ func ensureTopicOnce(ctx context.Context, client *kafkago.Client, spec TopicSpec
 		Topic:             spec.Name,
 		NumPartitions:     spec.Partitions,
 		ReplicationFactor: spec.ReplicationFactor,
+		ConfigEntries:     spec.configEntries(),
 	}}})
 	if err != nil {
 		return 0, fmt.Errorf("create topic: %w", err)
@@ -78,23 +99,33 @@ func ensureTopicOnce(ctx context.Context, client *kafkago.Client, spec TopicSpec
 
 // partitionCount returns how many partitions the topic has, all with leaders.
 func partitionCount(ctx context.Context, client *kafkago.Client, topic string) (int, error) {
+	t, err := topicMetadata(ctx, client, topic)
+	if err != nil {
+		return 0, err
+	}
+	return len(t.Partitions), nil
+}
+
+// topicMetadata returns the topic's metadata once every partition has a
+// leader.
+func topicMetadata(ctx context.Context, client *kafkago.Client, topic string) (kafkago.Topic, error) {
 	meta, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return 0, fmt.Errorf("read metadata: %w", err)
+		return kafkago.Topic{}, fmt.Errorf("read metadata: %w", err)
 	}
 	for _, t := range meta.Topics {
 		if t.Name != topic {
 			continue
 		}
 		if t.Error != nil {
-			return 0, t.Error
+			return kafkago.Topic{}, t.Error
 		}
 		for _, p := range t.Partitions {
 			if p.Error != nil {
-				return 0, fmt.Errorf("partition %d: %w", p.ID, p.Error)
+				return kafkago.Topic{}, fmt.Errorf("partition %d: %w", p.ID, p.Error)
 			}
 		}
-		return len(t.Partitions), nil
+		return t, nil
 	}
-	return 0, kafkago.UnknownTopicOrPartition
+	return kafkago.Topic{}, kafkago.UnknownTopicOrPartition
 }

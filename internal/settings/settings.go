@@ -21,31 +21,12 @@ import (
 // exactly what a user would set. Secrets (IsSecret: names containing
 // PASSWORD, SECRET, TOKEN or API_KEY) are masked when set.
 func LogValue(spec any) slog.Value {
-	var attrs []slog.Attr
-	collectSettings(reflect.Indirect(reflect.ValueOf(spec)), &attrs)
+	vars := Variables(spec)
+	attrs := make([]slog.Attr, 0, len(vars))
+	for _, v := range vars {
+		attrs = append(attrs, slog.String(v.Name, settingString(v.Name, v.value)))
+	}
 	return slog.GroupValue(attrs...)
-}
-
-func collectSettings(v reflect.Value, attrs *[]slog.Attr) {
-	if v.Kind() != reflect.Struct {
-		return
-	}
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		f, fv := t.Field(i), v.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		name := f.Tag.Get("envconfig")
-		if f.Anonymous || (name == "" && fv.Kind() == reflect.Struct) {
-			collectSettings(fv, attrs)
-			continue
-		}
-		if name == "" || name == "-" {
-			continue
-		}
-		*attrs = append(*attrs, slog.String(name, settingString(name, fv)))
-	}
 }
 
 func settingString(name string, v reflect.Value) string {

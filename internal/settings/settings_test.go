@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 type Inner struct {
@@ -97,5 +100,108 @@ func TestExitCode(t *testing.T) {
 				t.Fatalf("stderr %q, want it to say %q", stderr.String(), tt.says)
 			}
 		})
+	}
+}
+
+type layout struct {
+	Partitions        int `split_words:"true" default:"6" desc:"partitions"`
+	MinInsyncReplicas int `split_words:"true" default:"1" desc:"min ISR"`
+}
+
+// level decodes itself, so envconfig reads it from one variable although
+// it is a struct.
+type level struct{ n int }
+
+func (l *level) Decode(s string) error { l.n = len(s); return nil }
+
+type nested struct {
+	Inner
+	Orders  layout `envconfig:"KAFKA_TOPIC"`
+	DLQ     layout `envconfig:"DLQ_TOPIC"`
+	Level   level  `envconfig:"LOG_LEVEL"`
+	Untaged string
+	Skipped string `envconfig:"SKIPPED" ignored:"true"`
+}
+
+func (nested) RenamedVariables() map[string]string {
+	return map[string]string{"DLQ_PARTITIONS": "DLQ_TOPIC_PARTITIONS"}
+}
+
+func TestVariablesAreTheNamesEnvconfigReads(t *testing.T) {
+	var fromEnvconfig bytes.Buffer
+	if err := envconfig.Usagef("", &nested{}, &fromEnvconfig, "{{range .}}{{usage_key .}}\n{{end}}"); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, v := range Variables(&nested{}) {
+		names = append(names, v.Name)
+	}
+	want := strings.Fields(fromEnvconfig.String())
+	if !slices.Equal(names, want) {
+		t.Fatalf("Variables = %v\nenvconfig reads %v", names, want)
+	}
+	for _, name := range []string{"KAFKA_TOPIC_PARTITIONS", "DLQ_TOPIC_MIN_INSYNC_REPLICAS", "LOG_LEVEL"} {
+		if !slices.Contains(names, name) {
+			t.Errorf("Variables lacks %s: %v", name, names)
+		}
+	}
+}
+
+func TestLogValueNamesNestedVariablesInFull(t *testing.T) {
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("start", "config",
+		LogValue(nested{Orders: layout{Partitions: 6, MinInsyncReplicas: 2}, DLQ: layout{Partitions: 1, MinInsyncReplicas: 1}}))
+	var line struct {
+		Config map[string]string `json:"config"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"KAFKA_TOPIC_PARTITIONS": "6", "KAFKA_TOPIC_MIN_INSYNC_REPLICAS": "2", "DLQ_TOPIC_PARTITIONS": "1"} {
+		if line.Config[k] != v {
+			t.Errorf("%s = %q, want %q (logged %v)", k, line.Config[k], v, line.Config)
+		}
+	}
+}
+
+func TestLoadRefusesARenamedVariableNamingItsReplacement(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		says string // "" = loads
+	}{
+		{"new name", map[string]string{"DLQ_TOPIC_PARTITIONS": "2"}, ""},
+		{"old name", map[string]string{"DLQ_PARTITIONS": "2"}, "DLQ_PARTITIONS: was renamed DLQ_TOPIC_PARTITIONS"},
+		{"old name, even empty", map[string]string{"DLQ_PARTITIONS": ""}, "DLQ_TOPIC_PARTITIONS"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			// Inside another struct too: the programs embed the layouts.
+			var s struct{ nested }
+			err := Load(&s)
+			var ue *UsageError
+			switch {
+			case tc.says == "" && err != nil:
+				t.Fatalf("Load = %v", err)
+			case tc.says != "" && (!errors.As(err, &ue) || !strings.Contains(err.Error(), tc.says)):
+				t.Fatalf("Load = %v, want a UsageError saying %q", err, tc.says)
+			}
+		})
+	}
+}
+
+// An unprefixed variable must not stand in for a prefixed one: envconfig
+// falls back to a field's bare tag, which split_words does not set.
+func TestNestedLayoutIgnoresBareNames(t *testing.T) {
+	t.Setenv("PARTITIONS", "9")
+	var s nested
+	if err := Load(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Orders.Partitions != 6 {
+		t.Fatalf("KAFKA_TOPIC_PARTITIONS = %d with only PARTITIONS=9 set, want the default 6", s.Orders.Partitions)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -20,8 +21,12 @@ func (e *UsageError) Unwrap() error { return e.Err }
 func Usage(err error) error { return &UsageError{Err: err} }
 
 // Load fills spec (an envconfig struct) from the environment. A
-// value that does not parse is a *UsageError that names its variable.
+// value that does not parse, or a variable that was renamed (Renamer), is a
+// *UsageError that names its variable.
 func Load(spec any) error {
+	if err := checkRenamed(reflect.ValueOf(spec)); err != nil {
+		return Usage(err)
+	}
 	if err := envconfig.Process("", spec); err != nil {
 		var pe *envconfig.ParseError
 		if errors.As(err, &pe) {
