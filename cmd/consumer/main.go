@@ -56,6 +56,7 @@ type config struct {
 	kafka.DLQLayout
 	elastic.TemplateConfig
 	ops.LogConfig
+	ops.DaemonConfig
 	OpsConfig
 
 	Group            string        `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
@@ -65,8 +66,6 @@ type config struct {
 	FlushInterval    time.Duration `envconfig:"FLUSH_INTERVAL" default:"5ms" desc:"linger: longest a batch that is not full waits for more messages before it is sent"`
 	BulkWorkers      int           `envconfig:"BULK_WORKERS" default:"3" desc:"_bulk requests kept in flight at once"`
 	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
-	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
-	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
 	LagInterval      time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
 }
 
@@ -84,7 +83,7 @@ func configError(variable, reason string) error {
 
 func (c *config) validate() error {
 	for _, v := range []func() error{c.KafkaConfig.Validate, c.WriterConfig.Validate, c.ElasticConfig.Validate,
-		c.TopicConfig.Validate, func() error { return c.DLQConfig.Validate(c.TopicConfig) }, c.DLQLayout.Validate, c.TemplateConfig.Validate} {
+		c.TopicConfig.Validate, func() error { return c.DLQConfig.Validate(c.TopicConfig) }, c.DLQLayout.Validate, c.TemplateConfig.Validate, c.DaemonConfig.Validate} {
 		if err := v(); err != nil {
 			return err
 		}
@@ -104,12 +103,8 @@ func (c *config) validate() error {
 		return configError("BULK_WORKERS", fmt.Sprintf("%d is outside [1, 64]", c.BulkWorkers))
 	case c.RetryMaxInterval < 100*time.Millisecond:
 		return configError("RETRY_MAX_INTERVAL", "must be at least 100ms")
-	case c.ShutdownTimeout < time.Second:
-		return configError("SHUTDOWN_TIMEOUT", "must be at least 1s")
 	case c.OpsAddr == "":
 		return configError("OPS_ADDR", "is empty")
-	case c.ProgressInterval <= 0:
-		return configError("PROGRESS_INTERVAL", "must be positive")
 	case c.LagInterval <= 0:
 		return configError("LAG_INTERVAL", "must be positive")
 	}
