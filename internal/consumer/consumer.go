@@ -29,19 +29,12 @@ type Settings struct {
 	Elastic elastic.Config
 
 	Topic string
-	Group string
 	DLQ   kafka.TopicSpec // created at start unless it exists
 
 	TemplateName string
 	Template     []byte // index template body, installed at start
 
-	SessionTimeout time.Duration // group session (see kafka.GroupReaderConfig)
-	QueueCapacity  int           // messages kafka-go prefetches
-	Pipeline       pipeline.Config
-	// CloseTimeout bounds leaving the group and closing the dead-letter
-	// writer after the pipeline stopped.
-	CloseTimeout time.Duration
-	LagInterval  time.Duration
+	Config Config // group, batching, retries, shutdown budget
 }
 
 // Consumer is one assembled consumer; Run runs it once.
@@ -78,9 +71,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if stopped, err := c.prepare(ctx); stopped || err != nil {
 		return err
 	}
-	reader, err := kafka.NewGroupReader(c.s.Kafka, kafka.GroupReaderConfig{
-		Topic: c.s.Topic, GroupID: c.s.Group, SessionTimeout: c.s.SessionTimeout, QueueCapacity: c.s.QueueCapacity,
-	}, log)
+	reader, err := kafka.NewGroupReader(c.s.Kafka, c.s.Config.readerConfig(c.s.Topic), log)
 	if err != nil {
 		return err
 	}
@@ -90,17 +81,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	dlq := &pipeline.KafkaDeadLetters{Writer: writer}
-	p := pipeline.New(c.s.Pipeline, reader, c.es, dlq, c.opt)
+	p := pipeline.New(c.s.Config.pipelineConfig(), reader, c.es, dlq, c.opt)
 	c.mu.Lock()
 	c.p = p
 	c.mu.Unlock()
 	c.opt.Health.Set("startup", "")
-	log.Info("consuming", "topic", c.s.Topic, "group", c.s.Group, "index", c.es.Index())
+	log.Info("consuming", "topic", c.s.Topic, "group", c.s.Config.Group, "index", c.es.Index())
 
 	var g errgroup.Group
 	lagCtx, stopLag := context.WithCancel(ctx)
 	g.Go(func() error {
-		pipeline.MonitorLag(lagCtx, c.admin, c.s.Group, c.s.Topic, c.s.LagInterval, c.opt.Metrics, c.opt.Health, log)
+		pipeline.MonitorLag(lagCtx, c.admin, c.s.Config.Group, c.s.Topic, c.s.Config.LagInterval, c.opt.Metrics, c.opt.Health, log)
 		return nil
 	})
 	runErr := p.Run(ctx)
@@ -110,7 +101,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Leaving the group hands the partitions over at once instead of after
 	// the session timeout. Both closes share the close budget, so a dead
 	// broker cannot hold the exit.
-	closeWithin(c.s.CloseTimeout, log,
+	closeWithin(c.s.Config.closeTimeout(), log,
 		closer{"leave the consumer group", reader.Close},
 		closer{"close the dead-letter writer", writer.Close})
 	s := p.Stats()

@@ -32,6 +32,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/pipeline"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 const Partitions = 6
@@ -220,20 +221,37 @@ type Consumer struct {
 // Stats is the consumer's pipeline counters.
 func (c *Consumer) Stats() pipeline.Stats { return c.c.Stats() }
 
-// DefaultConfig is the in-process consumers' pipeline configuration.
-var DefaultConfig = pipeline.Config{BulkSize: 2000, FlushInterval: 500 * time.Millisecond, Workers: 2, DrainTimeout: 5 * time.Second,
-	RetryMax: 2 * time.Second, ProgressInterval: 5 * time.Second}
-
-// StartConsumer starts a consumer named name (in its logs) with
-// DefaultConfig; it is stopped at cleanup if the test did not Close it.
-func (s *Stack) StartConsumer(t *testing.T, name string) *Consumer {
+// Config is the consumer settings in-process consumers run with: the
+// program's defaults (read from consumer.Config's tags, not copied here),
+// with the shortest group session the settings allow, so that a consumer
+// that stops or joins moves partitions sooner, and retries capped at 2s,
+// so that a recovered server is noticed soon after it is back.
+func Config(t *testing.T) consumer.Config {
 	t.Helper()
-	return s.StartConsumerWith(t, name, DefaultConfig)
+	var c consumer.Config
+	if err := settings.Defaults(&c); err != nil {
+		t.Fatal(err)
+	}
+	c.SessionTimeout = 6 * time.Second
+	c.RetryMaxInterval = 2 * time.Second
+	return c
 }
 
-// StartConsumerWith is StartConsumer with the given pipeline configuration.
-func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg pipeline.Config) *Consumer {
+// StartConsumer starts a consumer named name (in its logs) with Config;
+// it is stopped at cleanup if the test did not Close it.
+func (s *Stack) StartConsumer(t *testing.T, name string) *Consumer {
 	t.Helper()
+	return s.StartConsumerWith(t, name, Config(t))
+}
+
+// StartConsumerWith is StartConsumer with the given settings; the group is
+// always the stack's.
+func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg consumer.Config) *Consumer {
+	t.Helper()
+	cfg.Group = s.Group
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("consumer", name)
 	body, err := os.ReadFile(s.Template)
 	if err != nil {
@@ -241,19 +259,14 @@ func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg pipeline.Config
 	}
 	health := pipeline.NewHealth(ops.NewReadiness("starting"))
 	cc, err := consumer.New(consumer.Settings{
-		Kafka:          s.Kafka,
-		Writer:         kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
-		Elastic:        elastic.Config{Addresses: []string{s.ESURL}, Index: s.Index, RequestTimeout: 30 * time.Second},
-		Topic:          s.Topic,
-		Group:          s.Group,
-		DLQ:            kafka.TopicSpec{Name: s.DLQTopic, Partitions: Partitions, ReplicationFactor: 1},
-		TemplateName:   s.Index,
-		Template:       body,
-		SessionTimeout: 6 * time.Second,
-		QueueCapacity:  1000,
-		Pipeline:       cfg,
-		CloseTimeout:   30 * time.Second,
-		LagInterval:    5 * time.Second,
+		Kafka:        s.Kafka,
+		Writer:       kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
+		Elastic:      elastic.Config{Addresses: []string{s.ESURL}, Index: s.Index, RequestTimeout: 30 * time.Second},
+		Topic:        s.Topic,
+		DLQ:          kafka.TopicSpec{Name: s.DLQTopic, Partitions: Partitions, ReplicationFactor: 1},
+		TemplateName: s.Index,
+		Template:     body,
+		Config:       cfg,
 	}, pipeline.Options{Log: log, Metrics: pipeline.NewMetrics(nil), Health: health})
 	if err != nil {
 		t.Fatal(err)
