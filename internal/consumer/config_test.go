@@ -8,8 +8,9 @@ import (
 )
 
 // The defaults make a consumer that runs, and for any valid
-// SHUTDOWN_TIMEOUT the drain, the final commit and leaving the group each
-// get a share of it and together take no more than it.
+// SHUTDOWN_TIMEOUT the pipeline configuration validates, and the drain, the
+// final commit and leaving the group each get a share of it and together
+// take no more than it.
 func TestShutdownBudgetIsSplitWithinShutdownTimeout(t *testing.T) {
 	var defaults Config
 	if err := settings.Defaults(&defaults); err != nil {
@@ -26,6 +27,9 @@ func TestShutdownBudgetIsSplitWithinShutdownTimeout(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := c.pipelineConfig()
+			if err := p.Validate(); err != nil {
+				t.Fatal(err)
+			}
 			parts := map[string]time.Duration{"drain": p.DrainTimeout, "commit": p.CommitTimeout, "close": c.closeTimeout()}
 			var sum time.Duration
 			for name, d := range parts {

@@ -22,7 +22,8 @@ import (
 	"github.com/orderpipe/orderpipe/internal/pipeline"
 )
 
-// Settings is everything a consumer is built from, already validated.
+// Settings is everything a consumer is built from; the connections and
+// topics already validated.
 type Settings struct {
 	Kafka   kafka.Config
 	Writer  kafka.WriterConfig // the dead-letter writer
@@ -50,8 +51,12 @@ type Consumer struct {
 
 // New builds the clients; it does not contact Kafka or Elasticsearch, so a
 // consumer can start, report why it waits, and connect once they are up.
-// opt.Log, opt.Metrics and opt.Health are required.
+// opt.Log, opt.Metrics and opt.Health are required. It fails on a
+// s.Config that does not validate, naming the variable.
 func New(s Settings, opt pipeline.Options) (*Consumer, error) {
+	if err := s.Config.Validate(); err != nil {
+		return nil, err
+	}
 	es, err := elastic.New(s.Elastic)
 	if err != nil {
 		return nil, err
@@ -81,7 +86,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	dlq := &pipeline.KafkaDeadLetters{Writer: writer}
-	p := pipeline.New(c.s.Config.pipelineConfig(), reader, c.es, dlq, c.opt)
+	p, err := pipeline.New(c.s.Config.pipelineConfig(), reader, c.es, dlq, c.opt)
+	if err != nil {
+		reader.Close()
+		writer.Close()
+		return err
+	}
 	c.mu.Lock()
 	c.p = p
 	c.mu.Unlock()

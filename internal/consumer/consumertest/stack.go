@@ -249,9 +249,6 @@ func (s *Stack) StartConsumer(t *testing.T, name string) *Consumer {
 func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg consumer.Config) *Consumer {
 	t.Helper()
 	cfg.Group = s.Group
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("consumer", name)
 	body, err := os.ReadFile(s.Template)
 	if err != nil {
