@@ -1,11 +1,10 @@
 package ops
 
 import (
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 func TestDaemonConfigValidateNamesTheVariable(t *testing.T) {
@@ -26,17 +25,7 @@ func TestDaemonConfigValidateNamesTheVariable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
 			tc.change(&c)
-			err := c.Validate()
-			if tc.variable == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			var se *settings.Error
-			if !errors.As(err, &se) || se.Variable != tc.variable {
-				t.Fatalf("Validate() = %v, want a *settings.Error naming %s", err, tc.variable)
-			}
+			servicetest.AssertNamesVariable(t, c.Validate(), tc.variable)
 		})
 	}
 }
