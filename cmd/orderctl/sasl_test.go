@@ -33,13 +33,7 @@ func TestTailOverSASLSSL(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
 				out, errOut, err := runCmd(t, ctx, args...)
-				text := out + "\n" + errOut
-				if err != nil {
-					text += "\n" + err.Error()
-				}
-				k.AssertNoSecret(t, "tail's output", text)
-				if tc.WantErr != nil {
-					tc.AssertErrNames(t, "tail", err)
+				if k.AssertRun(t, tc, "tail", out+"\n"+errOut, err) {
 					return
 				}
 				if err != nil || ctx.Err() != nil {

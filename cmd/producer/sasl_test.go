@@ -39,20 +39,14 @@ func TestProducerOverSASLSSL(t *testing.T) {
 			defer cancel()
 			logs := &servicetest.SyncBuffer{}
 			err := run(ctx, nil, logs, logs)
-			text := logs.String()
-			if err != nil {
-				text += "\n" + err.Error()
-			}
-			k.AssertNoSecret(t, "the producer's log and error", text)
-			if tc.WantErr != nil {
-				tc.AssertErrNames(t, "the producer", err)
+			if k.AssertRun(t, tc, "the producer", logs.String(), err) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("producer: %v\n%s", err, text)
+				t.Fatalf("producer: %v\n%s", err, logs.String())
 			}
 			produced := int64(-1)
-			sc := bufio.NewScanner(strings.NewReader(text))
+			sc := bufio.NewScanner(strings.NewReader(logs.String()))
 			for sc.Scan() {
 				var l logLine
 				if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "producer stopped" {

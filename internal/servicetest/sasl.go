@@ -76,6 +76,25 @@ func (k SASLKafka) SetenvFor(tb testing.TB, c SASLCase) {
 	k.Setenv(tb, c.Password, ca)
 }
 
+// AssertRun checks a run of a program (what) with case c, given what it
+// printed and the error it returned: neither password is in either, and
+// when c expects a failure, err names every variable of c.WantErr. It
+// reports whether c expected a failure: then the run has nothing more to
+// show.
+func (k SASLKafka) AssertRun(tb testing.TB, c SASLCase, what, output string, err error) (failed bool) {
+	tb.Helper()
+	text := output
+	if err != nil {
+		text += "\n" + err.Error()
+	}
+	k.AssertNoSecret(tb, what+"'s output and error", text)
+	if c.WantErr == nil {
+		return false
+	}
+	c.AssertErrNames(tb, what, err)
+	return true
+}
+
 // AssertErrNames fails the test unless err is an error naming every
 // variable of c.WantErr; what names the program in the messages.
 func (c SASLCase) AssertErrNames(tb testing.TB, what string, err error) {
