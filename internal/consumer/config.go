@@ -57,8 +57,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Tuning that is no setting of the consumer's: what a user would want of
-// it is covered by the settings above.
+// Tuning that is not a setting: nothing a user would tune depends on it
+// that the settings above do not already cover.
 const (
 	// commitInterval lets a stream of small batches cost the group
 	// coordinator a few commits a second, not one per batch.
@@ -68,9 +68,9 @@ const (
 	retryInitial = 200 * time.Millisecond
 )
 
-// pipelineConfig is the pipeline's configuration. Most of the shutdown budget
-// goes to the batches in flight; the rest is split between the final
-// commit and leaving the group (closeTimeout).
+// pipelineConfig is the pipeline's configuration. Most of the shutdown
+// budget goes to the batches in flight; the rest is split between the
+// final commit and leaving the group (closeTimeout).
 func (c Config) pipelineConfig() pipeline.Config {
 	drain := c.drainTimeout()
 	return pipeline.Config{
@@ -87,8 +87,8 @@ func (c Config) drainTimeout() time.Duration { return c.ShutdownTimeout * 2 / 3 
 // the drain that the final commit does not take.
 func (c Config) closeTimeout() time.Duration { return (c.ShutdownTimeout - c.drainTimeout()) / 2 }
 
-// readerConfig is the group reader's configuration; kafka-go prefetches up to
-// one batch of messages.
+// readerConfig is the group reader's configuration; kafka-go prefetches
+// up to one batch of messages.
 func (c Config) readerConfig(topic string) kafka.GroupReaderConfig {
 	return kafka.GroupReaderConfig{Topic: topic, GroupID: c.Group, SessionTimeout: c.SessionTimeout, QueueCapacity: c.BulkSize}
 }
