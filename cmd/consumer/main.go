@@ -42,9 +42,10 @@ func exitCode(err error, stderr io.Writer) int {
 // flattens embedded structs, so their variables keep their own names.
 // They are exported because envconfig skips unexported fields.
 type (
-	KafkaConfig   = kafka.Config
-	WriterConfig  = kafka.WriterConfig
-	ElasticConfig = elastic.Config
+	KafkaConfig    = kafka.Config
+	WriterConfig   = kafka.WriterConfig
+	ElasticConfig  = elastic.Config
+	ConsumerConfig = consumer.Config
 )
 
 type config struct {
@@ -57,17 +58,7 @@ type config struct {
 	elastic.TemplateConfig
 	ops.LogConfig
 	OpsConfig
-
-	Group            string        `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
-	SessionTimeout   time.Duration `envconfig:"KAFKA_SESSION_TIMEOUT" default:"10s" desc:"how long the group waits for a silent member before moving its partitions (6s to 5m)"`
-	BulkSize         int           `envconfig:"BULK_SIZE" default:"2000" desc:"most messages in one _bulk request"`
-	BulkBytes        int           `envconfig:"BULK_BYTES" default:"5242880" desc:"most message bytes in one _bulk request"`
-	FlushInterval    time.Duration `envconfig:"FLUSH_INTERVAL" default:"5ms" desc:"linger: longest a batch that is not full waits for more messages before it is sent"`
-	BulkWorkers      int           `envconfig:"BULK_WORKERS" default:"3" desc:"_bulk requests kept in flight at once"`
-	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
-	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"longest shutdown on SIGTERM: finish the batch in flight, commit, leave the group"`
-	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
-	LagInterval      time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
+	ConsumerConfig
 }
 
 // OpsConfig is the ops listener's settings, a struct of its own so that
@@ -78,40 +69,16 @@ type OpsConfig struct {
 	OpsPprof bool   `envconfig:"OPS_PPROF" default:"false" desc:"serve /debug/pprof on the ops listener (local profiling only)"`
 }
 
-func configError(variable, reason string) error {
-	return &settings.Error{Variable: variable, Reason: reason}
-}
-
 func (c *config) validate() error {
 	for _, v := range []func() error{c.KafkaConfig.Validate, c.WriterConfig.Validate, c.ElasticConfig.Validate,
-		c.TopicConfig.Validate, func() error { return c.DLQConfig.Validate(c.TopicConfig) }, c.DLQLayout.Validate, c.TemplateConfig.Validate} {
+		c.TopicConfig.Validate, func() error { return c.DLQConfig.Validate(c.TopicConfig) }, c.DLQLayout.Validate, c.TemplateConfig.Validate,
+		c.ConsumerConfig.Validate} {
 		if err := v(); err != nil {
 			return err
 		}
 	}
-	switch {
-	case c.Group == "":
-		return configError("CONSUMER_GROUP", "is empty")
-	case c.SessionTimeout < 6*time.Second || c.SessionTimeout > 5*time.Minute:
-		return configError("KAFKA_SESSION_TIMEOUT", fmt.Sprintf("%v is outside [6s, 5m] (the broker's default group session bounds)", c.SessionTimeout))
-	case c.BulkSize < 1 || c.BulkSize > 100_000:
-		return configError("BULK_SIZE", fmt.Sprintf("%d is outside [1, 100000]", c.BulkSize))
-	case c.BulkBytes < 1024:
-		return configError("BULK_BYTES", "must be at least 1024")
-	case c.FlushInterval <= 0:
-		return configError("FLUSH_INTERVAL", "must be positive")
-	case c.BulkWorkers < 1 || c.BulkWorkers > 64:
-		return configError("BULK_WORKERS", fmt.Sprintf("%d is outside [1, 64]", c.BulkWorkers))
-	case c.RetryMaxInterval < 100*time.Millisecond:
-		return configError("RETRY_MAX_INTERVAL", "must be at least 100ms")
-	case c.ShutdownTimeout < time.Second:
-		return configError("SHUTDOWN_TIMEOUT", "must be at least 1s")
-	case c.OpsAddr == "":
-		return configError("OPS_ADDR", "is empty")
-	case c.ProgressInterval <= 0:
-		return configError("PROGRESS_INTERVAL", "must be positive")
-	case c.LagInterval <= 0:
-		return configError("LAG_INTERVAL", "must be positive")
+	if c.OpsAddr == "" {
+		return &settings.Error{Variable: "OPS_ADDR", Reason: "is empty"}
 	}
 	return nil
 }
@@ -190,22 +157,12 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 			return fmt.Errorf("read ES_TEMPLATE_FILE: %w", err)
 		}
 	}
-	// Most of the shutdown budget goes to the batch in flight; the rest
-	// to the final commit and leaving the group.
-	drain := cfg.ShutdownTimeout * 2 / 3
 	c, err := consumer.New(consumer.Settings{
 		Kafka: cfg.KafkaConfig, Writer: cfg.WriterConfig, Elastic: cfg.ElasticConfig,
-		Topic: cfg.Topic, Group: cfg.Group,
+		Topic:        cfg.Topic,
 		DLQ:          cfg.DLQLayout.Spec(cfg.DLQTopic),
 		TemplateName: cfg.TemplateName, Template: template,
-		SessionTimeout: cfg.SessionTimeout, QueueCapacity: cfg.BulkSize,
-		Pipeline: pipeline.Config{
-			BulkSize: cfg.BulkSize, BulkBytes: cfg.BulkBytes, FlushInterval: cfg.FlushInterval, Workers: cfg.BulkWorkers,
-			DrainTimeout: drain, CommitTimeout: (cfg.ShutdownTimeout - drain) / 2,
-			RetryMax: cfg.RetryMaxInterval, ProgressInterval: cfg.ProgressInterval,
-		},
-		CloseTimeout: (cfg.ShutdownTimeout - drain) / 2,
-		LagInterval:  cfg.LagInterval,
+		Config: cfg.ConsumerConfig,
 	}, pipeline.Options{Log: log, Metrics: metrics, Health: health})
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"strings"
 	"testing"
 	"time"
 
@@ -26,30 +25,15 @@ func TestConsumerOverSASLSSL(t *testing.T) {
 	k := servicetest.KafkaSASL(t)
 	node := servicetest.SecureElasticsearch(t)
 	plain := servicetest.KafkaBrokers(t) // the same broker, to fill the topic
-	wrong := "wrong-" + k.Password
-	tests := []struct {
-		name      string
-		password  string
-		foreignCA bool
-		wantErr   []string
-	}{
-		{name: "scram and CA", password: k.Password},
-		{name: "wrong password", password: wrong, wantErr: []string{"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}},
-		{name: "foreign CA", password: k.Password, foreignCA: true, wantErr: []string{"KAFKA_TLS_CA_CERT"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range k.SASLCases() {
+		t.Run(tc.Name, func(t *testing.T) {
 			topic := servicetest.Name(t, "orders-sasl")
 			servicetest.CreateTopic(t, plain, topic, 2)
 			t.Cleanup(func() { servicetest.DeleteTopic(t, plain, topic+".dlq") })
 			index := node.OrdersIndex(t, deploy.OrdersTemplate)
 			orders := produceOrders(t, plain, topic, 15)
 
-			ca := k.CACert
-			if tc.foreignCA {
-				ca = servicetest.ForeignCA(t)
-			}
-			k.Setenv(t, tc.password, ca)
+			k.SetenvFor(t, tc)
 			for name, value := range map[string]string{
 				"KAFKA_TOPIC": topic, "DLQ_TOPIC": topic + ".dlq", "DLQ_TOPIC_PARTITIONS": "1", "CONSUMER_GROUP": topic,
 				"ES_ADDRESSES": node.URL, "ES_USERNAME": servicetest.ConsumerUser, "ES_PASSWORD": node.ConsumerPassword,
@@ -76,28 +60,21 @@ func TestConsumerOverSASLSSL(t *testing.T) {
 				if runErr != nil {
 					text += "\n" + runErr.Error()
 				}
-				k.AssertNoSecret(t, "the consumer's log and error", text, wrong)
+				k.AssertNoSecret(t, "the consumer's log and error", text)
 				node.AssertNoSecret(t, "the consumer's log and error", text)
 				if t.Failed() {
 					t.Logf("log:\n%s", logs.String())
 				}
 			})
 
-			if tc.wantErr != nil {
+			if tc.WantErr != nil {
 				select {
 				case runErr = <-done:
 					stopped = true
 				case <-time.After(time.Minute):
-					t.Fatalf("the consumer still runs after a minute, want it stopped naming %v", tc.wantErr)
+					t.Fatalf("the consumer still runs after a minute, want it stopped naming %v", tc.WantErr)
 				}
-				if runErr == nil {
-					t.Fatalf("consumer returned nil, want an error naming %v", tc.wantErr)
-				}
-				for _, w := range tc.wantErr {
-					if !strings.Contains(runErr.Error(), w) {
-						t.Errorf("error %q does not name %s", runErr, w)
-					}
-				}
+				tc.AssertErrNames(t, "the consumer", runErr)
 				return
 			}
 			deadline := time.Now().Add(time.Minute)

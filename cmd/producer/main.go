@@ -45,21 +45,20 @@ type config struct {
 	kafka.TopicConfig
 	kafka.TopicLayout
 	ops.LogConfig
+	ops.DaemonConfig
 	OpsConfig
-	Rate             float64       `envconfig:"PRODUCER_RATE" default:"10" desc:"new orders per second; 0 = as fast as Kafka takes them"`
-	Count            int64         `envconfig:"PRODUCER_COUNT" default:"0" desc:"new orders to create, then finish their scheduled lifecycle events and exit; 0 = run until stopped"`
-	Seed             int64         `envconfig:"PRODUCER_SEED" default:"0" desc:"seed for a reproducible stream; 0 = random (the seed is logged)"`
-	Customers        int           `envconfig:"PRODUCER_CUSTOMERS" default:"5000" desc:"size of the pool of returning customers"`
-	Products         int           `envconfig:"PRODUCER_PRODUCTS" default:"500" desc:"size of the product catalog"`
-	Currency         string        `envconfig:"PRODUCER_CURRENCY" default:"USD" desc:"ISO 4217 currency of every order"`
-	LifecycleShare   float64       `envconfig:"PRODUCER_LIFECYCLE_SHARE" default:"0.8" desc:"share of orders that go on to paid, shipped, delivered or cancelled (0..1)"`
-	CancelShare      float64       `envconfig:"PRODUCER_CANCEL_SHARE" default:"0.1" desc:"share of those that end cancelled (0..1)"`
-	LifecycleDelay   time.Duration `envconfig:"PRODUCER_LIFECYCLE_DELAY" default:"30s" desc:"mean delay between two lifecycle events of an order; 0 = immediately"`
-	MalformedShare   float64       `envconfig:"PRODUCER_MALFORMED_SHARE" default:"0" desc:"share of deliberately malformed messages, to exercise dead-letter paths (0..1)"`
-	BackfillDays     int           `envconfig:"PRODUCER_BACKFILL_DAYS" default:"0" desc:"days of history to emit at full speed before going live"`
-	BackfillPerDay   int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
-	ProgressInterval time.Duration `envconfig:"PROGRESS_INTERVAL" default:"10s" desc:"how often a progress line is logged"`
-	ShutdownTimeout  time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"15s" desc:"how long buffered messages may take to flush on SIGTERM"`
+	Rate           float64       `envconfig:"PRODUCER_RATE" default:"10" desc:"new orders per second; 0 = as fast as Kafka takes them"`
+	Count          int64         `envconfig:"PRODUCER_COUNT" default:"0" desc:"new orders to create, then finish their scheduled lifecycle events and exit; 0 = run until stopped"`
+	Seed           int64         `envconfig:"PRODUCER_SEED" default:"0" desc:"seed for a reproducible stream; 0 = random (the seed is logged)"`
+	Customers      int           `envconfig:"PRODUCER_CUSTOMERS" default:"5000" desc:"size of the pool of returning customers"`
+	Products       int           `envconfig:"PRODUCER_PRODUCTS" default:"500" desc:"size of the product catalog"`
+	Currency       string        `envconfig:"PRODUCER_CURRENCY" default:"USD" desc:"ISO 4217 currency of every order"`
+	LifecycleShare float64       `envconfig:"PRODUCER_LIFECYCLE_SHARE" default:"0.8" desc:"share of orders that go on to paid, shipped, delivered or cancelled (0..1)"`
+	CancelShare    float64       `envconfig:"PRODUCER_CANCEL_SHARE" default:"0.1" desc:"share of those that end cancelled (0..1)"`
+	LifecycleDelay time.Duration `envconfig:"PRODUCER_LIFECYCLE_DELAY" default:"30s" desc:"mean delay between two lifecycle events of an order; 0 = immediately"`
+	MalformedShare float64       `envconfig:"PRODUCER_MALFORMED_SHARE" default:"0" desc:"share of deliberately malformed messages, to exercise dead-letter paths (0..1)"`
+	BackfillDays   int           `envconfig:"PRODUCER_BACKFILL_DAYS" default:"0" desc:"days of history to emit at full speed before going live"`
+	BackfillPerDay int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
 }
 
 // OpsConfig is the ops listener's settings, a struct of its own so that
@@ -86,6 +85,9 @@ func (c config) validate() error {
 	if err := c.TopicLayout.Validate(); err != nil {
 		return err
 	}
+	if err := c.DaemonConfig.Validate(); err != nil {
+		return err
+	}
 	genCfg := c.generatorConfig()
 	if err := genCfg.Validate(); err != nil {
 		var ce *generator.ConfigError
@@ -103,10 +105,6 @@ func (c config) validate() error {
 		return bad("PRODUCER_BACKFILL_DAYS", "must be between 0 and 366")
 	case c.BackfillPerDay < 1:
 		return bad("PRODUCER_BACKFILL_ORDERS_PER_DAY", "must be at least 1")
-	case c.ProgressInterval <= 0:
-		return bad("PROGRESS_INTERVAL", "must be positive")
-	case c.ShutdownTimeout <= 0:
-		return bad("SHUTDOWN_TIMEOUT", "must be positive")
 	}
 	return nil
 }

@@ -32,6 +32,8 @@ func TestBadSettingsExit2NamingTheVariable(t *testing.T) {
 		{"PRODUCER_CURRENCY", "dollars"},
 		{"PRODUCER_LIFECYCLE_DELAY", "soon"},
 		{"PRODUCER_BACKFILL_DAYS", "-1"},
+		{"SHUTDOWN_TIMEOUT", "0s"},
+		{"PROGRESS_INTERVAL", "0s"},
 		{"KAFKA_ACKS", "some"},
 		{"KAFKA_COMPRESSION", "brotli"},
 		{"KAFKA_BATCH_SIZE", "0"},

@@ -19,19 +19,8 @@ import (
 func TestProducerOverSASLSSL(t *testing.T) {
 	k := servicetest.KafkaSASL(t)
 	plain := servicetest.KafkaBrokers(t) // the same broker, to read back
-	wrong := "wrong-" + k.Password
-	tests := []struct {
-		name      string
-		password  string
-		foreignCA bool
-		wantErr   []string
-	}{
-		{name: "scram and CA", password: k.Password},
-		{name: "wrong password", password: wrong, wantErr: []string{"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}},
-		{name: "foreign CA", password: k.Password, foreignCA: true, wantErr: []string{"KAFKA_TLS_CA_CERT"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, tc := range k.SASLCases() {
+		t.Run(tc.Name, func(t *testing.T) {
 			// Made here, through the open listener whose metadata this
 			// process caches (kafka-go's shared transport), so reading it
 			// back cannot meet a cache from before the producer made it.
@@ -39,11 +28,7 @@ func TestProducerOverSASLSSL(t *testing.T) {
 			// consumer's dead-letter topic.
 			topic := servicetest.Name(t, "orders-sasl")
 			servicetest.CreateTopic(t, plain, topic, 2)
-			ca := k.CACert
-			if tc.foreignCA {
-				ca = servicetest.ForeignCA(t)
-			}
-			k.Setenv(t, tc.password, ca)
+			k.SetenvFor(t, tc)
 			for name, value := range map[string]string{
 				"KAFKA_TOPIC": topic, "PRODUCER_COUNT": "20", "PRODUCER_RATE": "0",
 				"PRODUCER_LIFECYCLE_DELAY": "0", "PRODUCER_SEED": "11", "OPS_ADDR": "127.0.0.1:0",
@@ -54,27 +39,14 @@ func TestProducerOverSASLSSL(t *testing.T) {
 			defer cancel()
 			logs := &servicetest.SyncBuffer{}
 			err := run(ctx, nil, logs, logs)
-			text := logs.String()
-			if err != nil {
-				text += "\n" + err.Error()
-			}
-			k.AssertNoSecret(t, "the producer's log and error", text, wrong)
-			if tc.wantErr != nil {
-				if err == nil {
-					t.Fatalf("producer succeeded, want an error naming %v", tc.wantErr)
-				}
-				for _, w := range tc.wantErr {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q does not name %s", err, w)
-					}
-				}
+			if k.AssertRun(t, tc, "the producer", logs.String(), err) {
 				return
 			}
 			if err != nil {
-				t.Fatalf("producer: %v\n%s", err, text)
+				t.Fatalf("producer: %v\n%s", err, logs.String())
 			}
 			produced := int64(-1)
-			sc := bufio.NewScanner(strings.NewReader(text))
+			sc := bufio.NewScanner(strings.NewReader(logs.String()))
 			for sc.Scan() {
 				var l logLine
 				if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "producer stopped" {

@@ -22,26 +22,20 @@ import (
 	"github.com/orderpipe/orderpipe/internal/pipeline"
 )
 
-// Settings is everything a consumer is built from, already validated.
+// Settings is everything a consumer is built from; the connections and
+// topics already validated.
 type Settings struct {
 	Kafka   kafka.Config
 	Writer  kafka.WriterConfig // the dead-letter writer
 	Elastic elastic.Config
 
 	Topic string
-	Group string
 	DLQ   kafka.TopicSpec // created at start unless it exists
 
 	TemplateName string
 	Template     []byte // index template body, installed at start
 
-	SessionTimeout time.Duration // group session (see kafka.GroupReaderConfig)
-	QueueCapacity  int           // messages kafka-go prefetches
-	Pipeline       pipeline.Config
-	// CloseTimeout bounds leaving the group and closing the dead-letter
-	// writer after the pipeline stopped.
-	CloseTimeout time.Duration
-	LagInterval  time.Duration
+	Config Config // group, batching, retries, shutdown budget
 }
 
 // Consumer is one assembled consumer; Run runs it once.
@@ -57,8 +51,12 @@ type Consumer struct {
 
 // New builds the clients; it does not contact Kafka or Elasticsearch, so a
 // consumer can start, report why it waits, and connect once they are up.
-// opt.Log, opt.Metrics and opt.Health are required.
+// opt.Log, opt.Metrics and opt.Health are required. It fails on a
+// s.Config that does not validate, naming the variable.
 func New(s Settings, opt pipeline.Options) (*Consumer, error) {
+	if err := s.Config.Validate(); err != nil {
+		return nil, err
+	}
 	es, err := elastic.New(s.Elastic)
 	if err != nil {
 		return nil, err
@@ -78,9 +76,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if stopped, err := c.prepare(ctx); stopped || err != nil {
 		return err
 	}
-	reader, err := kafka.NewGroupReader(c.s.Kafka, kafka.GroupReaderConfig{
-		Topic: c.s.Topic, GroupID: c.s.Group, SessionTimeout: c.s.SessionTimeout, QueueCapacity: c.s.QueueCapacity,
-	}, log)
+	reader, err := kafka.NewGroupReader(c.s.Kafka, c.s.Config.readerConfig(c.s.Topic), log)
 	if err != nil {
 		return err
 	}
@@ -90,17 +86,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	dlq := &pipeline.KafkaDeadLetters{Writer: writer}
-	p := pipeline.New(c.s.Pipeline, reader, c.es, dlq, c.opt)
+	p, err := pipeline.New(c.s.Config.pipelineConfig(), reader, c.es, dlq, c.opt)
+	if err != nil {
+		reader.Close()
+		writer.Close()
+		return err
+	}
 	c.mu.Lock()
 	c.p = p
 	c.mu.Unlock()
 	c.opt.Health.Set("startup", "")
-	log.Info("consuming", "topic", c.s.Topic, "group", c.s.Group, "index", c.es.Index())
+	log.Info("consuming", "topic", c.s.Topic, "group", c.s.Config.Group, "index", c.es.Index())
 
 	var g errgroup.Group
 	lagCtx, stopLag := context.WithCancel(ctx)
 	g.Go(func() error {
-		pipeline.MonitorLag(lagCtx, c.admin, c.s.Group, c.s.Topic, c.s.LagInterval, c.opt.Metrics, c.opt.Health, log)
+		pipeline.MonitorLag(lagCtx, c.admin, c.s.Config.Group, c.s.Topic, c.s.Config.LagInterval, c.opt.Metrics, c.opt.Health, log)
 		return nil
 	})
 	runErr := p.Run(ctx)
@@ -110,7 +111,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Leaving the group hands the partitions over at once instead of after
 	// the session timeout. Both closes share the close budget, so a dead
 	// broker cannot hold the exit.
-	closeWithin(c.s.CloseTimeout, log,
+	closeWithin(c.s.Config.closeTimeout(), log,
 		closer{"leave the consumer group", reader.Close},
 		closer{"close the dead-letter writer", writer.Close})
 	s := p.Stats()

@@ -115,8 +115,8 @@ func TestElasticsearchOutage(t *testing.T) {
 	x := consumertest.Expect(evs)
 	s.Produce(t, evs)
 
-	cfg := consumertest.DefaultConfig
-	cfg.BulkSize, cfg.Workers = 200, 1 // slow enough to still be mid-stream when ES stops
+	cfg := consumertest.Config(t)
+	cfg.BulkSize, cfg.BulkWorkers = 200, 1 // slow enough to still be mid-stream when ES stops
 	c := s.StartConsumerWith(t, "only", cfg)
 	for s.Count(t) < len(x.Final)/4 {
 		time.Sleep(20 * time.Millisecond)

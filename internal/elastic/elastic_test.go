@@ -2,12 +2,11 @@ package elastic
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 func validConfig() Config {
@@ -34,20 +33,7 @@ func TestConfigValidateNamesVariable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validConfig()
 			tc.mutate(&c)
-			err := c.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
-				}
-				return
-			}
-			var ce *settings.Error
-			if !errors.As(err, &ce) || ce.Variable != tc.want {
-				t.Fatalf("Validate() = %v, want a ConfigError naming %s", err, tc.want)
-			}
-			if !errors.Is(err, settings.ErrInvalid) {
-				t.Fatalf("errors.Is(%v, settings.ErrInvalid) = false", err)
-			}
+			servicetest.AssertNamesVariable(t, c.Validate(), tc.want)
 		})
 	}
 }

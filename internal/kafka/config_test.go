@@ -1,13 +1,12 @@
 package kafka
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 func TestConfigValidateNamesTheVariable(t *testing.T) {
@@ -31,7 +30,7 @@ func TestConfigValidateNamesTheVariable(t *testing.T) {
 			c := good
 			tt.mutate(&c)
 			err := c.Validate()
-			checkConfigError(t, err, tt.variable)
+			servicetest.AssertNamesVariable(t, err, tt.variable)
 		})
 	}
 }
@@ -56,22 +55,8 @@ func TestWriterConfigValidateNamesTheVariable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := good
 			tt.mutate(&c)
-			checkConfigError(t, c.Validate(), tt.variable)
+			servicetest.AssertNamesVariable(t, c.Validate(), tt.variable)
 		})
-	}
-}
-
-func checkConfigError(t *testing.T, err error, variable string) {
-	t.Helper()
-	if variable == "" {
-		if err != nil {
-			t.Fatalf("unexpected error: %v", err)
-		}
-		return
-	}
-	var ce *settings.Error
-	if !errors.As(err, &ce) || ce.Variable != variable || !errors.Is(err, settings.ErrInvalid) {
-		t.Fatalf("error %v, want a ConfigError naming %s", err, variable)
 	}
 }
 
@@ -82,5 +67,5 @@ func TestTLSWithACertificateThatIsNotPEMIsRejected(t *testing.T) {
 	}
 	c := Config{Brokers: []string{"127.0.0.1:9092"}, TLS: true, TLSCACert: path}
 	_, err := c.Transport()
-	checkConfigError(t, err, "KAFKA_TLS_CA_CERT")
+	servicetest.AssertNamesVariable(t, err, "KAFKA_TLS_CA_CERT")
 }

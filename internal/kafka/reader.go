@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -10,7 +11,8 @@ import (
 )
 
 // GroupReaderConfig holds what a consumer group member needs besides the
-// connection.
+// connection. Every field is required: the values are the consumer's
+// settings (internal/consumer), with no second defaults here.
 type GroupReaderConfig struct {
 	Topic   string
 	GroupID string
@@ -30,11 +32,8 @@ func NewGroupReader(cfg Config, rc GroupReaderConfig, log *slog.Logger) (*kafkag
 	if err != nil {
 		return nil, err
 	}
-	if rc.SessionTimeout <= 0 {
-		rc.SessionTimeout = 10 * time.Second
-	}
-	if rc.QueueCapacity <= 0 {
-		rc.QueueCapacity = 1000
+	if err := rc.validate(); err != nil {
+		return nil, err
 	}
 	rcfg := kafkago.ReaderConfig{
 		Brokers:           cfg.Brokers,
@@ -62,6 +61,21 @@ func NewGroupReader(cfg Config, rc GroupReaderConfig, log *slog.Logger) (*kafkag
 		return nil, fmt.Errorf("configure reader: %w", err)
 	}
 	return kafkago.NewReader(rcfg), nil
+}
+
+// validate names the first field kafka-go would be handed without a value.
+func (rc GroupReaderConfig) validate() error {
+	switch {
+	case rc.Topic == "":
+		return errors.New("configure reader: GroupReaderConfig.Topic is empty")
+	case rc.GroupID == "":
+		return errors.New("configure reader: GroupReaderConfig.GroupID is empty")
+	case rc.SessionTimeout <= 0:
+		return fmt.Errorf("configure reader: GroupReaderConfig.SessionTimeout is %v, must be positive", rc.SessionTimeout)
+	case rc.QueueCapacity <= 0:
+		return fmt.Errorf("configure reader: GroupReaderConfig.QueueCapacity is %d, must be positive", rc.QueueCapacity)
+	}
+	return nil
 }
 
 // GroupLag returns, per partition of topic, how many messages the group has

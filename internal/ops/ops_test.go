@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -35,15 +35,9 @@ func TestNewLoggerFormats(t *testing.T) {
 		t.Run(tc.format, func(t *testing.T) {
 			var out strings.Builder
 			log, err := NewLogger(&out, LogConfig{LogLevel: "info", LogFormat: tc.format}, "x")
+			servicetest.AssertNamesVariable(t, err, tc.wantErr)
 			if tc.wantErr != "" {
-				var se *settings.Error
-				if !errors.As(err, &se) || se.Variable != tc.wantErr {
-					t.Fatalf("NewLogger(%q) = %v, want a *settings.Error naming %s", tc.format, err, tc.wantErr)
-				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			log.Info("hello", "n", 1)
 			if !strings.Contains(out.String(), tc.want) {

@@ -30,12 +30,12 @@ type Indexer interface {
 	Bulk(ctx context.Context, docs []elastic.Doc) ([]elastic.Outcome, error)
 }
 
-// Config tunes the pipeline.
+// Config tunes the pipeline. Every field but ProgressInterval is required:
+// the values come from the consumer's settings (internal/consumer), their
+// one home, with no second defaults here to drift from them.
 type Config struct {
 	// BulkSize and BulkBytes bound one batch: the messages of one _bulk
-	// request. BulkSize is required: it is the program's setting
-	// (cmd/consumer's BULK_SIZE), with no second default here to drift
-	// from it.
+	// request.
 	BulkSize  int
 	BulkBytes int
 	// Workers is how many batches are in flight at once, each one _bulk
@@ -64,31 +64,28 @@ type Config struct {
 	ProgressInterval time.Duration
 }
 
-func (c *Config) setDefaults() {
-	if c.BulkBytes <= 0 {
-		c.BulkBytes = 5 << 20
+// Validate reports the first field the pipeline cannot run with, by name: a
+// zero value is a caller that forgot it, not a setting to guess.
+func (c Config) Validate() error {
+	for _, f := range []struct {
+		name     string
+		positive bool
+		value    any
+	}{
+		{"BulkSize", c.BulkSize > 0, c.BulkSize}, {"BulkBytes", c.BulkBytes > 0, c.BulkBytes},
+		{"Workers", c.Workers > 0, c.Workers}, {"FlushInterval", c.FlushInterval > 0, c.FlushInterval},
+		{"DrainTimeout", c.DrainTimeout > 0, c.DrainTimeout}, {"CommitTimeout", c.CommitTimeout > 0, c.CommitTimeout},
+		{"CommitInterval", c.CommitInterval > 0, c.CommitInterval}, {"RetryInitial", c.RetryInitial > 0, c.RetryInitial},
+		{"RetryMax", c.RetryMax > 0, c.RetryMax},
+	} {
+		if !f.positive {
+			return fmt.Errorf("configure pipeline: Config.%s is %v, must be positive", f.name, f.value)
+		}
 	}
-	if c.FlushInterval <= 0 {
-		c.FlushInterval = 5 * time.Millisecond
+	if c.ProgressInterval < 0 {
+		return fmt.Errorf("configure pipeline: Config.ProgressInterval is %v, must not be negative", c.ProgressInterval)
 	}
-	if c.Workers <= 0 {
-		c.Workers = 1
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 10 * time.Second
-	}
-	if c.CommitTimeout <= 0 {
-		c.CommitTimeout = 10 * time.Second
-	}
-	if c.CommitInterval <= 0 {
-		c.CommitInterval = 100 * time.Millisecond
-	}
-	if c.RetryInitial <= 0 {
-		c.RetryInitial = 200 * time.Millisecond
-	}
-	if c.RetryMax <= 0 {
-		c.RetryMax = 10 * time.Second
-	}
+	return nil
 }
 
 // Stats are cumulative counts since New.
@@ -119,13 +116,12 @@ type Options struct {
 	Now     func() time.Time
 }
 
-// New returns a pipeline; Run starts it. It panics when cfg.BulkSize is not
-// positive: that is a bug in the caller, not a setting to guess.
-func New(cfg Config, f Fetcher, ix Indexer, dl DeadLetters, opt Options) *Pipeline {
-	if cfg.BulkSize <= 0 {
-		panic(fmt.Sprintf("pipeline.New: Config.BulkSize %d is not positive", cfg.BulkSize))
+// New returns a pipeline; Run starts it. It fails when cfg does not
+// validate.
+func New(cfg Config, f Fetcher, ix Indexer, dl DeadLetters, opt Options) (*Pipeline, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	cfg.setDefaults()
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
@@ -136,7 +132,7 @@ func New(cfg Config, f Fetcher, ix Indexer, dl DeadLetters, opt Options) *Pipeli
 		opt.Now = time.Now
 	}
 	return &Pipeline{cfg: cfg, fetch: f, index: ix, dlq: dl, log: opt.Log, metrics: opt.Metrics, health: opt.Health,
-		unhealthy: &unhealthy{health: opt.Health, count: map[string]int{}}, now: opt.Now}
+		unhealthy: &unhealthy{health: opt.Health, count: map[string]int{}}, now: opt.Now}, nil
 }
 
 // Stats returns the counts so far.

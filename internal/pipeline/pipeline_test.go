@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -217,11 +218,6 @@ func events(t testing.TB, n int, cfg generator.Config, partitions int) ([]kafkag
 	return msgs, evs
 }
 
-func testConfig() Config {
-	return Config{BulkSize: 100, FlushInterval: 20 * time.Millisecond, Workers: 2, DrainTimeout: 200 * time.Millisecond,
-		RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond}
-}
-
 // start runs p until the test ends or stop is called; stop waits for Run.
 func start(t *testing.T, p *Pipeline) (stop func() error) {
 	t.Helper()
@@ -291,7 +287,7 @@ func TestCommitsOnlyAfterHandling(t *testing.T) {
 	es := newFakeES()
 	es.block = make(chan struct{})
 	es.entered = make(chan struct{}, 1)
-	p := New(testConfig(), f, es, &fakeDLQ{}, Options{})
+	p := newPipeline(t, testConfig(), f, es, &fakeDLQ{}, Options{})
 	stop := start(t, p)
 
 	select { // a batch is fetched and its bulk request waits on ES
@@ -344,7 +340,7 @@ func TestRetriesPerItemFailures(t *testing.T) {
 			health := newTestHealth()
 			c := testConfig()
 			c.Workers = 1 // one request per round, so every round fails the victim
-			p := New(c, f, es, &fakeDLQ{}, Options{Metrics: m, Health: health})
+			p := newPipeline(t, c, f, es, &fakeDLQ{}, Options{Metrics: m, Health: health})
 			stop := start(t, p)
 			eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 			if err := stop(); err != nil {
@@ -374,7 +370,7 @@ func TestConflictCountsAsHandled(t *testing.T) {
 		es.docs[ev.OrderID] = 4 // ES already has newer versions of every order
 	}
 	dlq := &fakeDLQ{}
-	p := New(testConfig(), f, es, dlq, Options{})
+	p := newPipeline(t, testConfig(), f, es, dlq, Options{})
 	stop := start(t, p)
 	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 	_ = stop()
@@ -399,7 +395,7 @@ func TestRejectedGoesToDLQWithReasonAndHeaders(t *testing.T) {
 		return elastic.Outcome{}, false
 	}
 	dlq := &fakeDLQ{}
-	p := New(testConfig(), f, es, dlq, Options{})
+	p := newPipeline(t, testConfig(), f, es, dlq, Options{})
 	stop := start(t, p)
 	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 	_ = stop()
@@ -444,7 +440,7 @@ func TestBadInputGoesToDLQ(t *testing.T) {
 	es := newFakeES()
 	dlq := &fakeDLQ{}
 	m := NewMetrics(nil)
-	p := New(testConfig(), f, es, dlq, Options{Metrics: m})
+	p := newPipeline(t, testConfig(), f, es, dlq, Options{Metrics: m})
 	stop := start(t, p)
 	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 	_ = stop()
@@ -492,7 +488,7 @@ func TestSupersededVersionsAreNotSent(t *testing.T) {
 	c := testConfig()
 	c.FlushInterval = time.Second // all four in one batch
 	c.BulkSize = 4
-	p := New(c, f, es, &fakeDLQ{}, Options{})
+	p := newPipeline(t, c, f, es, &fakeDLQ{}, Options{})
 	stop := start(t, p)
 	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 	_ = stop()
@@ -540,7 +536,7 @@ func TestRejectedLatestVersionFallsBackToThePreviousOne(t *testing.T) {
 			c := testConfig()
 			c.FlushInterval = 10 * time.Second // all four in one batch
 			c.BulkSize = 4
-			p := New(c, f, es, dlq, Options{})
+			p := newPipeline(t, c, f, es, dlq, Options{})
 			stop := start(t, p)
 			eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 			if err := stop(); err != nil {
@@ -587,7 +583,7 @@ func TestTooLargeBulkRequestIsSplit(t *testing.T) {
 	dlq := &fakeDLQ{}
 	c := testConfig()
 	c.BulkSize, c.Workers, c.FlushInterval = 20, 1, 10*time.Second
-	p := New(c, f, es, dlq, Options{})
+	p := newPipeline(t, c, f, es, dlq, Options{})
 	stop := start(t, p)
 	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 	if err := stop(); err != nil {
@@ -619,7 +615,7 @@ func TestBadRequestIsRetriedLoudly(t *testing.T) {
 	var logs servicetest.SyncBuffer
 	f := &fakeFetcher{msgs: msgs}
 	dlq := &fakeDLQ{}
-	p := New(testConfig(), f, es, dlq, Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	p := newPipeline(t, testConfig(), f, es, dlq, Options{Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	stop := start(t, p)
 	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 	if err := stop(); err != nil {
@@ -651,7 +647,7 @@ func TestShutdownMidRetryCommitsNothingUnhandled(t *testing.T) {
 	c := testConfig()
 	c.FlushInterval = 200 * time.Millisecond
 	health := newTestHealth()
-	p := New(c, f, es, &fakeDLQ{}, Options{Health: health})
+	p := newPipeline(t, c, f, es, &fakeDLQ{}, Options{Health: health})
 	stop := start(t, p)
 	eventually(t, "the stuck document retried", func() bool { return es.sent(evs[1].OrderID) >= 3 })
 	if r := health.Reason(); !strings.Contains(r, "elasticsearch unavailable") {
@@ -673,7 +669,7 @@ func TestCommitFailureIsNotFatal(t *testing.T) {
 	f := &fakeFetcher{msgs: msgs, commitErr: []error{errors.New("[22] Illegal Generation"), errors.New("[27] Rebalance In Progress")}}
 	c := testConfig()
 	c.BulkSize = 10
-	p := New(c, f, newFakeES(), &fakeDLQ{}, Options{})
+	p := newPipeline(t, c, f, newFakeES(), &fakeDLQ{}, Options{})
 	stop := start(t, p)
 	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 	if err := stop(); err != nil {
@@ -713,7 +709,7 @@ func TestDLQFailureHoldsTheCommit(t *testing.T) {
 	}}
 	c := testConfig()
 	c.BulkSize = 5
-	p := New(c, f, newFakeES(), dlq, Options{})
+	p := newPipeline(t, c, f, newFakeES(), dlq, Options{})
 	stop := start(t, p)
 	eventually(t, "every offset committed", func() bool {
 		return violation.Load() != nil || sameOffsets(f.committed(), endOffsets(msgs))
@@ -778,7 +774,7 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 			f := &fakeFetcher{msgs: msgs}
 			c := testConfig()
 			c.BulkSize = 5
-			p := New(c, f, es, tc.dlq, Options{})
+			p := newPipeline(t, c, f, es, tc.dlq, Options{})
 			done := make(chan error, 1)
 			go func() { done <- p.Run(context.Background()) }()
 			var err error
@@ -798,24 +794,38 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 	}
 }
 
-func TestNewRequiresBulkSize(t *testing.T) {
-	defer func() {
-		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "BulkSize") {
-			t.Fatalf("New without BulkSize: recovered %v, want a panic naming BulkSize", r)
-		}
-	}()
-	New(Config{}, &fakeFetcher{}, newFakeES(), &fakeDLQ{}, Options{})
+// Every required field left at zero stops New with an error naming it:
+// the pipeline has no defaults of its own to fall back on.
+func TestNewRefusesAConfigWithoutARequiredField(t *testing.T) {
+	for _, field := range []string{"BulkSize", "BulkBytes", "Workers", "FlushInterval", "DrainTimeout",
+		"CommitTimeout", "CommitInterval", "RetryInitial", "RetryMax"} {
+		t.Run(field, func(t *testing.T) {
+			c := testConfig()
+			reflect.ValueOf(&c).Elem().FieldByName(field).SetZero()
+			p, err := New(c, &fakeFetcher{}, newFakeES(), &fakeDLQ{}, Options{})
+			if err == nil || p != nil || !strings.Contains(err.Error(), "Config."+field+" ") {
+				t.Fatalf("New without %s = %v, %v; want an error naming it", field, p, err)
+			}
+		})
+	}
+	c := testConfig()
+	c.ProgressInterval = 0 // never log progress
+	if _, err := New(c, &fakeFetcher{}, newFakeES(), &fakeDLQ{}, Options{}); err != nil {
+		t.Fatalf("New without ProgressInterval: %v, want a pipeline that logs no progress", err)
+	}
 }
 
 func newTestHealth() *Health { return NewHealth(newReadiness()) }
 
 func BenchmarkPipeline(b *testing.B) {
 	msgs, _ := events(b, 20000, generator.DefaultConfig(), 6)
+	c := testConfig()
+	c.BulkSize = 2000
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		f := &fakeFetcher{msgs: msgs}
-		p := New(Config{BulkSize: 2000, FlushInterval: 5 * time.Millisecond, Workers: 2}, f, newFakeES(), &fakeDLQ{}, Options{})
+		p := newPipeline(b, c, f, newFakeES(), &fakeDLQ{}, Options{})
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- p.Run(ctx) }()
@@ -849,7 +859,7 @@ func TestHungRequestHoldsOnlyTheCommitBehindIt(t *testing.T) {
 	f := &fakeFetcher{msgs: msgs}
 	c := testConfig()
 	c.BulkSize, c.Workers = 10, 3
-	p := New(c, f, es, &fakeDLQ{}, Options{})
+	p := newPipeline(t, c, f, es, &fakeDLQ{}, Options{})
 	stop := start(t, p)
 	behind := func() int {
 		n := 0

@@ -82,9 +82,13 @@ func startSecured(t *testing.T, index func(servicetest.SecureES) string) *secure
 		t.Fatal(err)
 	}
 	r.health = NewHealth(ops.NewReadiness("starting"))
-	p := New(Config{BulkSize: 500, FlushInterval: 50 * time.Millisecond, Workers: 1, DrainTimeout: 5 * time.Second,
-		RetryMax: 500 * time.Millisecond, ProgressInterval: time.Second}, reader, esc, &KafkaDeadLetters{Writer: dlw},
-		Options{Log: log, Metrics: NewMetrics(nil), Health: r.health})
+	// Every order in one batch on one worker; real servers over HTTPS,
+	// where a bulk request may take longer than the unit tests' drain and
+	// a refusal is retried at a pace a log can be read at.
+	pc := testConfig()
+	pc.BulkSize, pc.Workers = 500, 1
+	pc.DrainTimeout, pc.RetryMax, pc.ProgressInterval = 5*time.Second, 500*time.Millisecond, time.Second
+	p := newPipeline(t, pc, reader, esc, &KafkaDeadLetters{Writer: dlw}, Options{Log: log, Metrics: NewMetrics(nil), Health: r.health})
 	runCtx, stop := context.WithCancel(context.Background())
 	go func() { r.done <- p.Run(runCtx) }()
 	r.stop = func() {

@@ -33,7 +33,7 @@ func BenchmarkProduceToKafka(b *testing.B) {
 		b.Fatal(err)
 	}
 	p, err := New(gen, &recordingWriter{w: w, acked: make(map[string]int)}, Settings{
-		Count: int64(b.N), BatchSize: 1000, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+		Count: int64(b.N), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
 	}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		b.Fatal(err)

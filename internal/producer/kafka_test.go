@@ -58,7 +58,7 @@ func TestProduce50000OrdersToRealKafka(t *testing.T) {
 		t.Fatalf("new generator: %v", err)
 	}
 	const count = 50_000
-	p, err := New(gen, rec, Settings{Count: count, BatchSize: 1000, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second},
+	p, err := New(gen, rec, Settings{Count: count, BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err != nil {
 		t.Fatalf("new producer: %v", err)

@@ -40,7 +40,8 @@ type Settings struct {
 	// BackfillOrdersPerDay sets the history's density.
 	BackfillOrdersPerDay int
 	// BatchSize and BatchBytes close a batch; Linger is the longest the first
-	// message of a batch waits for more.
+	// message of a batch waits for more. All three are required: they are
+	// the writer's settings (KAFKA_BATCH_*), with no second defaults here.
 	BatchSize  int
 	BatchBytes int
 	Linger     time.Duration
@@ -92,12 +93,10 @@ func New(gen *generator.Generator, out Writer, set Settings, log *slog.Logger, o
 		return nil, errors.New("producer: count must not be negative")
 	case set.BatchSize < 1:
 		return nil, errors.New("producer: batch size must be at least 1")
-	}
-	if set.Linger <= 0 {
-		set.Linger = 5 * time.Millisecond
-	}
-	if set.BatchBytes <= 0 {
-		set.BatchBytes = 1 << 20
+	case set.BatchBytes < 1:
+		return nil, errors.New("producer: batch bytes must be at least 1")
+	case set.Linger <= 0:
+		return nil, errors.New("producer: linger must be positive")
 	}
 	if obs == nil {
 		obs = nopObserver{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -61,6 +62,12 @@ func newTestProducer(t *testing.T, cfg generator.Config, set Settings, w Writer)
 	}
 	if set.BatchSize == 0 {
 		set.BatchSize = 100
+	}
+	if set.BatchBytes == 0 {
+		set.BatchBytes = 1 << 20
+	}
+	if set.Linger == 0 {
+		set.Linger = 5 * time.Millisecond
 	}
 	if set.ShutdownTimeout == 0 {
 		set.ShutdownTimeout = time.Second
@@ -285,5 +292,43 @@ func TestWarpIsMonotonicAndBusierAtMidday(t *testing.T) {
 	}
 	if midday <= 2*night {
 		t.Fatalf("midday %d orders vs night %d: expected clearly busier middays", midday, night)
+	}
+}
+
+// New takes the batching settings it is given or refuses them: a zero
+// value is a caller that forgot it, not a default to fill in.
+func TestNewRefusesMissingSettings(t *testing.T) {
+	gen, err := generator.New(generator.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := Settings{BatchSize: 100, BatchBytes: 1 << 20, Linger: time.Millisecond, ShutdownTimeout: time.Second}
+	tests := []struct {
+		name   string
+		mutate func(*Settings)
+		want   string // "" when valid
+	}{
+		{"complete", func(*Settings) {}, ""},
+		{"negative rate", func(s *Settings) { s.Rate = -1 }, "rate"},
+		{"negative count", func(s *Settings) { s.Count = -1 }, "count"},
+		{"no batch size", func(s *Settings) { s.BatchSize = 0 }, "batch size"},
+		{"no batch bytes", func(s *Settings) { s.BatchBytes = 0 }, "batch bytes"},
+		{"no linger", func(s *Settings) { s.Linger = 0 }, "linger"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set := good
+			tc.mutate(&set)
+			p, err := New(gen, &fakeWriter{}, set, slog.New(slog.DiscardHandler), nil)
+			if tc.want == "" {
+				if err != nil || p == nil {
+					t.Fatalf("New = %v, %v; want a producer", p, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New = %v; want an error naming the %s", err, tc.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package servicetest
 
 import (
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -35,5 +36,23 @@ func AssertHelpHidesSecrets(t *testing.T, help func(t *testing.T) string) {
 		if strings.Contains(out, value) {
 			t.Errorf("-h prints the value of %s", name)
 		}
+	}
+}
+
+// AssertNamesVariable fails the test unless err blames variable the way
+// every orderpipe program reports a bad setting: a *settings.Error naming
+// it, which matches settings.ErrInvalid. An empty variable asserts that
+// err is nil.
+func AssertNamesVariable(tb testing.TB, err error, variable string) {
+	tb.Helper()
+	if variable == "" {
+		if err != nil {
+			tb.Fatalf("error %v, want none", err)
+		}
+		return
+	}
+	var se *settings.Error
+	if !errors.As(err, &se) || se.Variable != variable || !errors.Is(err, settings.ErrInvalid) {
+		tb.Fatalf("error %v, want a *settings.Error naming %s", err, variable)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -203,5 +204,43 @@ func TestNestedLayoutIgnoresBareNames(t *testing.T) {
 	}
 	if s.Orders.Partitions != 6 {
 		t.Fatalf("KAFKA_TOPIC_PARTITIONS = %d with only PARTITIONS=9 set, want the default 6", s.Orders.Partitions)
+	}
+}
+
+func TestDefaultsIgnoreTheEnvironment(t *testing.T) {
+	type Nested struct {
+		Topic string `envconfig:"KAFKA_TOPIC" default:"orders"`
+	}
+	type defaults struct {
+		Nested
+		Brokers []string      `envconfig:"KAFKA_BROKERS" default:"a:1,b:2"`
+		Rate    float64       `envconfig:"PRODUCER_RATE" default:"2.5"`
+		Count   int64         `envconfig:"PRODUCER_COUNT" default:"7"`
+		Delay   time.Duration `envconfig:"PRODUCER_LIFECYCLE_DELAY" default:"30s"`
+		TLS     bool          `envconfig:"KAFKA_TLS" default:"true"`
+		Unset   string        `envconfig:"ES_API_KEY"`
+	}
+	for name, value := range map[string]string{
+		"KAFKA_TOPIC": "other", "KAFKA_BROKERS": "c:3", "PRODUCER_RATE": "9", "PRODUCER_COUNT": "9",
+		"PRODUCER_LIFECYCLE_DELAY": "1h", "KAFKA_TLS": "false", "ES_API_KEY": "k",
+	} {
+		t.Setenv(name, value)
+	}
+	var got defaults
+	if err := Defaults(&got); err != nil {
+		t.Fatal(err)
+	}
+	want := defaults{Nested: Nested{Topic: "orders"}, Brokers: []string{"a:1", "b:2"}, Rate: 2.5, Count: 7, Delay: 30 * time.Second, TLS: true}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Defaults = %+v, want %+v", got, want)
+	}
+}
+
+func TestDefaultsNameAnUnparsableDefault(t *testing.T) {
+	var bad struct {
+		Size int `envconfig:"BULK_SIZE" default:"many"`
+	}
+	if err := Defaults(&bad); err == nil || !strings.Contains(err.Error(), "BULK_SIZE") {
+		t.Fatalf("Defaults = %v, want an error naming BULK_SIZE", err)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/pipeline"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 const Partitions = 6
@@ -53,6 +54,7 @@ type Stack struct {
 	// of a cluster.
 	ESAddresses []string
 	Replication int // of both topics
+	MinInsync   int // their min.insync.replicas
 	Topic    string
 	DLQTopic string
 	Group    string
@@ -69,25 +71,26 @@ func NewStack(t *testing.T) *Stack {
 func NewStackOn(t *testing.T, esURL string) *Stack {
 	t.Helper()
 	esURL = strings.TrimRight(esURL, "/")
-	return newStack(t, esURL, []string{esURL}, 1)
+	return newStack(t, esURL, []string{esURL}, 1, 1)
 }
 
 // NewClusterStack is NewStack on the replicated cluster of make
-// test-cluster: both topics with 3 copies, the consumer given every
+// test-cluster: both topics with 3 copies and 2 in sync, the consumer given every
 // Elasticsearch node, the test's own requests going to node 1 (the one the
 // tests never kill: with two nodes it is the only master).
 func NewClusterStack(t *testing.T, c servicetest.Cluster) *Stack {
 	t.Helper()
-	return newStack(t, c.ESURLs[0], c.ESURLs, 3)
+	return newStack(t, c.ESURLs[0], c.ESURLs, 3, 2)
 }
 
-func newStack(t *testing.T, esURL string, esAddresses []string, replication int) *Stack {
+func newStack(t *testing.T, esURL string, esAddresses []string, replication, minInsync int) *Stack {
 	t.Helper()
 	s := &Stack{
 		Kafka:       kafka.Config{Brokers: servicetest.KafkaBrokers(t), ClientID: "orderpipe-consumer-test"},
 		ESURL:       esURL,
 		ESAddresses: esAddresses,
 		Replication: replication,
+		MinInsync:   minInsync,
 		Topic:       servicetest.Name(t, "opc"),
 		Group:       servicetest.Name(t, "opc"),
 		Index:       servicetest.Name(t, "opc"),
@@ -129,7 +132,7 @@ func newStack(t *testing.T, esURL string, esAddresses []string, replication int)
 }
 
 func (s *Stack) topicSpec(name string) kafka.TopicSpec {
-	return kafka.TopicSpec{Name: name, Partitions: Partitions, ReplicationFactor: s.Replication}
+	return kafka.TopicSpec{Name: name, Partitions: Partitions, ReplicationFactor: s.Replication, MinInsyncReplicas: s.MinInsync}
 }
 
 func testTemplate(t testing.TB, index string) []byte {
@@ -245,20 +248,34 @@ type Consumer struct {
 // Stats is the consumer's pipeline counters.
 func (c *Consumer) Stats() pipeline.Stats { return c.c.Stats() }
 
-// DefaultConfig is the in-process consumers' pipeline configuration.
-var DefaultConfig = pipeline.Config{BulkSize: 2000, FlushInterval: 500 * time.Millisecond, Workers: 2, DrainTimeout: 5 * time.Second,
-	RetryMax: 2 * time.Second, ProgressInterval: 5 * time.Second}
-
-// StartConsumer starts a consumer named name (in its logs) with
-// DefaultConfig; it is stopped at cleanup if the test did not Close it.
-func (s *Stack) StartConsumer(t *testing.T, name string) *Consumer {
+// Config is the consumer settings in-process consumers run with: the
+// program's defaults (read from consumer.Config's tags, not copied here),
+// with the shortest group session the settings allow, so that a consumer
+// that stops or joins moves partitions sooner, and retries capped at 2s,
+// so that a recovered server is noticed soon after it is back.
+func Config(t *testing.T) consumer.Config {
 	t.Helper()
-	return s.StartConsumerWith(t, name, DefaultConfig)
+	var c consumer.Config
+	if err := settings.Defaults(&c); err != nil {
+		t.Fatal(err)
+	}
+	c.SessionTimeout = 6 * time.Second
+	c.RetryMaxInterval = 2 * time.Second
+	return c
 }
 
-// StartConsumerWith is StartConsumer with the given pipeline configuration.
-func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg pipeline.Config) *Consumer {
+// StartConsumer starts a consumer named name (in its logs) with Config;
+// it is stopped at cleanup if the test did not Close it.
+func (s *Stack) StartConsumer(t *testing.T, name string) *Consumer {
 	t.Helper()
+	return s.StartConsumerWith(t, name, Config(t))
+}
+
+// StartConsumerWith is StartConsumer with the given settings; the group is
+// always the stack's.
+func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg consumer.Config) *Consumer {
+	t.Helper()
+	cfg.Group = s.Group
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("consumer", name)
 	body, err := os.ReadFile(s.Template)
 	if err != nil {
@@ -266,19 +283,14 @@ func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg pipeline.Config
 	}
 	health := pipeline.NewHealth(ops.NewReadiness("starting"))
 	cc, err := consumer.New(consumer.Settings{
-		Kafka:          s.Kafka,
-		Writer:         kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
-		Elastic:        elastic.Config{Addresses: s.ESAddresses, Index: s.Index, RequestTimeout: 30 * time.Second},
-		Topic:          s.Topic,
-		Group:          s.Group,
-		DLQ:            s.topicSpec(s.DLQTopic),
-		TemplateName:   s.Index,
-		Template:       body,
-		SessionTimeout: 6 * time.Second,
-		QueueCapacity:  1000,
-		Pipeline:       cfg,
-		CloseTimeout:   30 * time.Second,
-		LagInterval:    5 * time.Second,
+		Kafka:        s.Kafka,
+		Writer:       kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
+		Elastic:      elastic.Config{Addresses: s.ESAddresses, Index: s.Index, RequestTimeout: 30 * time.Second},
+		Topic:        s.Topic,
+		DLQ:          s.topicSpec(s.DLQTopic),
+		TemplateName: s.Index,
+		Template:     body,
+		Config:       cfg,
 	}, pipeline.Options{Log: log, Metrics: pipeline.NewMetrics(nil), Health: health})
 	if err != nil {
 		t.Fatal(err)
