@@ -55,11 +55,11 @@ type Stack struct {
 	ESAddresses []string
 	Replication int // of both topics
 	MinInsync   int // their min.insync.replicas
-	Topic    string
-	DLQTopic string
-	Group    string
-	Index    string
-	Template string // path of the test's index template file
+	Topic       string
+	DLQTopic    string
+	Group       string
+	Index       string
+	Template    string // path of the test's index template file
 }
 
 func NewStack(t *testing.T) *Stack {
