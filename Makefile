@@ -4,13 +4,15 @@ SERVICES  := scripts/with-services
 GOTESTSUM := $(GO) tool gotestsum
 RESULTS   := .local/test-results
 
-.PHONY: test fmt-check vet test-go test-heavy test-outage bench bench-quick bench-micro fuzz build local local-down verify services-up services-down
+.PHONY: test fmt-check vet test-go test-heavy test-outage test-cluster bench bench-quick bench-micro fuzz build local local-down verify services-up services-down
 
 ## test: gofmt check, go vet, then every test against real Kafka and Elasticsearch:
-## the unit and integration tests with -race, the heavy fault runs without
+## the unit and integration tests with -race, the heavy fault runs without,
+## then the failover tests on a replicated cluster
 test: fmt-check vet
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@status=0; $(SERVICES) $(MAKE) -k --no-print-directory test-go test-heavy test-outage || status=$$?; \
+	$(MAKE) --no-print-directory test-cluster || status=$$?; \
 	scripts/test-summary $(RESULTS)/*.json || status=1; exit $$status
 
 fmt-check:
@@ -20,6 +22,7 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags outage ./...
+	$(GO) vet -tags cluster ./...
 
 # The parallel suite: every package shares the one Kafka + Elasticsearch pair,
 # each test under its own topic and index names.
@@ -37,6 +40,19 @@ test-heavy:
 # rest; the outage test is a heavy fault run too, so without -race.
 test-outage:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -count=1 -timeout 20m -tags outage -run Outage ./internal/consumer/
+
+# The failover tests (build tag "cluster") kill a node of a real 3-broker
+# KRaft cluster and a 2-node Elasticsearch cluster, which with-services
+# starts on ports of their own after the single-node services are gone
+# (both sets do not fit two cores at once). Their recovery figures are
+# printed at the end.
+CLUSTER := ORDERPIPE_KAFKA_NODES=3 ORDERPIPE_ES_NODES=2 ORDERPIPE_KAFKA_HEAP=256m ORDERPIPE_ES_HEAP=384m \
+	ORDERPIPE_SERVICES_DIR=/tmp/orderpipe-cluster-services ORDERPIPE_KAFKA_PORT=29092 ORDERPIPE_ES_PORT=29200
+test-cluster:
+	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/failover.txt
+	@status=0; $(CLUSTER) ORDERPIPE_FAILOVER_REPORT=$(CURDIR)/$(RESULTS)/failover.txt $(SERVICES) \
+	  $(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/cluster.json -- -count=1 -timeout 15m -tags cluster ./internal/failover/ || status=$$?; \
+	echo "failover figures:"; cat $(RESULTS)/failover.txt 2>/dev/null || echo "  (none recorded)"; exit $$status
 
 ## bench: the producer and consumer binaries end to end on real Kafka and
 ## Elasticsearch against their ceilings; one table, also in cmd/orderbench/RESULTS.md

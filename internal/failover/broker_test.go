@@ -32,6 +32,7 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 	}
 	t.Logf("killing broker %d, leader of %d of %d partitions, after %d messages acknowledged", victim, led, consumertest.Partitions, r.p.Stats.Produced.Load())
 	consumedAtKill := cons.Stats().Consumed
+	stalls := watchStalls(func() int64 { return cons.Stats().Consumed })
 	killed := time.Now()
 	servicetest.Services(t, "kill-kafka", strconv.Itoa(victim))
 	down := true
@@ -60,6 +61,7 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 	consumerBack := time.Since(killed)
 
 	time.Sleep(time.Until(killed.Add(15 * time.Second)))
+	consumerStalled := stalls()
 	servicetest.Services(t, "start-kafka", strconv.Itoa(victim))
 	down = false
 	inSync := waitFor(t, 2*time.Minute, "every partition back to 3 in-sync replicas", func() bool {
@@ -81,8 +83,8 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 	s.AssertIndex(t, x)
 	s.AssertDLQ(t, x)
 	duplicates := assertAckedInTopic(t, s, r)
-	t.Logf("broker %d killed: new leaders after %v; producer acknowledging again after %v (longest wait between acknowledged batches %v); "+
-		"consumer consuming again after %v; restarted broker back in sync %v after it served again; %d messages acknowledged, all in the topic, %d duplicates in the topic; consumer caught up %v after the producer finished",
+	report(t, "broker %d killed: new leaders after %v; producer acknowledging again after %v (longest wait between acknowledged batches %v); "+
+		"consumer consuming again after %v (stood still %v at most); restarted broker back in sync %v after it served again; %d messages acknowledged, all in the topic, %d duplicates in the topic; consumer caught up %v after the producer finished",
 		victim, newLeaders.Round(time.Millisecond), producerBack.Round(time.Millisecond), r.longestGap().Round(time.Millisecond),
-		consumerBack.Round(time.Millisecond), inSync.Round(time.Millisecond), len(r.acked), duplicates, caughtUp.Round(time.Millisecond))
+		consumerBack.Round(time.Millisecond), consumerStalled.Round(time.Millisecond), inSync.Round(time.Millisecond), len(r.acked), duplicates, caughtUp.Round(time.Millisecond))
 }

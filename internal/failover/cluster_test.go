@@ -5,6 +5,8 @@ package failover_test
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"os"
 	"log/slog"
 	"sort"
 	"sync"
@@ -235,4 +237,56 @@ func assertAckedInTopic(t *testing.T, s *consumertest.Stack, r *run) (duplicates
 		t.Fatalf("the producer generated %d messages and Kafka acknowledged %d", len(r.generated), len(r.acked))
 	}
 	return duplicates
+}
+
+// watchStalls samples a counter every 50 ms until the returned stop is
+// called, and stop returns the longest time the counter did not move: how
+// long a stage stood still while a node was down.
+func watchStalls(read func() int64) (stop func() time.Duration) {
+	done := make(chan struct{})
+	longest := make(chan time.Duration, 1)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		last, since, worst := read(), time.Now(), time.Duration(0)
+		for {
+			select {
+			case <-done:
+				longest <- max(worst, time.Since(since))
+				return
+			case now := <-tick.C:
+				if v := read(); v != last {
+					worst = max(worst, now.Sub(since))
+					last, since = v, now
+				}
+			}
+		}
+	}()
+	return func() time.Duration {
+		close(done)
+		return <-longest
+	}
+}
+
+// report logs a recovery figure, and appends it to the file named by
+// ORDERPIPE_FAILOVER_REPORT (make test-cluster prints that file after the
+// run, since go test shows a passing test's log only with -v, and -v would
+// print the consumers' logs too).
+func report(t *testing.T, format string, args ...any) {
+	t.Helper()
+	line := t.Name() + ": " + fmt.Sprintf(format, args...)
+	t.Log(line)
+	path := os.Getenv("ORDERPIPE_FAILOVER_REPORT")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Errorf("open failover report: %v", err)
+		return
+	}
+	defer f.Close()
+	if _, err := fmt.Fprintln(f, line); err != nil {
+		t.Errorf("write failover report: %v", err)
+	}
 }

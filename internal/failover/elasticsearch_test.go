@@ -1,0 +1,71 @@
+//go:build cluster
+
+package failover_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
+)
+
+// TestElasticsearchNodeKilledMidStream kills an Elasticsearch data node with
+// SIGKILL while the producer writes at a steady rate and the consumer
+// indexes into an index with one replica (the template's
+// auto_expand_replicas on two nodes), restarts it 15 s later, and checks the
+// index and the dead-letter topic exactly.
+func TestElasticsearchNodeKilledMidStream(t *testing.T) {
+	c := servicetest.RequireCluster(t, 1, 2)
+	s := consumertest.NewClusterStack(t, c)
+	orders := consumertest.OrdersForTest(t, 24_000)
+	cons := s.StartConsumer(t, "only")
+	r := startProducer(t, s, orders, 800)
+
+	waitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
+	// Node 1 is the master the tests never kill (with two nodes the only
+	// master-eligible one); the last node holds half of the shards.
+	victim := c.ESNodes
+	var health struct {
+		ActiveShards  int `json:"active_shards"`
+		PrimaryShards int `json:"active_primary_shards"`
+		Nodes         int `json:"number_of_nodes"`
+	}
+	s.ES(t, http.MethodGet, "/_cluster/health/"+s.Index, nil, &health)
+	if health.ActiveShards != 2*health.PrimaryShards || health.Nodes != c.ESNodes {
+		t.Fatalf("before the kill the index has %d shards for %d primaries on %d nodes: want one replica of each (auto_expand_replicas)",
+			health.ActiveShards, health.PrimaryShards, health.Nodes)
+	}
+	indexedAtKill := cons.Stats().Indexed
+	stalls := watchStalls(func() int64 { return cons.Stats().Indexed })
+	killed := time.Now()
+	servicetest.Services(t, "kill-es", strconv.Itoa(victim))
+	down := true
+	t.Cleanup(func() {
+		if down {
+			servicetest.Services(t, "start-es", strconv.Itoa(victim))
+		}
+	})
+	time.Sleep(time.Until(killed.Add(15 * time.Second)))
+	stalled := stalls()
+	servicetest.Services(t, "start-es", strconv.Itoa(victim))
+	down = false
+	green := waitFor(t, 3*time.Minute, "the index green again (replicas recovered)", func() bool {
+		var h struct {
+			Status string `json:"status"`
+		}
+		return s.ES(t, http.MethodGet, "/_cluster/health/"+s.Index, nil, &h) == http.StatusOK && h.Status == "green"
+	})
+
+	r.wait(t, 3*time.Minute)
+	x := consumertest.Expect(r.generated)
+	caughtUp := s.WaitDone(t, x, 3*time.Minute)
+	s.AssertIndex(t, x)
+	s.AssertDLQ(t, x)
+	assertAckedInTopic(t, s, r)
+	report(t, "Elasticsearch node %d killed after %d documents indexed: indexing stood still for %v at most while it was down; index green %v after the node served again; "+
+		"consumer caught up %v after the producer finished; %d documents retried", victim, indexedAtKill, stalled.Round(time.Millisecond), green.Round(time.Millisecond),
+		caughtUp.Round(time.Millisecond), cons.Stats().Retries)
+}
