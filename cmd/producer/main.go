@@ -283,9 +283,9 @@ type kafkaOut struct {
 	failed  atomic.Int64 // write attempts that failed and were retried
 }
 
-func (k *kafkaOut) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
+func (k *kafkaOut) WriteAll(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	retried := false
-	n, err := kafka.WriteAll(ctx, k.w, msgs, func(failed int, err error, wait time.Duration) {
+	acked, err := kafka.WriteAll(ctx, k.w, msgs, func(failed int, err error, wait time.Duration) {
 		retried = true
 		k.failed.Add(int64(failed))
 		k.metrics.failed.Add(float64(failed))
@@ -296,5 +296,5 @@ func (k *kafkaOut) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, e
 		k.ready.Ready()
 		k.log.Info("kafka writes recovered")
 	}
-	return n, err
+	return acked, err
 }

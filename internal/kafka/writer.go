@@ -130,32 +130,76 @@ type MessageWriter interface {
 // WriteAll writes msgs and retries exactly the messages that failed, with
 // capped exponential backoff, until every one is acknowledged, ctx ends, or a
 // failure is permanent (the error then matches ErrPermanent and is returned
-// at once). It returns how many were acknowledged; on error the rest were not
-// (as far as the client can tell: a message whose acknowledgement was lost
-// may still have been written, which is why consumers must be idempotent).
+// at once). It returns the messages Kafka acknowledged: msgs itself when all
+// were, so the common case copies nothing; on error the others were not (as
+// far as the client can tell: a message whose acknowledgement was lost may
+// still have been written, which is why consumers must be idempotent). The
+// failed messages may be anywhere in msgs (one partition's leader failing
+// fails its messages throughout the batch), so a caller counts what the
+// returned slice holds, never a prefix of msgs.
 // onRetry, if set, is told about each retry before the wait.
-func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) (int, error) {
-	pending := msgs
+func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) ([]kafkago.Message, error) {
+	sent := msgs
+	var pending []int // indexes into msgs of the messages in sent; nil: all of msgs
 	_, err := retry.Do(ctx, retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}, func() (struct{}, error) {
-		failed, err := WriteOnce(ctx, w, pending)
+		failed, err := writeOnce(ctx, w, sent)
 		if err == nil {
-			pending = nil
+			pending, sent = pending[:0], nil
 			return struct{}{}, nil
 		}
-		pending = failed
+		pending = pick(pending, failed)
+		sent = gather(msgs, pending)
 		if errors.Is(err, ErrPermanent) {
 			return struct{}{}, retry.Permanent(err)
 		}
 		return struct{}{}, err
 	}, func(_ int, err error, wait time.Duration) {
 		if onRetry != nil {
-			onRetry(len(pending), err, wait)
+			onRetry(len(sent), err, wait)
 		}
 	})
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrPermanent) {
+	if err == nil {
+		return msgs, nil
+	}
+	if ctx.Err() != nil && !errors.Is(err, ErrPermanent) {
 		err = fmt.Errorf("write messages: %w", err)
 	}
-	return len(msgs) - len(pending), err
+	return acknowledged(msgs, pending), err
+}
+
+// pick maps failed, indexes into the messages just sent, to indexes into
+// the caller's messages; pending holds those of the messages sent (nil when
+// all of them were).
+func pick(pending, failed []int) []int {
+	if pending == nil {
+		return failed
+	}
+	out := make([]int, len(failed))
+	for i, f := range failed {
+		out[i] = pending[f]
+	}
+	return out
+}
+
+func gather(msgs []kafkago.Message, idx []int) []kafkago.Message {
+	out := make([]kafkago.Message, len(idx))
+	for i, j := range idx {
+		out[i] = msgs[j]
+	}
+	return out
+}
+
+// acknowledged returns msgs less the ascending indexes in unacked.
+func acknowledged(msgs []kafkago.Message, unacked []int) []kafkago.Message {
+	out := make([]kafkago.Message, 0, len(msgs)-len(unacked))
+	for i, m := range msgs {
+		if len(unacked) > 0 && unacked[0] == i {
+			unacked = unacked[1:]
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // WriteOnce makes one attempt at writing msgs. On error it returns the
@@ -163,19 +207,32 @@ func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRe
 // tell which), so a caller with its own retry policy sends exactly those
 // again. An error that retrying cannot fix matches ErrPermanent.
 func WriteOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]kafkago.Message, error) {
+	failed, err := writeOnce(ctx, w, msgs)
+	if err == nil {
+		return nil, nil
+	}
+	if len(failed) == len(msgs) {
+		return msgs, err
+	}
+	return gather(msgs, failed), err
+}
+
+// writeOnce is WriteOnce returning the ascending indexes of the messages
+// not acknowledged, from which WriteAll tells the acknowledged ones.
+func writeOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]int, error) {
 	err := w.WriteMessages(ctx, msgs...)
 	if err == nil {
 		return nil, nil
 	}
 	var werrs kafkago.WriteErrors
 	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
-		failed := msgs[:0:0]
+		var failed []int
 		var first, firstPermanent error
 		for i, e := range werrs {
 			if e == nil {
 				continue
 			}
-			failed = append(failed, msgs[i])
+			failed = append(failed, i)
 			if first == nil {
 				first = e
 			}
@@ -188,14 +245,18 @@ func WriteOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]
 		}
 		return failed, fmt.Errorf("write messages: %d of %d not written: %w", len(failed), len(msgs), first)
 	}
+	all := make([]int, len(msgs))
+	for i := range all {
+		all[i] = i
+	}
 	if permanent(err) {
 		var tooLarge kafkago.MessageTooLargeError
 		if errors.As(err, &tooLarge) {
 			err = fmt.Errorf("%w: message with key %q is %d bytes, over the writer's batch bytes (KAFKA_BATCH_BYTES)", err, tooLarge.Message.Key, messageSize(tooLarge.Message))
 		}
-		return msgs, fmt.Errorf("write messages: %w: %w", ErrPermanent, err)
+		return all, fmt.Errorf("write messages: %w: %w", ErrPermanent, err)
 	}
-	return msgs, fmt.Errorf("write messages: %w", err)
+	return all, fmt.Errorf("write messages: %w", err)
 }
 
 // permanent reports whether retrying err cannot succeed.

@@ -67,11 +67,11 @@ func TestWriteAllRetriesExactlyTheFailedSubset(t *testing.T) {
 		failWith(kafkago.RequestTimedOut, "d"),
 	}}
 	var retries []int
-	n, err := WriteAll(context.Background(), w, values("a", "b", "c", "d"), func(failed int, err error, wait time.Duration) {
+	acked, err := WriteAll(context.Background(), w, values("a", "b", "c", "d"), func(failed int, err error, wait time.Duration) {
 		retries = append(retries, failed)
 	})
-	if err != nil || n != 4 {
-		t.Fatalf("WriteAll = %d, %v; want 4, nil", n, err)
+	if err != nil || fmt.Sprint(valuesOf(acked)) != "[a b c d]" {
+		t.Fatalf("WriteAll = %v, %v; want all four, nil", valuesOf(acked), err)
 	}
 	want := [][]string{{"a", "b", "c", "d"}, {"b", "d"}, {"d"}}
 	if fmt.Sprint(w.calls) != fmt.Sprint(want) {
@@ -89,9 +89,9 @@ func TestWriteAllRetriesNetworkErrors(t *testing.T) {
 		func([]kafkago.Message) error { return kafkago.LeaderNotAvailable },
 		func([]kafkago.Message) error { return kafkago.Unknown },
 	}}
-	n, err := WriteAll(context.Background(), w, values("a", "b"), nil)
-	if err != nil || n != 2 || len(w.calls) != 4 {
-		t.Fatalf("WriteAll = %d, %v after %d calls; want 2, nil after 4", n, err, len(w.calls))
+	acked, err := WriteAll(context.Background(), w, values("a", "b"), nil)
+	if err != nil || len(acked) != 2 || len(w.calls) != 4 {
+		t.Fatalf("WriteAll = %v, %v after %d calls; want a and b, nil after 4", valuesOf(acked), err, len(w.calls))
 	}
 }
 
@@ -99,32 +99,32 @@ func TestWriteAllReturnsPermanentErrorsAtOnce(t *testing.T) {
 	tests := []struct {
 		name    string
 		answer  func([]kafkago.Message) error
-		wantN   int
+		wantAck string
 		wantErr error
 	}{
-		{"authorization", func([]kafkago.Message) error { return kafkago.TopicAuthorizationFailed }, 0, kafkago.TopicAuthorizationFailed},
+		{"authorization", func([]kafkago.Message) error { return kafkago.TopicAuthorizationFailed }, "[]", kafkago.TopicAuthorizationFailed},
 		{"wrapped authorization", func([]kafkago.Message) error {
 			return fmt.Errorf("sasl: %w", kafkago.SASLAuthenticationFailed)
-		}, 0, kafkago.SASLAuthenticationFailed},
-		{"broker refuses one record as too large", failWith(kafkago.MessageSizeTooLarge, "b"), 2, kafkago.MessageSizeTooLarge},
+		}, "[]", kafkago.SASLAuthenticationFailed},
+		{"broker refuses one record as too large", failWith(kafkago.MessageSizeTooLarge, "b"), "[a c]", kafkago.MessageSizeTooLarge},
 		{"one permanent among temporary", func(msgs []kafkago.Message) error {
 			return kafkago.WriteErrors{kafkago.NotLeaderForPartition, nil, kafkago.InvalidTopic}
-		}, 1, kafkago.InvalidTopic},
+		}, "[b]", kafkago.InvalidTopic},
 		{"message over BatchBytes", func(msgs []kafkago.Message) error {
 			return kafkago.MessageTooLargeError{Message: msgs[1], Remaining: []kafkago.Message{msgs[0], msgs[2]}}
-		}, 0, kafkago.MessageSizeTooLarge},
-		{"closed writer", func([]kafkago.Message) error { return io.ErrClosedPipe }, 0, io.ErrClosedPipe},
+		}, "[]", kafkago.MessageSizeTooLarge},
+		{"closed writer", func([]kafkago.Message) error { return io.ErrClosedPipe }, "[]", io.ErrClosedPipe},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &scriptedWriter{answers: []func([]kafkago.Message) error{tc.answer}}
 			retried := false
-			n, err := WriteAll(context.Background(), w, values("a", "b", "c"), func(int, error, time.Duration) { retried = true })
+			acked, err := WriteAll(context.Background(), w, values("a", "b", "c"), func(int, error, time.Duration) { retried = true })
 			if !errors.Is(err, ErrPermanent) || !errors.Is(err, tc.wantErr) {
 				t.Fatalf("WriteAll error %v, want ErrPermanent and %v", err, tc.wantErr)
 			}
-			if n != tc.wantN {
-				t.Errorf("acknowledged %d, want %d", n, tc.wantN)
+			if got := fmt.Sprint(valuesOf(acked)); got != tc.wantAck {
+				t.Errorf("acknowledged %s, want %s", got, tc.wantAck)
 			}
 			if retried || len(w.calls) != 1 {
 				t.Errorf("a permanent error was retried (%d calls)", len(w.calls))
@@ -154,7 +154,7 @@ func TestWriteAllStopsWhenTheContextEnds(t *testing.T) {
 		w.answers = append(w.answers, failWith(kafkago.NotEnoughReplicas, "b"))
 	}
 	calls := 0
-	n, err := WriteAll(ctx, w, values("a", "b"), func(int, error, time.Duration) {
+	acked, err := WriteAll(ctx, w, values("a", "b"), func(int, error, time.Duration) {
 		if calls++; calls == 2 {
 			cancel() // during the second wait
 		}
@@ -162,7 +162,73 @@ func TestWriteAllStopsWhenTheContextEnds(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrPermanent) {
 		t.Fatalf("WriteAll error %v, want context.Canceled", err)
 	}
-	if n != 1 {
-		t.Fatalf("acknowledged %d, want 1", n)
+	if got := fmt.Sprint(valuesOf(acked)); got != "[a]" {
+		t.Fatalf("acknowledged %s, want [a]", got)
 	}
+}
+
+// One partition's leader failing fails its messages wherever they stand in
+// the batch: what WriteAll reports acknowledged must be exactly the others,
+// in their order, whether the run ends in success, a permanent failure or
+// the end of the context.
+func TestWriteAllReportsExactlyTheAcknowledgedMessages(t *testing.T) {
+	tests := []struct {
+		name    string
+		answers []func([]kafkago.Message) error
+		cancel  bool // end the context at the first retry
+		wantAck string
+		wantErr error
+	}{
+		{"all at once", nil, false, "[a b c d e f]", nil},
+		{"middle ones, then all", []func([]kafkago.Message) error{
+			failWith(kafkago.NotLeaderForPartition, "b", "e"),
+		}, false, "[a b c d e f]", nil},
+		{"middle ones, then one of them for good", []func([]kafkago.Message) error{
+			failWith(kafkago.NotLeaderForPartition, "b", "d", "e"),
+			failWith(kafkago.InvalidTopic, "d"),
+		}, false, "[a b c e f]", ErrPermanent},
+		{"middle ones until the context ends", []func([]kafkago.Message) error{
+			failWith(kafkago.LeaderNotAvailable, "c", "d"),
+		}, true, "[a b e f]", context.Canceled},
+		{"a whole attempt, then the middle ones for good", []func([]kafkago.Message) error{
+			func([]kafkago.Message) error { return io.ErrUnexpectedEOF },
+			failWith(kafkago.TopicAuthorizationFailed, "b", "f"),
+		}, false, "[a c d e]", ErrPermanent},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			t.Cleanup(cancel)
+			w := &scriptedWriter{answers: tc.answers}
+			acked, err := WriteAll(ctx, w, values("a", "b", "c", "d", "e", "f"), func(int, error, time.Duration) {
+				if tc.cancel {
+					cancel()
+				}
+			})
+			if tc.wantErr == nil && err != nil || tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("WriteAll error %v, want %v", err, tc.wantErr)
+			}
+			if got := fmt.Sprint(valuesOf(acked)); got != tc.wantAck {
+				t.Fatalf("acknowledged %s, want %s", got, tc.wantAck)
+			}
+		})
+	}
+}
+
+// The common case must not pay for the rare one: a batch acknowledged at
+// once comes back as the caller's own slice.
+func TestWriteAllReturnsTheCallersSliceWhenAllAreAcknowledged(t *testing.T) {
+	msgs := values("a", "b")
+	acked, err := WriteAll(context.Background(), &scriptedWriter{}, msgs, nil)
+	if err != nil || len(acked) != len(msgs) || &acked[0] != &msgs[0] {
+		t.Fatalf("WriteAll = %v, %v; want the caller's slice back", valuesOf(acked), err)
+	}
+}
+
+func valuesOf(msgs []kafkago.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = string(m.Value)
+	}
+	return out
 }

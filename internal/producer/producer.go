@@ -49,9 +49,11 @@ type Settings struct {
 }
 
 // Writer delivers a batch, retrying failures until all are acknowledged or
-// ctx ends, and returns how many were acknowledged.
+// ctx ends, and returns the messages Kafka acknowledged. They need not be a
+// prefix of msgs: when one partition fails, its messages are missing from
+// throughout the batch, and only the returned ones count as produced.
 type Writer interface {
-	WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error)
+	WriteAll(ctx context.Context, msgs []kafkago.Message) (acked []kafkago.Message, err error)
 }
 
 // Stats are the running totals, safe to read while the producer runs.
@@ -152,14 +154,16 @@ func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, batches
 			continue
 		}
 		start := time.Now()
-		n, err := p.out.WriteAll(ctx, batch)
-		p.Stats.Produced.Add(int64(n))
-		for _, m := range batch[:n] {
-			p.Stats.Bytes.Add(int64(len(m.Value)))
+		acked, err := p.out.WriteAll(ctx, batch)
+		var bytes int64
+		for _, m := range acked {
+			bytes += int64(len(m.Value))
 		}
-		p.obs.BatchWritten(batch[:n], time.Since(start))
+		p.Stats.Produced.Add(int64(len(acked)))
+		p.Stats.Bytes.Add(bytes)
+		p.obs.BatchWritten(acked, time.Since(start))
 		if err != nil {
-			abandoned += int64(len(batch) - n)
+			abandoned += int64(len(batch) - len(acked))
 			if ctx.Err() == nil {
 				cause = err
 				stopGen()
