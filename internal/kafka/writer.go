@@ -102,14 +102,24 @@ func NewWriter(cfg Config, wc WriterConfig, topic string) (*kafkago.Writer, erro
 		// every call, since a call's share of one partition rarely fills
 		// a batch. A millisecond is ample to take in a whole call.
 		BatchTimeout: writerFlush,
-		// WriteAll retries what fails, with its own backoff and logging;
-		// kafka-go's own attempts only cover short blips.
-		MaxAttempts:     3,
-		WriteBackoffMin: 50 * time.Millisecond,
-		WriteBackoffMax: 500 * time.Millisecond,
-		Transport:       tr,
+		// One attempt: WriteAll (or the consumer's dead-letter retry) is
+		// the only retry loop. kafka-go's own resends are invisible to the
+		// caller, and a resend after a lost acknowledgement can store a
+		// message twice, so every resend must go through code that counts
+		// it.
+		MaxAttempts: 1,
+		Transport:   tr,
 	}, nil
 }
+
+// writeBackoff paces WriteAll's resends. It starts short, since a blip
+// (one dropped connection) clears at once, and is capped at about the
+// metadata TTL (see Config.Transport): after a broker dies, writes to its
+// partitions fail until a new leader is elected (seconds) and the transport
+// has read that, so waiting much longer than a refresh only adds to the
+// failover, while a shorter cap would resend to the dead leader many times
+// for nothing.
+var writeBackoff = retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // writerFlush is how long kafka-go waits for more of a call's messages
 // before it sends a partition's batch.
@@ -141,7 +151,7 @@ type MessageWriter interface {
 func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) ([]kafkago.Message, error) {
 	sent := msgs
 	var pending []int // indexes into msgs of the messages in sent; nil: all of msgs
-	_, err := retry.Do(ctx, retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}, func() (struct{}, error) {
+	_, err := retry.Do(ctx, writeBackoff, func() (struct{}, error) {
 		failed, err := writeOnce(ctx, w, sent)
 		if err == nil {
 			pending, sent = pending[:0], nil

@@ -232,3 +232,18 @@ func valuesOf(msgs []kafkago.Message) []string {
 	}
 	return out
 }
+
+// kafka-go's own resends would be invisible, and one after a lost
+// acknowledgement can duplicate a message: WriteAll must be the only loop.
+func TestNewWriterLeavesEveryResendToWriteAll(t *testing.T) {
+	w, err := NewWriter(Config{Brokers: []string{"127.0.0.1:1"}}, WriterConfig{
+		Acks: "all", Compression: "lz4", BatchSize: 10, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond,
+	}, "t")
+	if err != nil {
+		t.Fatalf("NewWriter: %v", err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if w.MaxAttempts != 1 {
+		t.Fatalf("kafka-go makes %d attempts per batch, want 1", w.MaxAttempts)
+	}
+}
