@@ -285,12 +285,12 @@ type kafkaOut struct {
 
 func (k *kafkaOut) WriteAll(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	retried := false
-	acked, err := kafka.WriteAll(ctx, k.w, msgs, func(failed int, err error, wait time.Duration) {
+	acked, err := kafka.WriteAll(ctx, k.w, msgs, func(r kafka.Resend) {
 		retried = true
-		k.failed.Add(int64(failed))
-		k.metrics.failed.Add(float64(failed))
-		k.ready.NotReady("kafka write failing, retrying: " + err.Error())
-		k.log.Warn("kafka write failed, retrying", "messages", failed, "retry_in", wait.String(), "error", err.Error())
+		k.failed.Add(int64(r.Messages))
+		k.metrics.failed.Add(float64(r.Messages))
+		k.ready.NotReady("kafka write failing, retrying: " + r.Err.Error())
+		k.log.Warn("kafka write failed, retrying", "messages", r.Messages, "retry_in", r.Wait.String(), "error", r.Err.Error())
 	})
 	if retried && err == nil {
 		k.ready.Ready()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -125,12 +124,6 @@ var writeBackoff = retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.
 // before it sends a partition's batch.
 const writerFlush = time.Millisecond
 
-// ErrPermanent is matched (errors.Is) by a WriteAll error that retrying
-// cannot fix: a message larger than the writer's BatchBytes, a broker error
-// Kafka does not call retriable (authorization, a record the broker refuses,
-// an invalid topic), or a closed writer.
-var ErrPermanent = errors.New("permanent kafka write failure")
-
 // MessageWriter is what WriteAll writes through; *kafkago.Writer implements
 // it.
 type MessageWriter interface {
@@ -147,8 +140,8 @@ type MessageWriter interface {
 // failed messages may be anywhere in msgs (one partition's leader failing
 // fails its messages throughout the batch), so a caller counts what the
 // returned slice holds, never a prefix of msgs.
-// onRetry, if set, is told about each retry before the wait.
-func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) ([]kafkago.Message, error) {
+// onResend, if set, is told about each resend before the wait.
+func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onResend func(Resend)) ([]kafkago.Message, error) {
 	sent := msgs
 	var pending []int // indexes into msgs of the messages in sent; nil: all of msgs
 	_, err := retry.Do(ctx, writeBackoff, func() (struct{}, error) {
@@ -164,9 +157,15 @@ func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRe
 		}
 		return struct{}{}, err
 	}, func(_ int, err error, wait time.Duration) {
-		if onRetry != nil {
-			onRetry(len(sent), err, wait)
+		if onResend == nil {
+			return
 		}
+		r := Resend{Messages: len(sent), Err: err, Wait: wait}
+		var werr *WriteError
+		if errors.As(err, &werr) {
+			r.MayDuplicate = werr.MayDuplicate
+		}
+		onResend(r)
 	})
 	if err == nil {
 		return msgs, nil
@@ -212,10 +211,23 @@ func acknowledged(msgs []kafkago.Message, unacked []int) []kafkago.Message {
 	return out
 }
 
+// Resend is what WriteAll tells its caller before it sends messages again.
+type Resend struct {
+	// Messages were not acknowledged and are sent again after Wait.
+	Messages int
+	// MayDuplicate counts those a broker may have stored all the same:
+	// each can be in the topic twice once resent.
+	MayDuplicate int
+	// Err is why the attempt failed.
+	Err  error
+	Wait time.Duration
+}
+
 // WriteOnce makes one attempt at writing msgs. On error it returns the
 // messages that were not acknowledged (all of them when the client cannot
 // tell which), so a caller with its own retry policy sends exactly those
-// again. An error that retrying cannot fix matches ErrPermanent.
+// again. The error is a *WriteError, which counts those a broker may have
+// stored all the same; one that retrying cannot fix matches ErrPermanent.
 func WriteOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	failed, err := writeOnce(ctx, w, msgs)
 	if err == nil {
@@ -238,11 +250,15 @@ func writeOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]
 	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
 		var failed []int
 		var first, firstPermanent error
+		mayDuplicate := 0
 		for i, e := range werrs {
 			if e == nil {
 				continue
 			}
 			failed = append(failed, i)
+			if mayBeStored(e) {
+				mayDuplicate++
+			}
 			if first == nil {
 				first = e
 			}
@@ -251,46 +267,27 @@ func writeOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]
 			}
 		}
 		if firstPermanent != nil {
-			return failed, fmt.Errorf("write messages: %d of %d not written: %w: %w", len(failed), len(msgs), ErrPermanent, firstPermanent)
+			return failed, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %d of %d not written: %w: %w", len(failed), len(msgs), ErrPermanent, firstPermanent)}
 		}
-		return failed, fmt.Errorf("write messages: %d of %d not written: %w", len(failed), len(msgs), first)
+		return failed, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %d of %d not written: %w", len(failed), len(msgs), first)}
 	}
+	// kafka-go fails a whole call only before it sends anything (a
+	// message over BatchBytes, no metadata) or when ctx ends while the
+	// batches are in flight; mayBeStored tells the two apart.
 	all := make([]int, len(msgs))
 	for i := range all {
 		all[i] = i
+	}
+	mayDuplicate := 0
+	if mayBeStored(err) {
+		mayDuplicate = len(msgs)
 	}
 	if permanent(err) {
 		var tooLarge kafkago.MessageTooLargeError
 		if errors.As(err, &tooLarge) {
 			err = fmt.Errorf("%w: message with key %q is %d bytes, over the writer's batch bytes (KAFKA_BATCH_BYTES)", err, tooLarge.Message.Key, messageSize(tooLarge.Message))
 		}
-		return all, fmt.Errorf("write messages: %w: %w", ErrPermanent, err)
+		return all, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %w: %w", ErrPermanent, err)}
 	}
-	return all, fmt.Errorf("write messages: %w", err)
-}
-
-// permanent reports whether retrying err cannot succeed.
-func permanent(err error) bool {
-	var tooLarge kafkago.MessageTooLargeError
-	if errors.As(err, &tooLarge) {
-		return true
-	}
-	if errors.Is(err, io.ErrClosedPipe) { // the writer was closed
-		return true
-	}
-	var kerr kafkago.Error
-	if errors.As(err, &kerr) {
-		// UNKNOWN_SERVER_ERROR says nothing about the request; like a
-		// network error, it is worth another try.
-		return kerr != kafkago.Unknown && !kerr.Temporary()
-	}
-	return false
-}
-
-func messageSize(m kafkago.Message) int {
-	n := len(m.Key) + len(m.Value)
-	for _, h := range m.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
+	return all, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %w", err)}
 }

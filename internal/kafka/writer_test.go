@@ -8,10 +8,13 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	"github.com/segmentio/kafka-go/protocol/produce"
 )
 
 // scriptedWriter answers each WriteMessages call with the next scripted
@@ -67,8 +70,8 @@ func TestWriteAllRetriesExactlyTheFailedSubset(t *testing.T) {
 		failWith(kafkago.RequestTimedOut, "d"),
 	}}
 	var retries []int
-	acked, err := WriteAll(context.Background(), w, values("a", "b", "c", "d"), func(failed int, err error, wait time.Duration) {
-		retries = append(retries, failed)
+	acked, err := WriteAll(context.Background(), w, values("a", "b", "c", "d"), func(r Resend) {
+		retries = append(retries, r.Messages)
 	})
 	if err != nil || fmt.Sprint(valuesOf(acked)) != "[a b c d]" {
 		t.Fatalf("WriteAll = %v, %v; want all four, nil", valuesOf(acked), err)
@@ -119,7 +122,7 @@ func TestWriteAllReturnsPermanentErrorsAtOnce(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := &scriptedWriter{answers: []func([]kafkago.Message) error{tc.answer}}
 			retried := false
-			acked, err := WriteAll(context.Background(), w, values("a", "b", "c"), func(int, error, time.Duration) { retried = true })
+			acked, err := WriteAll(context.Background(), w, values("a", "b", "c"), func(Resend) { retried = true })
 			if !errors.Is(err, ErrPermanent) || !errors.Is(err, tc.wantErr) {
 				t.Fatalf("WriteAll error %v, want ErrPermanent and %v", err, tc.wantErr)
 			}
@@ -141,7 +144,7 @@ func TestWriteAllMessageOverBatchBytesWithTheRealWriter(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	msgs := []kafkago.Message{{Key: []byte("big"), Value: []byte(strings.Repeat("x", 100))}}
-	_, err := WriteAll(ctx, w, msgs, func(int, error, time.Duration) { cancel() })
+	_, err := WriteAll(ctx, w, msgs, func(Resend) { cancel() })
 	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), `"big"`) {
 		t.Fatalf("WriteAll = %v, want ErrPermanent naming the key", err)
 	}
@@ -154,7 +157,7 @@ func TestWriteAllStopsWhenTheContextEnds(t *testing.T) {
 		w.answers = append(w.answers, failWith(kafkago.NotEnoughReplicas, "b"))
 	}
 	calls := 0
-	acked, err := WriteAll(ctx, w, values("a", "b"), func(int, error, time.Duration) {
+	acked, err := WriteAll(ctx, w, values("a", "b"), func(Resend) {
 		if calls++; calls == 2 {
 			cancel() // during the second wait
 		}
@@ -200,7 +203,7 @@ func TestWriteAllReportsExactlyTheAcknowledgedMessages(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			t.Cleanup(cancel)
 			w := &scriptedWriter{answers: tc.answers}
-			acked, err := WriteAll(ctx, w, values("a", "b", "c", "d", "e", "f"), func(int, error, time.Duration) {
+			acked, err := WriteAll(ctx, w, values("a", "b", "c", "d", "e", "f"), func(Resend) {
 				if tc.cancel {
 					cancel()
 				}
@@ -245,5 +248,62 @@ func TestNewWriterLeavesEveryResendToWriteAll(t *testing.T) {
 	t.Cleanup(func() { w.Close() })
 	if w.MaxAttempts != 1 {
 		t.Fatalf("kafka-go makes %d attempts per batch, want 1", w.MaxAttempts)
+	}
+}
+
+// A resend duplicates a message only if the failed attempt may have stored
+// it: the broker refusing before the append (a leader change, too few
+// replicas) cannot, an answer lost on the way back (a dropped connection, a
+// timeout) or an error after the append can, and so can anything unknown.
+func TestResendsCountWhatMayBeStoredTwice(t *testing.T) {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	noLeader := fmt.Errorf("kafka.(*Client).Produce: %w", produce.NewError(protocol.NewErrNoLeader("t", 0)))
+	tests := []struct {
+		name         string
+		answer       func([]kafkago.Message) error
+		wantMessages int
+		wantMayDup   int
+	}{
+		{"leader changed", failWith(kafkago.NotLeaderForPartition, "b", "d"), 2, 0},
+		{"no leader yet", failWith(kafkago.LeaderNotAvailable, "b"), 1, 0},
+		{"too few in sync", failWith(kafkago.NotEnoughReplicas, "a", "b", "c", "d"), 4, 0},
+		{"unknown partition", failWith(kafkago.UnknownTopicOrPartition, "c"), 1, 0},
+		{"kafka-go knows no leader", failWith(noLeader, "b"), 1, 0},
+		{"dead leader refuses the connection", failWith(refused, "a", "c"), 2, 0},
+		{"replication timed out", failWith(kafkago.RequestTimedOut, "b", "d"), 2, 2},
+		{"appended, then too few in sync", failWith(kafkago.NotEnoughReplicasAfterAppend, "a"), 1, 1},
+		{"network exception", failWith(kafkago.NetworkException, "d"), 1, 1},
+		{"unknown server error", failWith(kafkago.Unknown, "b"), 1, 1},
+		{"connection reset", failWith(fmt.Errorf("kafka.(*Client).Produce: %w", reset), "b", "c"), 2, 2},
+		{"connection closed", failWith(io.EOF, "a"), 1, 1},
+		{"produce timeout", failWith(context.DeadlineExceeded, "d"), 1, 1},
+		{"refused and lost in one attempt", func([]kafkago.Message) error {
+			return kafkago.WriteErrors{kafkago.NotLeaderForPartition, nil, kafkago.RequestTimedOut, io.ErrUnexpectedEOF}
+		}, 3, 2},
+		{"whole call: no connection", func([]kafkago.Message) error { return refused }, 4, 0},
+		{"whole call: ended in flight", func([]kafkago.Message) error { return context.DeadlineExceeded }, 4, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &scriptedWriter{answers: []func([]kafkago.Message) error{tc.answer}}
+			var resends []Resend
+			acked, err := WriteAll(context.Background(), w, values("a", "b", "c", "d"), func(r Resend) { resends = append(resends, r) })
+			if err != nil || len(acked) != 4 {
+				t.Fatalf("WriteAll = %v, %v; want all four acknowledged", valuesOf(acked), err)
+			}
+			if len(resends) != 1 || resends[0].Messages != tc.wantMessages || resends[0].MayDuplicate != tc.wantMayDup {
+				t.Fatalf("resends %+v, want one of %d messages, %d of which may duplicate", resends, tc.wantMessages, tc.wantMayDup)
+			}
+
+			// The dead-letter path makes single attempts: WriteOnce's
+			// error carries the same count.
+			w = &scriptedWriter{answers: []func([]kafkago.Message) error{tc.answer}}
+			failed, err := WriteOnce(context.Background(), w, values("a", "b", "c", "d"))
+			var werr *WriteError
+			if !errors.As(err, &werr) || len(failed) != tc.wantMessages || werr.MayDuplicate != tc.wantMayDup {
+				t.Fatalf("WriteOnce = %d failed, %v; want %d failed, a *WriteError with %d that may duplicate", len(failed), err, tc.wantMessages, tc.wantMayDup)
+			}
+		})
 	}
 }
