@@ -10,6 +10,10 @@
 // the generator instead of growing a queue. On shutdown the generator stops
 // first; the sender then flushes what is buffered within a deadline, and
 // whatever it could not deliver is reported as abandoned, never as produced.
+//
+// KafkaWriter connects a Producer to a kafka-go writer; the producer
+// command and in-process tests assemble it alike: generator.New,
+// kafka.NewWriter, NewKafkaWriter, New, then Run.
 package producer
 
 import (
@@ -70,8 +74,12 @@ type Stats struct {
 
 // Observer is told about each batch outcome (for metrics).
 type Observer interface {
+	// BatchWritten gets the messages Kafka acknowledged.
 	BatchWritten(msgs []kafkago.Message, took time.Duration)
 	Generated(ev generator.Event)
+	// Resending is told, by KafkaWriter, of messages about to be sent
+	// again, mayDuplicate of which a broker may have stored already.
+	Resending(messages, mayDuplicate int)
 }
 
 // Producer runs the generator against a Writer.
@@ -111,6 +119,7 @@ type nopObserver struct{}
 
 func (nopObserver) BatchWritten([]kafkago.Message, time.Duration) {}
 func (nopObserver) Generated(generator.Event)                     {}
+func (nopObserver) Resending(int, int)                            {}
 
 // Run produces until the count is reached or ctx ends, then flushes what is
 // buffered within ShutdownTimeout. It returns nil on a clean stop, and an

@@ -144,10 +144,18 @@ func TestRunProducesCountOrdersAndTheirWholeLifecycle(t *testing.T) {
 	}
 }
 
-// recordingObserver keeps what BatchWritten was told.
+// recordingObserver keeps what BatchWritten was told and adds up resends.
 type recordingObserver struct {
-	mu      sync.Mutex
-	written []kafkago.Message
+	mu                   sync.Mutex
+	written              []kafkago.Message
+	resent, mayDuplicate int
+}
+
+func (o *recordingObserver) Resending(messages, mayDuplicate int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.resent += messages
+	o.mayDuplicate += mayDuplicate
 }
 
 func (o *recordingObserver) BatchWritten(msgs []kafkago.Message, _ time.Duration) {
