@@ -266,6 +266,9 @@ func writeOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]
 				firstPermanent = e
 			}
 		}
+		if len(failed) == 0 { // no message failed: nothing to resend or count
+			return nil, nil
+		}
 		if firstPermanent != nil {
 			return failed, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %d of %d not written: %w: %w", len(failed), len(msgs), ErrPermanent, firstPermanent)}
 		}
