@@ -14,11 +14,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync/atomic"
 	"syscall"
 	"time"
-
-	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
@@ -202,7 +199,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		return settings.Usage(err)
 	}
 	defer w.Close()
-	out := &kafkaOut{w: w, log: log, ready: ready, metrics: metrics}
+	out := producer.NewKafkaWriter(w, log, ready, metrics)
 	p, err := producer.New(gen, out, producer.Settings{
 		Rate:                 cfg.Rate,
 		Count:                cfg.Count,
@@ -235,14 +232,15 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		progressStopped := make(chan struct{})
 		go func() {
 			defer close(progressStopped)
-			reportProgress(progressDone, cfg.ProgressInterval, p, &out.failed, log)
+			reportProgress(progressDone, cfg.ProgressInterval, p, out, log)
 		}()
 		err = p.Run(workCtx)
 		close(progressDone)
 		<-progressStopped
 		s := &p.Stats
 		log.Info("producer stopped",
-			"produced", s.Produced.Load(), "abandoned", s.Abandoned.Load(), "failed_attempts", out.failed.Load(),
+			"produced", s.Produced.Load(), "abandoned", s.Abandoned.Load(), "failed_attempts", out.Stats.Failed.Load(),
+			"possible_duplicates", out.Stats.PossibleDuplicates.Load(),
 			"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
 			"bytes", s.Bytes.Load())
 		return err
@@ -250,7 +248,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 }
 
 // reportProgress logs a progress line every interval until done closes.
-func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Producer, failed *atomic.Int64, log *slog.Logger) {
+func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Producer, out *producer.KafkaWriter, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last, lastAt := int64(0), time.Now()
@@ -263,36 +261,11 @@ func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Produ
 			produced := s.Produced.Load()
 			log.Info("progress",
 				"rate_per_s", ops.PerSecond(produced-last, now.Sub(lastAt)),
-				"produced", produced, "failed_attempts", failed.Load(), "bytes", s.Bytes.Load(),
+				"produced", produced, "failed_attempts", out.Stats.Failed.Load(),
+				"possible_duplicates", out.Stats.PossibleDuplicates.Load(), "bytes", s.Bytes.Load(),
 				"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
 				"pending_follow_ups", s.Pending.Load(), "backfill_done", s.BackfillDone.Load())
 			last, lastAt = produced, now
 		}
 	}
-}
-
-// kafkaOut adapts the kafka-go writer: it logs retries, counts them, and
-// says in /readyz why the producer is stuck.
-type kafkaOut struct {
-	w       *kafkago.Writer
-	log     *slog.Logger
-	ready   *ops.Readiness
-	metrics *metrics
-	failed  atomic.Int64 // write attempts that failed and were retried
-}
-
-func (k *kafkaOut) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
-	retried := false
-	n, err := kafka.WriteAll(ctx, k.w, msgs, func(failed int, err error, wait time.Duration) {
-		retried = true
-		k.failed.Add(int64(failed))
-		k.metrics.failed.Add(float64(failed))
-		k.ready.NotReady("kafka write failing, retrying: " + err.Error())
-		k.log.Warn("kafka write failed, retrying", "messages", failed, "retry_in", wait.String(), "error", err.Error())
-	})
-	if retried && err == nil {
-		k.ready.Ready()
-		k.log.Info("kafka writes recovered")
-	}
-	return n, err
 }

@@ -14,6 +14,7 @@ type metrics struct {
 	produced     prometheus.Counter
 	bytes        prometheus.Counter
 	failed       prometheus.Counter
+	duplicates   prometheus.Counter
 	events       *prometheus.CounterVec
 	batchLatency prometheus.Histogram
 	batchSize    prometheus.Histogram
@@ -27,6 +28,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "orderpipe_producer_bytes_total", Help: "Value bytes acknowledged by Kafka."}),
 		failed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "orderpipe_producer_failed_total", Help: "Message write attempts that failed and were retried."}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "orderpipe_producer_possible_duplicates_total",
+			Help: "Messages resent after an attempt a broker may have stored all the same (answer lost or late): the most duplicates retries can have added to the topic."}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "orderpipe_producer_generated_total", Help: "Events generated, by order status (malformed for broken messages)."},
 			[]string{"status"}),
@@ -37,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "orderpipe_producer_batch_messages", Help: "Messages per batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 8)}),
 	}
-	reg.MustRegister(m.produced, m.bytes, m.failed, m.events, m.batchLatency, m.batchSize)
+	reg.MustRegister(m.produced, m.bytes, m.failed, m.duplicates, m.events, m.batchLatency, m.batchSize)
 	return m
 }
 
@@ -58,4 +62,9 @@ func (m *metrics) Generated(ev generator.Event) {
 		status = "malformed"
 	}
 	m.events.WithLabelValues(status).Inc()
+}
+
+func (m *metrics) Resending(messages, mayDuplicate int) {
+	m.failed.Add(float64(messages))
+	m.duplicates.Add(float64(mayDuplicate))
 }

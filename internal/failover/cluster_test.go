@@ -88,6 +88,7 @@ func busiestLeader(t *testing.T, s *consumertest.Stack, topic string) (id, led i
 // Kafka acknowledged.
 type run struct {
 	p    *producer.Producer
+	out  *producer.KafkaWriter
 	done chan error
 
 	mu        sync.Mutex
@@ -112,6 +113,8 @@ func (r *run) Generated(ev generator.Event) {
 	defer r.mu.Unlock()
 	r.generated = append(r.generated, ev)
 }
+
+func (r *run) Resending(int, int) {}
 
 func (r *run) BatchWritten(msgs []kafkago.Message, _ time.Duration) {
 	if len(msgs) == 0 {
@@ -164,7 +167,8 @@ func startProducer(t *testing.T, s *consumertest.Stack, orders int, rate float64
 	t.Cleanup(func() { _ = w.Close() })
 	r := &run{acked: map[[32]byte]bool{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("producer", "failover")
-	r.p, err = producer.New(gen, writeAll{w}, producer.Settings{
+	r.out = producer.NewKafkaWriter(w, log, nil, nil)
+	r.p, err = producer.New(gen, r.out, producer.Settings{
 		Rate: rate, Count: int64(orders), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 30 * time.Second,
 	}, log, r)
 	if err != nil {
@@ -197,12 +201,6 @@ func (r *run) wait(t *testing.T, timeout time.Duration) {
 	}
 }
 
-type writeAll struct{ w *kafkago.Writer }
-
-func (k writeAll) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
-	return kafka.WriteAll(ctx, k.w, msgs, nil)
-}
-
 type testLog struct{ t *testing.T }
 
 func (l testLog) Write(p []byte) (int, error) {
@@ -211,9 +209,10 @@ func (l testLog) Write(p []byte) (int, error) {
 }
 
 // assertAckedInTopic checks every message the producer counted as
-// acknowledged is in the topic, and returns how many messages of the topic
-// are copies of another (resends after a lost acknowledgement).
-func assertAckedInTopic(t *testing.T, s *consumertest.Stack, r *run) (duplicates int) {
+// acknowledged is in the topic, and that the copies in the topic (resends
+// after a lost acknowledgement) are no more than the producer reported as
+// possible duplicates; it returns both counts.
+func assertAckedInTopic(t *testing.T, s *consumertest.Stack, r *run) (duplicates int, possible int64) {
 	t.Helper()
 	inTopic := map[[32]byte]int{}
 	for _, m := range s.ReadTopic(t, s.Topic) {
@@ -236,7 +235,11 @@ func assertAckedInTopic(t *testing.T, s *consumertest.Stack, r *run) (duplicates
 	if len(r.acked) != len(r.generated) {
 		t.Fatalf("the producer generated %d messages and Kafka acknowledged %d", len(r.generated), len(r.acked))
 	}
-	return duplicates
+	possible = r.out.Stats.PossibleDuplicates.Load()
+	if int64(duplicates) > possible {
+		t.Fatalf("the topic holds %d duplicates, the producer reported %d possible duplicates: its count must be an upper bound", duplicates, possible)
+	}
+	return duplicates, possible
 }
 
 // watchStalls samples a counter every 50 ms until the returned stop is

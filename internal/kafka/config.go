@@ -95,6 +95,10 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 }
 
 // Transport is the connection pool used by writers and admin requests.
+//
+// Its bootstrap address is every broker in KAFKA_BROKERS: kafka-go dials
+// them in random order until one answers, so a dead one (the first or any)
+// only costs a refused connection.
 func (c Config) Transport() (*kafkago.Transport, error) {
 	mech, err := c.mechanism()
 	if err != nil {
@@ -104,8 +108,19 @@ func (c Config) Transport() (*kafkago.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kafkago.Transport{ClientID: c.ClientID, SASL: mech, TLS: tlsCfg, DialTimeout: 5 * time.Second}, nil
+	return &kafkago.Transport{ClientID: c.ClientID, SASL: mech, TLS: tlsCfg, DialTimeout: 5 * time.Second, MetadataTTL: metadataTTL}, nil
 }
+
+// metadataTTL bounds how long writes go on to a dead leader. kafka-go
+// re-reads the cluster's metadata only on a timer (a random wait below the
+// TTL), not when a broker answers NOT_LEADER or stops answering, so after a
+// broker dies the writes to its partitions fail until the first refresh
+// after the new leader's election. The 6 s default adds up to 6 s to every
+// failover; 2 s adds at most 2 (1 on average) for about one small metadata
+// request a second per client, nothing to a broker. Much lower would buy
+// little and risk more: the refresh's own timeout is the TTL too, so a busy
+// broker that answers in more than the TTL would leave the metadata stale.
+const metadataTTL = 2 * time.Second
 
 // Dialer is what kafka-go's Reader uses to connect.
 func (c Config) Dialer() (*kafkago.Dialer, error) {

@@ -69,3 +69,15 @@ func TestTLSWithACertificateThatIsNotPEMIsRejected(t *testing.T) {
 	_, err := c.Transport()
 	servicetest.AssertNamesVariable(t, err, "KAFKA_TLS_CA_CERT")
 }
+
+// kafka-go re-reads metadata only on its TTL, so the TTL bounds how long
+// writes go on to a dead leader after a new one is elected.
+func TestTransportRefreshesMetadataWithinAFailover(t *testing.T) {
+	tr, err := Config{Brokers: []string{"127.0.0.1:9092"}}.Transport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.MetadataTTL <= 0 || tr.MetadataTTL > 2*time.Second {
+		t.Fatalf("metadata TTL %v: kafka-go's 6 s default (or longer) would lengthen every failover", tr.MetadataTTL)
+	}
+}

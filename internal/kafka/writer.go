@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -102,24 +101,28 @@ func NewWriter(cfg Config, wc WriterConfig, topic string) (*kafkago.Writer, erro
 		// every call, since a call's share of one partition rarely fills
 		// a batch. A millisecond is ample to take in a whole call.
 		BatchTimeout: writerFlush,
-		// WriteAll retries what fails, with its own backoff and logging;
-		// kafka-go's own attempts only cover short blips.
-		MaxAttempts:     3,
-		WriteBackoffMin: 50 * time.Millisecond,
-		WriteBackoffMax: 500 * time.Millisecond,
-		Transport:       tr,
+		// One attempt: WriteAll (or the consumer's dead-letter retry) is
+		// the only retry loop. kafka-go's own resends are invisible to the
+		// caller, and a resend after a lost acknowledgement can store a
+		// message twice, so every resend must go through code that counts
+		// it.
+		MaxAttempts: 1,
+		Transport:   tr,
 	}, nil
 }
+
+// writeBackoff paces WriteAll's resends. It starts short, since a blip
+// (one dropped connection) clears at once, and is capped at about the
+// metadata TTL (see Config.Transport): after a broker dies, writes to its
+// partitions fail until a new leader is elected (seconds) and the transport
+// has read that, so waiting much longer than a refresh only adds to the
+// failover, while a shorter cap would resend to the dead leader many times
+// for nothing.
+var writeBackoff = retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}
 
 // writerFlush is how long kafka-go waits for more of a call's messages
 // before it sends a partition's batch.
 const writerFlush = time.Millisecond
-
-// ErrPermanent is matched (errors.Is) by a WriteAll error that retrying
-// cannot fix: a message larger than the writer's BatchBytes, a broker error
-// Kafka does not call retriable (authorization, a record the broker refuses,
-// an invalid topic), or a closed writer.
-var ErrPermanent = errors.New("permanent kafka write failure")
 
 // MessageWriter is what WriteAll writes through; *kafkago.Writer implements
 // it.
@@ -130,52 +133,132 @@ type MessageWriter interface {
 // WriteAll writes msgs and retries exactly the messages that failed, with
 // capped exponential backoff, until every one is acknowledged, ctx ends, or a
 // failure is permanent (the error then matches ErrPermanent and is returned
-// at once). It returns how many were acknowledged; on error the rest were not
-// (as far as the client can tell: a message whose acknowledgement was lost
-// may still have been written, which is why consumers must be idempotent).
-// onRetry, if set, is told about each retry before the wait.
-func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRetry func(failed int, err error, wait time.Duration)) (int, error) {
-	pending := msgs
-	_, err := retry.Do(ctx, retry.Backoff{Initial: 100 * time.Millisecond, Max: 5 * time.Second}, func() (struct{}, error) {
-		failed, err := WriteOnce(ctx, w, pending)
+// at once). It returns the messages Kafka acknowledged: msgs itself when all
+// were, so the common case copies nothing; on error the others were not (as
+// far as the client can tell: a message whose acknowledgement was lost may
+// still have been written, which is why consumers must be idempotent). The
+// failed messages may be anywhere in msgs (one partition's leader failing
+// fails its messages throughout the batch), so a caller counts what the
+// returned slice holds, never a prefix of msgs.
+// onResend, if set, is told about each resend before the wait.
+func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onResend func(Resend)) ([]kafkago.Message, error) {
+	sent := msgs
+	var pending []int // indexes into msgs of the messages in sent; nil: all of msgs
+	_, err := retry.Do(ctx, writeBackoff, func() (struct{}, error) {
+		failed, err := writeOnce(ctx, w, sent)
 		if err == nil {
-			pending = nil
+			pending, sent = pending[:0], nil
 			return struct{}{}, nil
 		}
-		pending = failed
+		pending = pick(pending, failed)
+		sent = gather(msgs, pending)
 		if errors.Is(err, ErrPermanent) {
 			return struct{}{}, retry.Permanent(err)
 		}
 		return struct{}{}, err
 	}, func(_ int, err error, wait time.Duration) {
-		if onRetry != nil {
-			onRetry(len(pending), err, wait)
+		if onResend == nil {
+			return
 		}
+		r := Resend{Messages: len(sent), Err: err, Wait: wait}
+		var werr *WriteError
+		if errors.As(err, &werr) {
+			r.MayDuplicate = werr.MayDuplicate
+		}
+		onResend(r)
 	})
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ErrPermanent) {
+	if err == nil {
+		return msgs, nil
+	}
+	if ctx.Err() != nil && !errors.Is(err, ErrPermanent) {
 		err = fmt.Errorf("write messages: %w", err)
 	}
-	return len(msgs) - len(pending), err
+	return acknowledged(msgs, pending), err
+}
+
+// pick maps failed, indexes into the messages just sent, to indexes into
+// the caller's messages; pending holds those of the messages sent (nil when
+// all of them were).
+func pick(pending, failed []int) []int {
+	if pending == nil {
+		return failed
+	}
+	out := make([]int, len(failed))
+	for i, f := range failed {
+		out[i] = pending[f]
+	}
+	return out
+}
+
+func gather(msgs []kafkago.Message, idx []int) []kafkago.Message {
+	out := make([]kafkago.Message, len(idx))
+	for i, j := range idx {
+		out[i] = msgs[j]
+	}
+	return out
+}
+
+// acknowledged returns msgs less the ascending indexes in unacked.
+func acknowledged(msgs []kafkago.Message, unacked []int) []kafkago.Message {
+	out := make([]kafkago.Message, 0, len(msgs)-len(unacked))
+	for i, m := range msgs {
+		if len(unacked) > 0 && unacked[0] == i {
+			unacked = unacked[1:]
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// Resend is what WriteAll tells its caller before it sends messages again.
+type Resend struct {
+	// Messages were not acknowledged and are sent again after Wait.
+	Messages int
+	// MayDuplicate counts those a broker may have stored all the same:
+	// each can be in the topic twice once resent.
+	MayDuplicate int
+	// Err is why the attempt failed.
+	Err  error
+	Wait time.Duration
 }
 
 // WriteOnce makes one attempt at writing msgs. On error it returns the
 // messages that were not acknowledged (all of them when the client cannot
 // tell which), so a caller with its own retry policy sends exactly those
-// again. An error that retrying cannot fix matches ErrPermanent.
+// again. The error is a *WriteError, which counts those a broker may have
+// stored all the same; one that retrying cannot fix matches ErrPermanent.
 func WriteOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]kafkago.Message, error) {
+	failed, err := writeOnce(ctx, w, msgs)
+	if err == nil {
+		return nil, nil
+	}
+	if len(failed) == len(msgs) {
+		return msgs, err
+	}
+	return gather(msgs, failed), err
+}
+
+// writeOnce is WriteOnce returning the ascending indexes of the messages
+// not acknowledged, from which WriteAll tells the acknowledged ones.
+func writeOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]int, error) {
 	err := w.WriteMessages(ctx, msgs...)
 	if err == nil {
 		return nil, nil
 	}
 	var werrs kafkago.WriteErrors
 	if errors.As(err, &werrs) && len(werrs) == len(msgs) {
-		failed := msgs[:0:0]
+		var failed []int
 		var first, firstPermanent error
+		mayDuplicate := 0
 		for i, e := range werrs {
 			if e == nil {
 				continue
 			}
-			failed = append(failed, msgs[i])
+			failed = append(failed, i)
+			if mayBeStored(e) {
+				mayDuplicate++
+			}
 			if first == nil {
 				first = e
 			}
@@ -183,43 +266,31 @@ func WriteOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]
 				firstPermanent = e
 			}
 		}
-		if firstPermanent != nil {
-			return failed, fmt.Errorf("write messages: %d of %d not written: %w: %w", len(failed), len(msgs), ErrPermanent, firstPermanent)
+		if len(failed) == 0 { // no message failed: nothing to resend or count
+			return nil, nil
 		}
-		return failed, fmt.Errorf("write messages: %d of %d not written: %w", len(failed), len(msgs), first)
+		if firstPermanent != nil {
+			return failed, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %d of %d not written: %w: %w", len(failed), len(msgs), ErrPermanent, firstPermanent)}
+		}
+		return failed, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %d of %d not written: %w", len(failed), len(msgs), first)}
+	}
+	// kafka-go fails a whole call only before it sends anything (a
+	// message over BatchBytes, no metadata) or when ctx ends while the
+	// batches are in flight; mayBeStored tells the two apart.
+	all := make([]int, len(msgs))
+	for i := range all {
+		all[i] = i
+	}
+	mayDuplicate := 0
+	if mayBeStored(err) {
+		mayDuplicate = len(msgs)
 	}
 	if permanent(err) {
 		var tooLarge kafkago.MessageTooLargeError
 		if errors.As(err, &tooLarge) {
 			err = fmt.Errorf("%w: message with key %q is %d bytes, over the writer's batch bytes (KAFKA_BATCH_BYTES)", err, tooLarge.Message.Key, messageSize(tooLarge.Message))
 		}
-		return msgs, fmt.Errorf("write messages: %w: %w", ErrPermanent, err)
+		return all, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %w: %w", ErrPermanent, err)}
 	}
-	return msgs, fmt.Errorf("write messages: %w", err)
-}
-
-// permanent reports whether retrying err cannot succeed.
-func permanent(err error) bool {
-	var tooLarge kafkago.MessageTooLargeError
-	if errors.As(err, &tooLarge) {
-		return true
-	}
-	if errors.Is(err, io.ErrClosedPipe) { // the writer was closed
-		return true
-	}
-	var kerr kafkago.Error
-	if errors.As(err, &kerr) {
-		// UNKNOWN_SERVER_ERROR says nothing about the request; like a
-		// network error, it is worth another try.
-		return kerr != kafkago.Unknown && !kerr.Temporary()
-	}
-	return false
-}
-
-func messageSize(m kafkago.Message) int {
-	n := len(m.Key) + len(m.Value)
-	for _, h := range m.Headers {
-		n += len(h.Key) + len(h.Value)
-	}
-	return n
+	return all, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %w", err)}
 }

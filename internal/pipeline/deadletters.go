@@ -58,9 +58,16 @@ func (p *Pipeline) writeDeadLetters(work context.Context, msgs []kafkago.Message
 			pending = unwritten
 		}
 		if work.Err() == nil {
+			// Dead letters, like orders, may be stored twice by a resend
+			// after a lost answer; the log says how many.
+			var werr *kafka.WriteError
+			mayDuplicate := 0
+			if errors.As(err, &werr) {
+				mayDuplicate = werr.MayDuplicate
+			}
 			p.retries.Add(int64(len(pending)))
 			p.metrics.Retries.WithLabelValues("dlq_write").Add(float64(len(pending)))
-			p.log.Warn("dead-letter write failed, retrying", "messages", len(pending), "error", err.Error(), "attempt", attempt)
+			p.log.Warn("dead-letter write failed, retrying", "messages", len(pending), "may_duplicate", mayDuplicate, "error", err.Error(), "attempt", attempt)
 		}
 		return false, "dead-letter write failing: " + err.Error() + "; retrying", nil
 	})

@@ -2,13 +2,10 @@ package producer
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/generator"
-	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -19,25 +16,11 @@ func BenchmarkProduceToKafka(b *testing.B) {
 	brokers := servicetest.KafkaBrokers(b)
 	topic := servicetest.Name(b, "bench")
 	servicetest.CreateTopic(b, brokers, topic, 6)
-	w, err := kafka.NewWriter(kafka.Config{Brokers: brokers}, kafka.WriterConfig{
-		Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond,
-	}, topic)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
 	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.LifecycleShare = 1, 0
-	gen, err := generator.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	p, err := New(gen, &recordingWriter{w: w, acked: make(map[string]int)}, Settings{
+	p, _, _ := kafkaProducer(b, brokers, topic, cfg, Settings{
 		Count: int64(b.N), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
-	}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	})
 	b.ResetTimer()
 	start := time.Now()
 	if err := p.Run(context.Background()); err != nil {

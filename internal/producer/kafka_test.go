@@ -12,74 +12,108 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-// recordingWriter writes to the real broker and remembers the keys Kafka
-// acknowledged, so the test can compare them with what the topic holds.
+// recordingWriter remembers the keys its Writer reports acknowledged, so
+// the test can compare them with what the topic holds.
 type recordingWriter struct {
-	w     *kafkago.Writer
+	out   Writer
 	mu    sync.Mutex
 	acked map[string]int
 }
 
-func (r *recordingWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
-	n, err := kafka.WriteAll(ctx, r.w, msgs, nil)
+func (r *recordingWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
+	acked, err := r.out.WriteAll(ctx, msgs)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, m := range msgs[:n] {
+	for _, m := range acked {
 		r.acked[string(m.Key)]++
 	}
-	return n, err
+	return acked, err
 }
 
-func TestProduce50000OrdersToRealKafka(t *testing.T) {
-	servicetest.Heavy(t)
-	brokers := servicetest.KafkaBrokers(t)
-	topic := servicetest.Name(t, "orders")
-	const partitions = 6
-	servicetest.CreateTopic(t, brokers, topic, partitions)
-
-	cfg := kafka.Config{Brokers: brokers, ClientID: "producer-test"}
-	w, err := kafka.NewWriter(cfg, kafka.WriterConfig{
-		Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond,
+// kafkaProducer assembles a producer on the real broker the way the
+// producer command does (kafka.NewWriter, NewKafkaWriter, New), with a
+// recorder of what Kafka acknowledged between the producer and its writer.
+func kafkaProducer(tb testing.TB, brokers []string, topic string, gcfg generator.Config, set Settings) (*Producer, *KafkaWriter, *recordingWriter) {
+	tb.Helper()
+	w, err := kafka.NewWriter(kafka.Config{Brokers: brokers, ClientID: "producer-test"}, kafka.WriterConfig{
+		Acks: "all", Compression: "lz4", BatchSize: set.BatchSize, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond,
 	}, topic)
 	if err != nil {
-		t.Fatalf("new writer: %v", err)
+		tb.Fatalf("new writer: %v", err)
 	}
-	t.Cleanup(func() { w.Close() })
-	rec := &recordingWriter{w: w, acked: make(map[string]int)}
-
-	gcfg := generator.DefaultConfig()
-	gcfg.LifecycleShare = 0 // one message per order: ids map 1:1 to messages
+	tb.Cleanup(func() { w.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	out := NewKafkaWriter(w, log, ops.NewReadiness("starting"), nil)
+	rec := &recordingWriter{out: out, acked: make(map[string]int)}
 	gen, err := generator.New(gcfg)
 	if err != nil {
-		t.Fatalf("new generator: %v", err)
+		tb.Fatalf("new generator: %v", err)
 	}
-	const count = 50_000
-	p, err := New(gen, rec, Settings{Count: count, BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	p, err := New(gen, rec, set, log, nil)
 	if err != nil {
-		t.Fatalf("new producer: %v", err)
+		tb.Fatalf("new producer: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	start := time.Now()
-	if err := p.Run(ctx); err != nil {
-		t.Fatalf("run: %v", err)
-	}
-	t.Logf("produced %d orders in %v", p.Stats.Produced.Load(), time.Since(start))
-	if len(rec.acked) != count || p.Stats.Produced.Load() != count {
-		t.Fatalf("acknowledged %d distinct ids, produced %d; want %d", len(rec.acked), p.Stats.Produced.Load(), count)
-	}
+	return p, out, rec
+}
 
+func TestProduceOrdersToRealKafka(t *testing.T) {
+	tests := []struct {
+		name  string
+		count int
+		heavy bool
+	}{
+		{"3,000 orders", 3_000, false},
+		{"50,000 orders", 50_000, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.heavy {
+				servicetest.Heavy(t)
+			}
+			brokers := servicetest.KafkaBrokers(t)
+			topic := servicetest.Name(t, "orders")
+			const partitions = 6
+			servicetest.CreateTopic(t, brokers, topic, partitions)
+			gcfg := generator.DefaultConfig()
+			gcfg.LifecycleShare = 0 // one message per order: ids map 1:1 to messages
+			p, out, rec := kafkaProducer(t, brokers, topic, gcfg, Settings{
+				Count: int64(tc.count), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			start := time.Now()
+			if err := p.Run(ctx); err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			t.Logf("produced %d orders in %v", p.Stats.Produced.Load(), time.Since(start))
+			if len(rec.acked) != tc.count || p.Stats.Produced.Load() != int64(tc.count) {
+				t.Fatalf("acknowledged %d distinct ids, produced %d; want %d", len(rec.acked), p.Stats.Produced.Load(), tc.count)
+			}
+			// A healthy broker refuses at most the first writes to a
+			// partition whose leader is still loading it (NOT_LEADER): no
+			// resend can duplicate, so the topic must hold each order once.
+			t.Logf("%d failed attempts", out.Stats.Failed.Load())
+			if d := out.Stats.PossibleDuplicates.Load(); d != 0 {
+				t.Fatalf("%d possible duplicates on a healthy broker", d)
+			}
+			checkTopicHoldsEachOnce(t, brokers, topic, partitions, rec.acked)
+		})
+	}
+}
+
+func checkTopicHoldsEachOnce(t *testing.T, brokers []string, topic string, partitions int, acked map[string]int) {
+	t.Helper()
 	msgs := servicetest.ReadAll(t, brokers, topic)
-	if len(msgs) != count {
-		t.Fatalf("topic holds %d messages, want exactly %d", len(msgs), count)
+	if len(msgs) != len(acked) {
+		t.Fatalf("topic holds %d messages, want exactly %d", len(msgs), len(acked))
 	}
 	perPartition := make(map[int]int)
-	seen := make(map[string]bool, count)
+	seen := make(map[string]bool, len(acked))
 	for _, m := range msgs {
 		o, err := order.Decode(m.Value)
 		if err != nil {
@@ -88,15 +122,15 @@ func TestProduce50000OrdersToRealKafka(t *testing.T) {
 		if string(m.Key) != o.OrderID {
 			t.Fatalf("message key %q is not its order_id %q", m.Key, o.OrderID)
 		}
-		if rec.acked[o.OrderID] != 1 || seen[o.OrderID] {
-			t.Fatalf("order %s is in the topic but was acknowledged %d times (seen before: %v)", o.OrderID, rec.acked[o.OrderID], seen[o.OrderID])
+		if acked[o.OrderID] != 1 || seen[o.OrderID] {
+			t.Fatalf("order %s is in the topic but was acknowledged %d times (seen before: %v)", o.OrderID, acked[o.OrderID], seen[o.OrderID])
 		}
 		seen[o.OrderID] = true
 		perPartition[m.Partition]++
 	}
 	for part := 0; part < partitions; part++ {
 		// Keys hash evenly: each partition should hold about a sixth.
-		if n := perPartition[part]; n < count/partitions/2 {
+		if n := perPartition[part]; n < len(acked)/partitions/2 {
 			t.Fatalf("partition %d holds %d messages: keys are not spread (%v)", part, n, perPartition)
 		}
 	}

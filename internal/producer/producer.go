@@ -10,6 +10,10 @@
 // the generator instead of growing a queue. On shutdown the generator stops
 // first; the sender then flushes what is buffered within a deadline, and
 // whatever it could not deliver is reported as abandoned, never as produced.
+//
+// KafkaWriter connects a Producer to a kafka-go writer; the producer
+// command and in-process tests assemble it alike: generator.New,
+// kafka.NewWriter, NewKafkaWriter, New, then Run.
 package producer
 
 import (
@@ -50,9 +54,11 @@ type Settings struct {
 }
 
 // Writer delivers a batch, retrying failures until all are acknowledged or
-// ctx ends, and returns how many were acknowledged.
+// ctx ends, and returns the messages Kafka acknowledged. They need not be a
+// prefix of msgs: when one partition fails, its messages are missing from
+// throughout the batch, and only the returned ones count as produced.
 type Writer interface {
-	WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error)
+	WriteAll(ctx context.Context, msgs []kafkago.Message) (acked []kafkago.Message, err error)
 }
 
 // Stats are the running totals, safe to read while the producer runs.
@@ -69,8 +75,12 @@ type Stats struct {
 
 // Observer is told about each batch outcome (for metrics).
 type Observer interface {
+	// BatchWritten gets the messages Kafka acknowledged.
 	BatchWritten(msgs []kafkago.Message, took time.Duration)
 	Generated(ev generator.Event)
+	// Resending is told, by KafkaWriter, of messages about to be sent
+	// again, mayDuplicate of which a broker may have stored already.
+	Resending(messages, mayDuplicate int)
 }
 
 // Producer runs the generator against a Writer.
@@ -108,6 +118,7 @@ type nopObserver struct{}
 
 func (nopObserver) BatchWritten([]kafkago.Message, time.Duration) {}
 func (nopObserver) Generated(generator.Event)                     {}
+func (nopObserver) Resending(int, int)                            {}
 
 // Run produces until the count is reached or ctx ends, then flushes what is
 // buffered within ShutdownTimeout. It returns nil on a clean stop, and an
@@ -151,14 +162,16 @@ func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, batches
 			continue
 		}
 		start := time.Now()
-		n, err := p.out.WriteAll(ctx, batch)
-		p.Stats.Produced.Add(int64(n))
-		for _, m := range batch[:n] {
-			p.Stats.Bytes.Add(int64(len(m.Value)))
+		acked, err := p.out.WriteAll(ctx, batch)
+		var bytes int64
+		for _, m := range acked {
+			bytes += int64(len(m.Value))
 		}
-		p.obs.BatchWritten(batch[:n], time.Since(start))
+		p.Stats.Produced.Add(int64(len(acked)))
+		p.Stats.Bytes.Add(bytes)
+		p.obs.BatchWritten(acked, time.Since(start))
 		if err != nil {
-			abandoned += int64(len(batch) - n)
+			abandoned += int64(len(batch) - len(acked))
 			if ctx.Err() == nil {
 				cause = err
 				stopGen()

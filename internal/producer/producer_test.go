@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -21,7 +22,7 @@ import (
 type fakeWriter struct {
 	mu      sync.Mutex
 	acked   []kafkago.Message
-	ackHalf bool          // acknowledge the first half of each batch, then fail
+	failOdd bool          // acknowledge every other message of each batch, fail the rest
 	block   bool          // never acknowledge; return when ctx ends
 	entered chan struct{} // closed on the first WriteAll call, if set
 	once    sync.Once
@@ -29,23 +30,26 @@ type fakeWriter struct {
 
 var errBroker = errors.New("broker gone")
 
-func (f *fakeWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) (int, error) {
+func (f *fakeWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	if f.entered != nil {
 		f.once.Do(func() { close(f.entered) })
 	}
 	if f.block {
 		<-ctx.Done()
-		return 0, ctx.Err()
+		return nil, ctx.Err()
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.ackHalf {
-		n := len(msgs) / 2
-		f.acked = append(f.acked, msgs[:n]...)
-		return n, errBroker
+	if f.failOdd {
+		var acked []kafkago.Message
+		for i := 0; i < len(msgs); i += 2 {
+			acked = append(acked, msgs[i])
+		}
+		f.acked = append(f.acked, acked...)
+		return acked, errBroker
 	}
 	f.acked = append(f.acked, msgs...)
-	return len(msgs), nil
+	return msgs, nil
 }
 
 func (f *fakeWriter) messages() []kafkago.Message {
@@ -147,12 +151,52 @@ func TestRunProducesCountOrdersAndTheirWholeLifecycle(t *testing.T) {
 	}
 }
 
+// recordingObserver keeps what BatchWritten was told and adds up resends.
+type recordingObserver struct {
+	mu                   sync.Mutex
+	written              []kafkago.Message
+	resent, mayDuplicate int
+}
+
+func (o *recordingObserver) Resending(messages, mayDuplicate int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.resent += messages
+	o.mayDuplicate += mayDuplicate
+}
+
+func (o *recordingObserver) BatchWritten(msgs []kafkago.Message, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.written = append(o.written, msgs...)
+}
+
+func (o *recordingObserver) Generated(generator.Event) {}
+
+func keys(msgs []kafkago.Message) []string {
+	out := make([]string, len(msgs))
+	for i, m := range msgs {
+		out[i] = string(m.Key)
+	}
+	return out
+}
+
 func TestUndeliveredMessagesAreAbandonedNotCountedAsProduced(t *testing.T) {
-	w := &fakeWriter{ackHalf: true}
+	// Every other message fails, as when one partition's leader is gone:
+	// the acknowledged ones are spread through the batch, not a prefix of it.
+	w := &fakeWriter{failOdd: true}
+	obs := &recordingObserver{}
 	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.LifecycleShare = 3, 0
-	p := newTestProducer(t, cfg, Settings{Count: 1000, BatchSize: 100}, w)
-	err := p.Run(context.Background())
+	gen, err := generator.New(cfg)
+	if err != nil {
+		t.Fatalf("new generator: %v", err)
+	}
+	p, err := New(gen, w, Settings{Count: 1000, BatchSize: 100, ShutdownTimeout: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)), obs)
+	if err != nil {
+		t.Fatalf("new producer: %v", err)
+	}
+	err = p.Run(context.Background())
 	if !errors.Is(err, ErrAbandoned) || !errors.Is(err, errBroker) {
 		t.Fatalf("run returned %v, want ErrAbandoned caused by the broker error", err)
 	}
@@ -165,6 +209,16 @@ func TestUndeliveredMessagesAreAbandonedNotCountedAsProduced(t *testing.T) {
 	if generated := p.Stats.Orders.Load(); p.Stats.Produced.Load() != acked || p.Stats.Abandoned.Load() != generated-acked {
 		t.Fatalf("produced %d, abandoned %d; the writer acknowledged %d of %d generated",
 			p.Stats.Produced.Load(), p.Stats.Abandoned.Load(), acked, generated)
+	}
+	var ackedBytes int64
+	for _, m := range w.messages() {
+		ackedBytes += int64(len(m.Value))
+	}
+	if p.Stats.Bytes.Load() != ackedBytes {
+		t.Errorf("stats count %d bytes, the acknowledged messages hold %d", p.Stats.Bytes.Load(), ackedBytes)
+	}
+	if got, want := keys(obs.written), keys(w.messages()); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the observer was not told of exactly the acknowledged messages (%d told, %d acknowledged)", len(got), len(want))
 	}
 }
 

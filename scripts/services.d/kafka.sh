@@ -134,7 +134,6 @@ PROPS
   if [ "$kafka_sasl" = true ] && [ "$(cat "$dir/data/orderpipe-scram-user" 2>/dev/null)" != "$kafka_sasl_user" ]; then
     die "ORDERPIPE_KAFKA_SASL=true needs the SCRAM user $kafka_sasl_user, made only when the storage is formatted: run '$0 clean' first"
   fi
-  write_kafka_env >"$(kafka_dir 1)/test.env.tmp" 2>/dev/null && mv "$(kafka_dir 1)/test.env.tmp" "$(kafka_dir 1)/test.env" || true
   log "starting Kafka node $n on 127.0.0.1:$port"
   setsid "$kafka_java_home/bin/java" -Xms"$kafka_heap" -Xmx"$kafka_heap" -XX:+UseG1GC -XX:TieredStopAtLevel=1 \
     -Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$cp" kafka.Kafka "$dir/server.properties" \
@@ -148,6 +147,8 @@ start_kafka_cluster() {
   mkdir -p "$(kafka_dir 1)"
   kafka_cluster_id >/dev/null
   [ "$kafka_sasl" != true ] || make_kafka_certs
+  # Once, before the nodes start in parallel: env reads it.
+  write_kafka_env >"$(kafka_dir 1)/test.env"
   local n pids=()
   for n in $(kafka_node_ids); do
     start_kafka "$n" &

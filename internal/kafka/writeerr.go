@@ -1,0 +1,118 @@
+package kafka
+
+import (
+	"errors"
+	"io"
+	"net"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+)
+
+// This file is the one place that says what a failed write means: whether
+// retrying can help (permanent) and whether the broker may have stored the
+// messages all the same (mayBeStored).
+
+// ErrPermanent is matched (errors.Is) by a WriteAll error that retrying
+// cannot fix: a message larger than the writer's BatchBytes, a broker error
+// Kafka does not call retriable (authorization, a record the broker refuses,
+// an invalid topic), or a closed writer.
+var ErrPermanent = errors.New("permanent kafka write failure")
+
+// WriteError is the error of one write attempt that Kafka did not wholly
+// acknowledge.
+type WriteError struct {
+	// MayDuplicate counts the failed messages a broker may have stored all
+	// the same, because its answer was lost (a connection dropped, a
+	// timeout) or came after the append: sending them again can store them
+	// twice. The others were refused before any append, and resending them
+	// cannot duplicate them.
+	MayDuplicate int
+	err          error
+}
+
+func (e *WriteError) Error() string { return e.err.Error() }
+func (e *WriteError) Unwrap() error { return e.err }
+
+// permanent reports whether retrying err cannot succeed.
+func permanent(err error) bool {
+	var tooLarge kafkago.MessageTooLargeError
+	if errors.As(err, &tooLarge) {
+		return true
+	}
+	if errors.Is(err, io.ErrClosedPipe) { // the writer was closed
+		return true
+	}
+	var kerr kafkago.Error
+	if errors.As(err, &kerr) {
+		// UNKNOWN_SERVER_ERROR says nothing about the request; like a
+		// network error, it is worth another try.
+		return kerr != kafkago.Unknown && !kerr.Temporary()
+	}
+	return false
+}
+
+// mayBeStored reports whether a message that failed with err may be in
+// the log all the same. Only what certainly came before the append says
+// no: a broker's refusal, a connection that was never made, kafka-go
+// finding no leader to send to, a writer that refused the call. Anything
+// else, known or not, may have been appended: a count of possible
+// duplicates may be too high, never too low.
+func mayBeStored(err error) bool {
+	var kerr kafkago.Error
+	var opErr *net.OpError
+	var tooLarge kafkago.MessageTooLargeError
+	switch {
+	case errors.As(err, &kerr):
+		return !refusedBeforeAppend[kerr]
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return false
+	case errors.Is(err, protocol.ErrNoLeader):
+		// kafka-go's routing: the metadata it holds names no leader.
+		// (Its ErrNoTopic and ErrNoPartition also stand for a reply
+		// without the partition, so they say nothing about the append.)
+		return false
+	case errors.As(err, &tooLarge), errors.Is(err, io.ErrClosedPipe):
+		return false
+	}
+	return true
+}
+
+// refusedBeforeAppend are the broker's answers to a produce request that
+// it gives before appending the partition's batch (Kafka appends one
+// partition's batch whole or not at all). Not among them, because the
+// append may have happened: REQUEST_TIMED_OUT (appended by the leader,
+// not replicated in time), NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+// NETWORK_EXCEPTION, KAFKA_STORAGE_ERROR, UNKNOWN_SERVER_ERROR.
+var refusedBeforeAppend = map[kafkago.Error]bool{
+	kafkago.InvalidMessage:              true, // failed its CRC check
+	kafkago.UnknownTopicOrPartition:     true,
+	kafkago.InvalidMessageSize:          true,
+	kafkago.LeaderNotAvailable:          true,
+	kafkago.NotLeaderForPartition:       true,
+	kafkago.BrokerNotAvailable:          true, // also kafka-go's own, for a broker it has no connection to
+	kafkago.MessageSizeTooLarge:         true,
+	kafkago.InvalidTopic:                true,
+	kafkago.RecordListTooLarge:          true,
+	kafkago.NotEnoughReplicas:           true, // fewer in sync than min.insync.replicas, checked first
+	kafkago.InvalidRequiredAcks:         true,
+	kafkago.TopicAuthorizationFailed:    true,
+	kafkago.ClusterAuthorizationFailed:  true,
+	kafkago.InvalidTimestamp:            true,
+	kafkago.UnsupportedSASLMechanism:    true,
+	kafkago.IllegalSASLState:            true,
+	kafkago.UnsupportedVersion:          true,
+	kafkago.UnsupportedForMessageFormat: true,
+	kafkago.PolicyViolation:             true,
+	kafkago.SASLAuthenticationFailed:    true,
+	kafkago.UnsupportedCompressionType:  true,
+	kafkago.InvalidRecord:               true,
+}
+
+func messageSize(m kafkago.Message) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
+	}
+	return n
+}
