@@ -1,0 +1,275 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
+)
+
+// The fakes and helpers the pipeline tests share: a fetcher, an
+// Elasticsearch and a dead-letter writer that record what they were given.
+
+// fakeFetcher hands out msgs in order, then blocks like an idle topic.
+type fakeFetcher struct {
+	mu        sync.Mutex
+	msgs      []kafkago.Message
+	next      int
+	commits   [][]kafkago.Message
+	commitErr []error // returned by successive commits, then nil
+	// onCommit, if set, sees every message committed, before the commit
+	// is recorded.
+	onCommit func(kafkago.Message)
+}
+
+func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafkago.Message, error) {
+	for {
+		f.mu.Lock()
+		if f.next < len(f.msgs) {
+			m := f.msgs[f.next]
+			f.next++
+			f.mu.Unlock()
+			return m, nil
+		}
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return kafkago.Message{}, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafkago.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.commitErr) > 0 {
+		err := f.commitErr[0]
+		f.commitErr = f.commitErr[1:]
+		if err != nil {
+			return err
+		}
+	}
+	if f.onCommit != nil {
+		for _, m := range msgs {
+			f.onCommit(m)
+		}
+	}
+	f.commits = append(f.commits, append([]kafkago.Message(nil), msgs...))
+	return nil
+}
+
+// committed returns the committed offset (last message's offset + 1) per partition.
+func (f *fakeFetcher) committed() map[int]int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[int]int64{}
+	for _, c := range f.commits {
+		for _, m := range c {
+			if m.Offset+1 > out[m.Partition] {
+				out[m.Partition] = m.Offset + 1
+			}
+		}
+	}
+	return out
+}
+
+// fakeES emulates external versioning and lets a test script per-item answers.
+type fakeES struct {
+	mu       sync.Mutex
+	docs     map[string]int // id -> version
+	calls    [][]elastic.Doc
+	override func(call int, d elastic.Doc) (elastic.Outcome, bool)
+	reqErr   func(call int) error
+	// reqErrFor, if set, may fail a request as a whole by its documents.
+	reqErrFor func(docs []elastic.Doc) error
+	block     chan struct{} // if set, Bulk waits for it to close
+	entered   chan struct{} // if set, Bulk sends on it (when it can) on entry
+	// gate, if set, is called on entry with no lock held, so it can hold
+	// back one request while others go through.
+	gate func(ctx context.Context, docs []elastic.Doc)
+}
+
+func newFakeES() *fakeES { return &fakeES{docs: map[string]int{}} }
+
+func (f *fakeES) Bulk(ctx context.Context, docs []elastic.Doc) ([]elastic.Outcome, error) {
+	if f.gate != nil {
+		f.gate(ctx, docs)
+	}
+	if f.entered != nil {
+		select {
+		case f.entered <- struct{}{}:
+		default:
+		}
+	}
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	call := len(f.calls)
+	f.calls = append(f.calls, append([]elastic.Doc(nil), docs...))
+	if f.reqErr != nil {
+		if err := f.reqErr(call); err != nil {
+			return nil, err
+		}
+	}
+	if f.reqErrFor != nil {
+		if err := f.reqErrFor(docs); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]elastic.Outcome, len(docs))
+	for i, d := range docs {
+		if f.override != nil {
+			if o, ok := f.override(call, d); ok {
+				out[i] = o
+				continue
+			}
+		}
+		if v, ok := f.docs[d.ID]; ok && v >= d.Version {
+			out[i] = elastic.Outcome{Result: elastic.Conflict, Status: 409, Reason: "version_conflict_engine_exception: newer"}
+			continue
+		}
+		f.docs[d.ID] = d.Version
+		out[i] = elastic.Outcome{Result: elastic.Indexed, Status: 201}
+	}
+	return out, nil
+}
+
+func (f *fakeES) sent(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		for _, d := range c {
+			if d.ID == id {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (f *fakeES) version(id string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.docs[id]
+}
+
+type fakeDLQ struct {
+	mu    sync.Mutex
+	msgs  []kafkago.Message
+	err   error
+	fails int // with err: how many calls fail before the writes succeed (0: all)
+	calls int
+}
+
+func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls++
+	if d.err != nil && (d.fails == 0 || d.calls <= d.fails) {
+		return msgs, d.err
+	}
+	d.msgs = append(d.msgs, msgs...)
+	return nil, nil
+}
+
+func (d *fakeDLQ) all() []kafkago.Message {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]kafkago.Message(nil), d.msgs...)
+}
+
+// events generates n orders and their follow-ups as Kafka messages spread
+// over partitions by the last byte of the key.
+func events(t testing.TB, n int, cfg generator.Config, partitions int) ([]kafkago.Message, []generator.Event) {
+	t.Helper()
+	if cfg.Seed == 0 {
+		cfg.Seed = 42
+	}
+	evs := servicetest.Orders(t, cfg, n, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	offsets := make([]int64, partitions)
+	msgs := make([]kafkago.Message, len(evs))
+	for i, ev := range evs {
+		p := int(ev.Key[len(ev.Key)-1]) % partitions
+		msgs[i] = kafkago.Message{Topic: "orders", Partition: p, Offset: offsets[p], Key: ev.Key, Value: ev.Value}
+		offsets[p]++
+	}
+	return msgs, evs
+}
+
+// start runs p until the test ends or stop is called; stop waits for Run.
+func start(t *testing.T, p *Pipeline) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				err = errors.New("Run did not return within 10s of shutdown")
+			}
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func endOffsets(msgs []kafkago.Message) map[int]int64 {
+	out := map[int]int64{}
+	for _, m := range msgs {
+		out[m.Partition] = max(out[m.Partition], m.Offset+1)
+	}
+	return out
+}
+
+func sameOffsets(a, b map[int]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func header(m kafkago.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
