@@ -43,9 +43,10 @@ test-outage:
 
 # The failover tests (build tag "cluster") kill a node of a real 3-broker
 # KRaft cluster and a 2-node Elasticsearch cluster, which with-services
-# starts on ports of their own after the single-node services are gone
-# (both sets do not fit two cores at once). Their recovery figures are
-# printed at the end.
+# starts on ports and a state folder of their own after the single-node
+# suite has finished (and, unless ORDERPIPE_KEEP_SERVICES=1, stopped its
+# services: both sets do not fit two cores at once). Their recovery figures
+# are printed at the end.
 CLUSTER := ORDERPIPE_KAFKA_NODES=3 ORDERPIPE_ES_NODES=2 ORDERPIPE_KAFKA_HEAP=256m ORDERPIPE_ES_HEAP=384m \
 	ORDERPIPE_SERVICES_DIR=/tmp/orderpipe-cluster-services ORDERPIPE_KAFKA_PORT=29092 ORDERPIPE_ES_PORT=29200
 test-cluster:

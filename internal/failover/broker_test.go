@@ -28,11 +28,14 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 	waitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
 	victim, led := busiestLeader(t, s, s.Topic)
 	if v := os.Getenv("ORDERPIPE_TEST_KILL_BROKER"); v != "" { // to try a given broker, e.g. the first bootstrap address
-		victim, _ = strconv.Atoi(v)
+		var err error
+		if victim, err = strconv.Atoi(v); err != nil || victim < 1 || victim > c.KafkaNodes {
+			t.Fatalf("ORDERPIPE_TEST_KILL_BROKER=%q is not a broker id from 1 to %d", v, c.KafkaNodes)
+		}
 	}
 	t.Logf("killing broker %d, leader of %d of %d partitions, after %d messages acknowledged", victim, led, consumertest.Partitions, r.p.Stats.Produced.Load())
 	consumedAtKill := cons.Stats().Consumed
-	stalls := watchStalls(func() int64 { return cons.Stats().Consumed })
+	stalls := watchStalls(t, func() int64 { return cons.Stats().Consumed })
 	killed := time.Now()
 	servicetest.Services(t, "kill-kafka", strconv.Itoa(victim))
 	down := true

@@ -132,7 +132,7 @@ func (r *run) BatchWritten(msgs []kafkago.Message, _ time.Duration) {
 	r.lastAck = now
 }
 
-// longestGapAfter is the longest wait between acknowledged batches.
+// longestGap is the longest wait between acknowledged batches.
 func (r *run) longestGap() time.Duration {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -160,7 +160,7 @@ func startProducer(t *testing.T, s *consumertest.Stack, orders int, rate float64
 		t.Fatal(err)
 	}
 	t.Logf("generator seed %d", gen.Seed())
-	w, err := kafka.NewWriter(s.Kafka, kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}, s.Topic)
+	w, err := kafka.NewWriter(s.Kafka, consumertest.WriterConfig(t), s.Topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,8 +244,9 @@ func assertAckedInTopic(t *testing.T, s *consumertest.Stack, r *run) (duplicates
 
 // watchStalls samples a counter every 50 ms until the returned stop is
 // called, and stop returns the longest time the counter did not move: how
-// long a stage stood still while a node was down.
-func watchStalls(read func() int64) (stop func() time.Duration) {
+// long a stage stood still while a node was down. A test that fails before
+// calling stop has it called at cleanup, so the sampler never outlives it.
+func watchStalls(t *testing.T, read func() int64) (stop func() time.Duration) {
 	done := make(chan struct{})
 	longest := make(chan time.Duration, 1)
 	go func() {
@@ -265,10 +266,17 @@ func watchStalls(read func() int64) (stop func() time.Duration) {
 			}
 		}
 	}()
-	return func() time.Duration {
-		close(done)
-		return <-longest
+	var once sync.Once
+	var result time.Duration
+	stop = func() time.Duration {
+		once.Do(func() {
+			close(done)
+			result = <-longest
+		})
+		return result
 	}
+	t.Cleanup(func() { stop() })
+	return stop
 }
 
 // report logs a recovery figure, and appends it to the file named by

@@ -39,7 +39,7 @@ func TestElasticsearchNodeKilledMidStream(t *testing.T) {
 			health.ActiveShards, health.PrimaryShards, health.Nodes)
 	}
 	indexedAtKill := cons.Stats().Indexed
-	stalls := watchStalls(func() int64 { return cons.Stats().Indexed })
+	stalls := watchStalls(t, func() int64 { return cons.Stats().Indexed })
 	killed := time.Now()
 	servicetest.Services(t, "kill-es", strconv.Itoa(victim))
 	down := true

@@ -80,6 +80,16 @@ func ensureTopicOnce(ctx context.Context, client *kafkago.Client, spec TopicSpec
 		return 0, fmt.Errorf("create topic: %w", err)
 	}
 	if err := resp.Errors[spec.Name]; err != nil && !errors.Is(err, kafkago.TopicAlreadyExists) {
+		if errors.Is(err, kafkago.InvalidReplicationFactor) {
+			// Retried: brokers may still be registering. But the log
+			// must say what to change if they never will.
+			setting := "the replication factor"
+			if spec.VariablePrefix != "" {
+				setting = spec.VariablePrefix + "_REPLICATION_FACTOR"
+			}
+			return 0, fmt.Errorf("create topic: %w: %s is %d, more than the brokers that are up (lower it, or start more brokers)",
+				err, setting, spec.ReplicationFactor)
+		}
 		return 0, fmt.Errorf("create topic: %w", err)
 	}
 	// Metadata may lag a moment behind the creation; wait until every

@@ -130,3 +130,22 @@ func TestEnsureTopicWarnsAboutAnExistingTopicWithLessAndLeavesIt(t *testing.T) {
 		})
 	}
 }
+
+// Asking for more replicas than there are brokers is retried (brokers may
+// still be registering), and each retry names the variable to lower.
+func TestEnsureTopicNamesTheReplicationFactorTheBrokersCannotMeet(t *testing.T) {
+	brokers := servicetest.KafkaBrokers(t)
+	topic := servicetest.Name(t, "replicas")
+	t.Cleanup(func() { servicetest.DeleteTopic(t, brokers, topic) })
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	spec := TopicSpec{Name: topic, Partitions: 1, ReplicationFactor: 99, VariablePrefix: "DLQ_TOPIC"}
+	if _, err := mustAdmin(t, Config{Brokers: brokers}).EnsureTopic(ctx, spec, log); err == nil {
+		t.Fatal("EnsureTopic made a topic with 99 replicas")
+	}
+	if !strings.Contains(logs.String(), "DLQ_TOPIC_REPLICATION_FACTOR is 99") {
+		t.Fatalf("the retries do not name DLQ_TOPIC_REPLICATION_FACTOR:\n%s", logs.String())
+	}
+}

@@ -118,7 +118,7 @@ func NewWriter(cfg Config, wc WriterConfig, topic string) (*kafkago.Writer, erro
 // has read that, so waiting much longer than a refresh only adds to the
 // failover, while a shorter cap would resend to the dead leader many times
 // for nothing.
-var writeBackoff = retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second}
+var writeBackoff = retry.Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second} // waits up to 3 s with retry's ±50 % jitter
 
 // writerFlush is how long kafka-go waits for more of a call's messages
 // before it sends a partition's batch.
@@ -170,9 +170,7 @@ func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRe
 	if err == nil {
 		return msgs, nil
 	}
-	if ctx.Err() != nil && !errors.Is(err, ErrPermanent) {
-		err = fmt.Errorf("write messages: %w", err)
-	}
+	// retry.Do's error already names the last write error.
 	return acknowledged(msgs, pending), err
 }
 

@@ -22,15 +22,22 @@ import (
 // idle for as long as the broker was down, long after the partitions had new
 // leaders. So the loop fetches again at once; readiness says why meanwhile,
 // and the log gets one line per second at most.
+//
+// Only a Fetcher that fails at once forever could spin this loop (kafka-go's
+// does not: its partition readers back off up to a second between
+// attempts); after fetchErrorsBeforePause errors in a row without a message
+// the loop pauses RetryInitial between fetches, far more errors than a
+// failover queues.
 func (p *Pipeline) fetchLoop(ctx context.Context, out chan<- kafkago.Message) error {
 	defer close(out)
 	var failing bool
 	var lastLog time.Time
-	var suppressed int
+	var suppressed, streak int
 	for {
 		m, err := p.fetch.FetchMessage(ctx)
 		switch {
 		case err == nil:
+			streak = 0
 			if failing {
 				failing = false
 				p.health.Set("kafka-fetch", "")
@@ -58,5 +65,14 @@ func (p *Pipeline) fetchLoop(ctx context.Context, out chan<- kafkago.Message) er
 		} else {
 			suppressed++
 		}
+		if streak++; streak >= fetchErrorsBeforePause {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(p.cfg.RetryInitial):
+			}
+		}
 	}
 }
+
+const fetchErrorsBeforePause = 100

@@ -16,15 +16,20 @@ import (
 type Cluster struct {
 	KafkaBrokers []string // every broker, node N at index N-1
 	KafkaNodes   int
-	ESURLs       []string // every node, node N at index N-1
-	ESNodes      int
+	// Replication and MinInsync are what the cluster affords a topic, as
+	// scripts/services decides them for its own topics and make local's.
+	Replication, MinInsync int
+	ESURLs                 []string // every node, node N at index N-1
+	ESNodes                int
 }
 
 // Environment variables scripts/services adds for a cluster.
 const (
-	EnvKafkaNodes = "ORDERPIPE_TEST_KAFKA_NODES"
-	EnvESURLs     = "ORDERPIPE_TEST_ES_URLS"
-	EnvESNodes    = "ORDERPIPE_TEST_ES_NODES"
+	EnvKafkaNodes       = "ORDERPIPE_TEST_KAFKA_NODES"
+	EnvKafkaReplication = "ORDERPIPE_TEST_KAFKA_REPLICATION_FACTOR"
+	EnvKafkaMinInsync   = "ORDERPIPE_TEST_KAFKA_MIN_INSYNC_REPLICAS"
+	EnvESURLs           = "ORDERPIPE_TEST_ES_URLS"
+	EnvESNodes          = "ORDERPIPE_TEST_ES_NODES"
 )
 
 // RequireCluster returns the cluster, or skips when the services are not one
@@ -35,6 +40,8 @@ func RequireCluster(tb testing.TB, kafkaNodes, esNodes int) Cluster {
 	c := Cluster{
 		KafkaBrokers: KafkaBrokers(tb),
 		KafkaNodes:   atoi(tb, EnvKafkaNodes),
+		Replication:  atoi(tb, EnvKafkaReplication),
+		MinInsync:    atoi(tb, EnvKafkaMinInsync),
 		ESURLs:       strings.Split(require(tb, EnvESURLs), ","),
 		ESNodes:      atoi(tb, EnvESNodes),
 	}

@@ -25,10 +25,13 @@ func fillDefaults(v reflect.Value) error {
 	t := v.Type()
 	for i := range t.NumField() {
 		f, fv := t.Field(i), v.Field(i)
-		if !f.IsExported() {
+		if !f.IsExported() || f.Tag.Get("ignored") == "true" {
 			continue
 		}
-		if f.Anonymous || (f.Tag.Get("envconfig") == "" && fv.Kind() == reflect.Struct) {
+		// Embedded or named, prefixed or not (a Layout under KAFKA_TOPIC),
+		// a struct that does not decode itself holds variables of its own,
+		// as Variables and envconfig see it.
+		if fv.Kind() == reflect.Struct && !decodesItself(f.Type) {
 			if err := fillDefaults(fv); err != nil {
 				return err
 			}

@@ -219,6 +219,8 @@ func TestDefaultsIgnoreTheEnvironment(t *testing.T) {
 		Delay   time.Duration `envconfig:"PRODUCER_LIFECYCLE_DELAY" default:"30s"`
 		TLS     bool          `envconfig:"KAFKA_TLS" default:"true"`
 		Unset   string        `envconfig:"ES_API_KEY"`
+		DLQ     layout        `envconfig:"DLQ_TOPIC"`
+		Skipped string        `envconfig:"SKIPPED" ignored:"true" default:"x"`
 	}
 	for name, value := range map[string]string{
 		"KAFKA_TOPIC": "other", "KAFKA_BROKERS": "c:3", "PRODUCER_RATE": "9", "PRODUCER_COUNT": "9",
@@ -230,7 +232,8 @@ func TestDefaultsIgnoreTheEnvironment(t *testing.T) {
 	if err := Defaults(&got); err != nil {
 		t.Fatal(err)
 	}
-	want := defaults{Nested: Nested{Topic: "orders"}, Brokers: []string{"a:1", "b:2"}, Rate: 2.5, Count: 7, Delay: 30 * time.Second, TLS: true}
+	want := defaults{Nested: Nested{Topic: "orders"}, Brokers: []string{"a:1", "b:2"}, Rate: 2.5, Count: 7, Delay: 30 * time.Second, TLS: true,
+		DLQ: layout{Partitions: 6, MinInsyncReplicas: 1}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Defaults = %+v, want %+v", got, want)
 	}

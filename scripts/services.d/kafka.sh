@@ -202,6 +202,8 @@ PROPS
 write_kafka_env() {
   echo "ORDERPIPE_TEST_KAFKA_BROKERS=$(kafka_brokers)"
   echo "ORDERPIPE_TEST_KAFKA_NODES=$kafka_nodes"
+  echo "ORDERPIPE_TEST_KAFKA_REPLICATION_FACTOR=$(kafka_replication)"
+  echo "ORDERPIPE_TEST_KAFKA_MIN_INSYNC_REPLICAS=$(kafka_min_isr)"
   if [ "$kafka_sasl" = true ]; then
     echo "ORDERPIPE_TEST_KAFKA_SASL_BROKERS=$(kafka_brokers 2)"
     echo "ORDERPIPE_TEST_KAFKA_SASL_MECHANISM=scram-sha-512"

@@ -75,12 +75,13 @@ func NewStackOn(t *testing.T, esURL string) *Stack {
 }
 
 // NewClusterStack is NewStack on the replicated cluster of make
-// test-cluster: both topics with 3 copies and 2 in sync, the consumer given every
+// test-cluster: both topics replicated as the cluster affords (3 copies, 2
+// in sync, on 3 brokers), the consumer given every
 // Elasticsearch node, the test's own requests going to node 1 (the one the
 // tests never kill: with two nodes it is the only master).
 func NewClusterStack(t *testing.T, c servicetest.Cluster) *Stack {
 	t.Helper()
-	return newStack(t, c.ESURLs[0], c.ESURLs, 3, 2)
+	return newStack(t, c.ESURLs[0], c.ESURLs, c.Replication, c.MinInsync)
 }
 
 func newStack(t *testing.T, esURL string, esAddresses []string, replication, minInsync int) *Stack {
@@ -214,7 +215,7 @@ func Generate(t *testing.T, n int, malformedShare float64) []generator.Event {
 
 func (s *Stack) Produce(t *testing.T, evs []generator.Event) {
 	t.Helper()
-	w, err := kafka.NewWriter(s.Kafka, kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}, s.Topic)
+	w, err := kafka.NewWriter(s.Kafka, WriterConfig(t), s.Topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +248,17 @@ type Consumer struct {
 
 // Stats is the consumer's pipeline counters.
 func (c *Consumer) Stats() pipeline.Stats { return c.c.Stats() }
+
+// WriterConfig is the programs' Kafka writer settings at their defaults
+// (KAFKA_ACKS, KAFKA_BATCH_*, ...), for the tests' own producing.
+func WriterConfig(t testing.TB) kafka.WriterConfig {
+	t.Helper()
+	var wc kafka.WriterConfig
+	if err := settings.Defaults(&wc); err != nil {
+		t.Fatal(err)
+	}
+	return wc
+}
 
 // Config is the consumer settings in-process consumers run with: the
 // program's defaults (read from consumer.Config's tags, not copied here),
@@ -284,7 +296,7 @@ func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg consumer.Config
 	health := pipeline.NewHealth(ops.NewReadiness("starting"))
 	cc, err := consumer.New(consumer.Settings{
 		Kafka:        s.Kafka,
-		Writer:       kafka.WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
+		Writer:       WriterConfig(t),
 		Elastic:      elastic.Config{Addresses: s.ESAddresses, Index: s.Index, RequestTimeout: 30 * time.Second},
 		Topic:        s.Topic,
 		DLQ:          s.topicSpec(s.DLQTopic),
