@@ -192,7 +192,7 @@ func TestUndeliveredMessagesAreAbandonedNotCountedAsProduced(t *testing.T) {
 	if err != nil {
 		t.Fatalf("new generator: %v", err)
 	}
-	p, err := New(gen, w, Settings{Count: 1000, BatchSize: 100, ShutdownTimeout: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)), obs)
+	p, err := New(gen, w, Settings{Count: 1000, BatchSize: 100, BatchBytes: 1 << 20, Linger: time.Millisecond, ShutdownTimeout: time.Second}, slog.New(slog.NewTextHandler(io.Discard, nil)), obs)
 	if err != nil {
 		t.Fatalf("new producer: %v", err)
 	}
