@@ -32,7 +32,7 @@ test-go:
 # The 100,000-order fault runs and the 50,000-order producer run
 # (servicetest.Heavy) skip under -race, which only slows them 5-10x; here
 # they run without it, after the suite.
-HEAVY := ^(TestConsumerExactResult|TestTwoConsumersOneLeaves|TestKill9ThreeTimes|TestProduce50000OrdersToRealKafka)$$
+HEAVY := ^(TestConsumerExactResult|TestTwoConsumersOneLeaves|TestKill9ThreeTimes|TestProduceOrdersToRealKafka)$$
 test-heavy:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/heavy.json -- -count=1 -timeout 25m -run '$(HEAVY)' ./internal/consumer/ ./cmd/consumer/ ./internal/producer/
 
