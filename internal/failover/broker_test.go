@@ -18,14 +18,7 @@ import (
 // checks nothing the producer counted as sent was lost, nor anything the
 // index should hold.
 func TestLeaderBrokerKilledMidStream(t *testing.T) {
-	c := servicetest.RequireCluster(t, 3, 1)
-	s := consumertest.NewClusterStack(t, c)
-	// About 30 s of producing, some 80,000 messages.
-	orders, rate := consumertest.OrdersForTest(t, 24_000), 800.0
-	cons := s.StartConsumer(t, "only")
-	r := startProducer(t, s, orders, rate)
-
-	waitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
+	c, s, cons, r := midStream(t, 3, 1)
 	victim, led := busiestLeader(t, s, s.Topic)
 	if v := os.Getenv("ORDERPIPE_TEST_KILL_BROKER"); v != "" { // to try a given broker, e.g. the first bootstrap address
 		var err error

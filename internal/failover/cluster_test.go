@@ -19,6 +19,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/producer"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // waitFor polls cond every 100 ms until it holds, and returns how long
@@ -147,6 +148,22 @@ func (r *run) lastAcked() time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.lastAck
+}
+
+// midStream starts a test's pipeline on the cluster (which must have at
+// least kafkaNodes brokers and esNodes Elasticsearch nodes): its consumer,
+// and a producer writing 800 new orders a second, some 80,000 messages over
+// about 30 s; it returns once a third of the orders is produced, when the
+// test kills its node.
+func midStream(t *testing.T, kafkaNodes, esNodes int) (servicetest.Cluster, *consumertest.Stack, *consumertest.Consumer, *run) {
+	t.Helper()
+	c := servicetest.RequireCluster(t, kafkaNodes, esNodes)
+	s := consumertest.NewClusterStack(t, c)
+	orders := consumertest.OrdersForTest(t, 24_000)
+	cons := s.StartConsumer(t, "only")
+	r := startProducer(t, s, orders, 800)
+	waitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
+	return c, s, cons, r
 }
 
 // startProducer produces orders new orders at rate per second, each

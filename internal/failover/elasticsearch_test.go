@@ -18,13 +18,7 @@ import (
 // auto_expand_replicas on two nodes), restarts it 15 s later, and checks the
 // index and the dead-letter topic exactly.
 func TestElasticsearchNodeKilledMidStream(t *testing.T) {
-	c := servicetest.RequireCluster(t, 1, 2)
-	s := consumertest.NewClusterStack(t, c)
-	orders := consumertest.OrdersForTest(t, 24_000)
-	cons := s.StartConsumer(t, "only")
-	r := startProducer(t, s, orders, 800)
-
-	waitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
+	c, s, cons, r := midStream(t, 1, 2)
 	// Node 1 is the master the tests never kill (with two nodes the only
 	// master-eligible one); the last node holds half of the shards.
 	victim := c.ESNodes
