@@ -93,14 +93,7 @@ func TestSecuredSetupTemplate(t *testing.T) {
 			if tc.wantErr {
 				out, errOut, err := runCmd(t, ctx, "setup")
 				assertNoSecret(t, node, out, errOut, err, wrong)
-				if err == nil {
-					t.Fatalf("setup succeeded, want an error naming %v\n%s", tc.want, out)
-				}
-				for _, w := range tc.want {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q does not name %q", err, w)
-					}
-				}
+				servicetest.AssertErrorNames(t, "setup", err, tc.want...)
 				return
 			}
 			for _, state := range tc.want {
@@ -183,14 +176,7 @@ func TestSecuredVerify(t *testing.T) {
 			out, errOut, err := runCmd(t, ctx, "verify")
 			assertNoSecret(t, node, out, errOut, err, wrong)
 			if tc.wantErr {
-				if err == nil {
-					t.Fatalf("verify succeeded, want an error naming %v\n%s", tc.want, out)
-				}
-				for _, w := range tc.want {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q does not name %q", err, w)
-					}
-				}
+				servicetest.AssertErrorNames(t, "verify", err, tc.want...)
 				return
 			}
 			if err != nil {

@@ -56,3 +56,17 @@ func AssertNamesVariable(tb testing.TB, err error, variable string) {
 		tb.Fatalf("error %v, want a *settings.Error naming %s", err, variable)
 	}
 }
+
+// AssertErrorNames fails the test unless what failed with an error whose
+// text names every one of names (variables, privileges, settings to fix).
+func AssertErrorNames(tb testing.TB, what string, err error, names ...string) {
+	tb.Helper()
+	if err == nil {
+		tb.Fatalf("%s succeeded, want an error naming %v", what, names)
+	}
+	for _, n := range names {
+		if !strings.Contains(err.Error(), n) {
+			tb.Errorf("error %q does not name %s", err, n)
+		}
+	}
+}
