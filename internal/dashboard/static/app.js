@@ -53,7 +53,7 @@
     const box = $(id);
     const width = Math.max(200, box.clientWidth);
     if (!charts[id]) {
-      const series = { label: label, stroke: color, width: 1.5, fill: color + "33" };
+      const series = { label: label, stroke: color, width: 1.5, fill: color + "33", points: { show: false } };
       if (bars) series.paths = uPlot.paths.bars({ size: [0.8, 40] });
       charts[id] = new uPlot({
         width: width, height: 150, legend: { show: false }, cursor: { drag: { x: false, y: false } },
@@ -149,8 +149,8 @@
     renderDaemonKPI("consumer", h.consumers, "documents indexed", "DASHBOARD_CONSUMER_METRICS");
     const c = h.consumers.find((d) => d.p50 !== undefined && d.p50 !== null);
     const ms = (s) => s < 1 ? Math.round(s * 1000) + " ms" : rateFmt.format(s) + " s";
-    $("latency").textContent = c ? "p50 " + ms(c.p50) + " · p99 " + ms(c.p99) : "–";
-    $("latency-note").textContent = c ? c.latency_window : h.consumers.length ? "no order indexed yet" : "not configured (DASHBOARD_CONSUMER_METRICS)";
+    $("latency").textContent = c ? ms(c.p50) + " / " + ms(c.p99) : "–";
+    $("latency-note").textContent = c ? "p50 / p99 · " + c.latency_window : h.consumers.length ? "no order indexed yet" : "not configured (DASHBOARD_CONSUMER_METRICS)";
     setState("latency", !!c);
 
     $("lag-group").textContent = h.group ? "· group " + h.group : "";
@@ -166,6 +166,7 @@
     $("dlq").title = h.dlq_error || "";
     const reasons = {};
     for (const d of h.consumers) for (const k in (d.dead_letters || {})) reasons[k] = (reasons[k] || 0) + d.dead_letters[k];
+    $("dead-letters-note").textContent = h.consumers.length ? "dead-lettered by the consumers since they started, by reason:" : "";
     barList("dead-letters", Object.keys(reasons).sort().map((k) => ({ key: k, value: reasons[k] })), int);
     setState("dead-letters", !h.dlq_error);
 
