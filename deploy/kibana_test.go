@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orderpipe/orderpipe/internal/orderstats"
 )
 
 const dataViewID = "orderpipe-orders-dataview"
@@ -20,7 +21,7 @@ const dataViewID = "orderpipe-orders-dataview"
 // orders when they were placed and a bar does not shrink as its orders move
 // on through their lifecycle; if the filter and the buckets used different
 // fields, a chart would show orders outside the time range it claims.
-const timeField = "created_at"
+const timeField = orderstats.TimeField
 
 // kibanaMaxBars is Kibana's histogram:maxBars default: a date histogram whose
 // fixed interval would draw more bars over the dashboard's range is scaled
@@ -100,7 +101,8 @@ func jsonAttr(t *testing.T, o savedObject, path ...string) any {
 }
 
 // panelQuery is what a panel asks Elasticsearch: nested bucket aggregations
-// (outermost first) with metrics inside. The ES test runs exactly this.
+// (outermost first) with metrics inside. The ES test runs it through
+// internal/orderstats, which builds the page's aggregations too.
 type panelQuery struct {
 	ID      string
 	Title   string
@@ -116,32 +118,27 @@ type bucketSpec struct {
 	Size     int
 }
 
-type metricSpec struct {
-	Op    string // count, sum, avg, min, max, cardinality
-	Field string
-}
+type metricSpec = orderstats.Metric
 
 type searchSpec struct {
 	Columns []string
 	Sort    [][2]string
 }
 
-func (q panelQuery) signature() string {
-	var parts []string
+// panel is the query as internal/orderstats runs it.
+func (q panelQuery) panel() orderstats.Panel {
+	p := orderstats.Panel{ID: q.ID, Title: q.Title, Metrics: q.Metrics}
 	for _, b := range q.Buckets {
-		parts = append(parts, fmt.Sprintf("%s(%s)", b.Op, b.Field))
+		p.Buckets = append(p.Buckets, orderstats.Bucket{Op: b.Op, Field: b.Field, Size: b.Size})
 	}
-	for _, m := range q.Metrics {
-		if m.Op == "count" {
-			parts = append(parts, "count")
-		} else {
-			parts = append(parts, fmt.Sprintf("%s(%s)", m.Op, m.Field))
-		}
-	}
+	return p
+}
+
+func (q panelQuery) signature() string {
 	if q.Search != nil {
-		parts = append(parts, "search")
+		return strings.Join(slices.DeleteFunc([]string{q.panel().Signature(), "search"}, func(s string) bool { return s == "" }), "|")
 	}
-	return strings.Join(parts, "|")
+	return q.panel().Signature()
 }
 
 // panelQueries extracts what every visualization, map and saved search in the
@@ -462,5 +459,51 @@ func TestKibanaTimeChartsAgree(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDashboardPageShowsKibanasPanels: the page of `orderctl dashboard`
+// (internal/orderstats) asks exactly what the Kibana panel it stands for
+// asks, and shows every panel of the dashboard but the map, whose money it
+// shows by country (Kibana's own "Revenue by country").
+func TestDashboardPageShowsKibanasPanels(t *testing.T) {
+	const mapID = "orderpipe-map-revenue-by-location"
+	queries := panelQueries(t, loadSavedObjects(t))
+	shown := map[string]bool{}
+	for _, p := range orderstats.Panels {
+		if p.KibanaID == "" {
+			continue
+		}
+		shown[p.KibanaID] = true
+		q, ok := queries[p.KibanaID]
+		if !ok {
+			t.Errorf("page panel %s stands for %s, which is not in deploy/kibana", p.ID, p.KibanaID)
+			continue
+		}
+		kp := q.panel()
+		if p.Signature() != kp.Signature() {
+			t.Errorf("page panel %s asks %s, Kibana's %s asks %s", p.ID, p.Signature(), q.ID, kp.Signature())
+		}
+		for i, b := range kp.Buckets {
+			if i < len(p.Buckets) && b.Size != p.Buckets[i].Size {
+				t.Errorf("page panel %s shows %d %s, Kibana %d", p.ID, p.Buckets[i].Size, b.Field, b.Size)
+			}
+		}
+	}
+	rs, ok := queries[orderstats.Recent.KibanaID]
+	if !ok || rs.Search == nil {
+		t.Fatalf("no saved search %s", orderstats.Recent.KibanaID)
+	}
+	shown[rs.ID] = true
+	if !slices.Equal(rs.Search.Columns, orderstats.Recent.Columns) || len(rs.Search.Sort) != 1 || rs.Search.Sort[0] != [2]string{orderstats.Recent.SortBy, "desc"} {
+		t.Errorf("page's latest orders: columns %v by %s desc; Kibana's: %v by %v", orderstats.Recent.Columns, orderstats.Recent.SortBy, rs.Search.Columns, rs.Search.Sort)
+	}
+	for _, id := range sortedKeys(queries) {
+		if !shown[id] && id != mapID {
+			t.Errorf("Kibana's %s (%s) is not on the dashboard page", id, queries[id].Title)
+		}
+	}
+	if _, ok := queries[mapID]; !ok {
+		t.Errorf("the map %s this test excuses is gone: drop the excuse", mapID)
 	}
 }
