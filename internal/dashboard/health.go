@@ -70,7 +70,10 @@ func daemon(ctx context.Context, t *target, consumer bool) Daemon {
 	if ready, reason, err := t.ready(ctx); err != nil {
 		d.Reason = err.Error()
 	} else {
-		d.Ready, d.Reason = ready, reason
+		d.Ready = ready
+		if !ready {
+			d.Reason = reason
+		}
 	}
 	counter := producedTotal
 	if consumer {

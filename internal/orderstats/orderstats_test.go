@@ -85,3 +85,19 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestTermsOrderedByMetric: as Kibana's panels, terms under a sum are the
+// top ones by that sum; under a count, by count (Elasticsearch's default).
+func TestTermsOrderedByMetric(t *testing.T) {
+	r := DefaultRange
+	for _, p := range Panels {
+		if len(p.Buckets) == 0 || p.Buckets[0].Op != "terms" {
+			continue
+		}
+		terms := p.Aggs(r)["b0"].(map[string]any)["terms"].(map[string]any)
+		order, ordered := terms["order"]
+		if byMetric := p.Metrics[0].Op != "count"; byMetric != ordered || byMetric && !reflect.DeepEqual(order, map[string]any{"m0": "desc"}) {
+			t.Errorf("%s: order %v, want by its metric only when it is not a count", p.ID, order)
+		}
+	}
+}

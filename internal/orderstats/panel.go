@@ -83,7 +83,14 @@ func (p Panel) Aggs(r Range) map[string]any {
 			if size == 0 {
 				size = 10
 			}
-			agg = map[string]any{"terms": map[string]any{"field": b.Field, "size": size}}
+			terms := map[string]any{"field": b.Field, "size": size}
+			// Kibana's panels order terms by their metric column: the
+			// top categories by revenue are those with the most revenue,
+			// not the most orders.
+			if i == len(p.Buckets)-1 && len(p.Metrics) > 0 && p.Metrics[0].Op != "count" {
+				terms["order"] = map[string]any{"m0": "desc"}
+			}
+			agg = map[string]any{"terms": terms}
 		case "date_histogram":
 			agg = map[string]any{"date_histogram": map[string]any{
 				"field": b.Field, "fixed_interval": r.Interval, "min_doc_count": 0,

@@ -12,6 +12,7 @@
   const $ = (id) => document.getElementById(id);
   const intFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
   const moneyFmt = new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+  const compactFmt = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 });
   const rateFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
   const int = (v) => intFmt.format(v);
   const money = (v) => moneyFmt.format(v);
@@ -58,7 +59,8 @@
       charts[id] = new uPlot({
         width: width, height: 150, legend: { show: false }, cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true } },
-        axes: [{ stroke: "#6b7280", grid: { stroke: "#eef0f3" } }, { stroke: "#6b7280", grid: { stroke: "#eef0f3" }, size: 56 }],
+        axes: [{ stroke: "#6b7280", grid: { stroke: "#eef0f3" } },
+          { stroke: "#6b7280", grid: { stroke: "#eef0f3" }, size: 60, values: (u, vals) => vals.map((v) => compactFmt.format(v)) }],
         series: [{}, series],
       }, [xs, ys], box);
     } else {
