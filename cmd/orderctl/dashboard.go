@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/orderpipe/orderpipe/internal/dashboard"
 	"github.com/orderpipe/orderpipe/internal/elastic"
@@ -39,11 +40,17 @@ view_index_metadata on the index is enough. Ctrl-C stops it.`
 func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg dashboardConfig
 	fs := newFlags("dashboard", dashboardSummary, &cfg, stdout)
+	probe := fs.Bool("probe", false, "only check that the dashboard on DASHBOARD_ADDR answers (a container's health check), exit 0 if it does")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := settings.Load(&cfg); err != nil {
 		return err
+	}
+	if *probe {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return ops.Probe(ctx, cfg.Addr)
 	}
 	for _, v := range []interface{ Validate() error }{cfg.DashboardConfig.Config, cfg.ESConfig.Config, cfg.TopicConfig, cfg.ToolLogConfig.LogConfig()} {
 		if err := v.Validate(); err != nil {

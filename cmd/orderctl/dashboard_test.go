@@ -99,3 +99,27 @@ func TestDashboardServesWithoutCredentials(t *testing.T) {
 		t.Error("its output carries ES_PASSWORD")
 	}
 }
+
+// TestDashboardProbe: -probe answers for a running dashboard and fails for
+// an address nothing serves, as a container health check needs.
+func TestDashboardProbe(t *testing.T) {
+	t.Setenv("DASHBOARD_ADDR", freeAddr(t))
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"dashboard", "-probe"}, &out, &out); err == nil {
+		t.Fatal("probe of an address nothing serves succeeded")
+	}
+	addr := freeAddr(t)
+	t.Setenv("DASHBOARD_ADDR", addr)
+	t.Setenv("ES_ADDRESSES", "http://127.0.0.1:1")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"dashboard"}, io.Discard, io.Discard) }()
+	defer func() { cancel(); <-done }()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if err = run(context.Background(), []string{"dashboard", "-probe"}, &out, &out); err == nil {
+			return
+		}
+	}
+	t.Fatalf("probe of a running dashboard: %v", err)
+}

@@ -144,6 +144,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /api/stats", s.stats)
 	mux.HandleFunc("GET /api/health", s.healthz)
+	// Liveness for a container's health check (orderctl dashboard -probe).
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
 	return secured(mux)
 }
 
@@ -220,8 +225,12 @@ func (s *Server) problem(err error) Problem {
 	switch {
 	case errors.Is(err, elastic.ErrNotFound):
 		return Problem{State: "index_missing", Error: fmt.Sprintf("index %s does not exist yet: no order has been indexed (is the consumer or Logstash running?)", index)}
+	case errors.Is(err, elastic.ErrUnauthenticated):
+		return Problem{State: "forbidden", Error: "Elasticsearch refused the credentials (check ES_USERNAME and ES_PASSWORD, or ES_API_KEY)"}
 	case errors.Is(err, elastic.ErrForbidden):
-		return Problem{State: "forbidden", Error: err.Error()}
+		// elastic's own 403 text names the writers' role; a dashboard
+		// needs less, and other things.
+		return Problem{State: "forbidden", Error: fmt.Sprintf("the Elasticsearch user may not search index %s: it needs the read privilege on it (ES_USERNAME or ES_API_KEY)", index)}
 	}
 	var se *elastic.StatusError
 	if errors.As(err, &se) {
