@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/dashboard"
-	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/settings"
@@ -70,11 +68,8 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return settings.Usage(err)
 	}
-	esc, err := elastic.New(cfg.ESConfig.Config)
+	esc, err := newES(cfg.ESConfig)
 	if err != nil {
-		if errors.Is(err, settings.ErrInvalid) {
-			return settings.Usage(err)
-		}
 		return err
 	}
 	admin, err := kafka.NewAdmin(cfg.Config)

@@ -19,15 +19,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { t.Helper(); return servicetest.FreeAddr(t) }
 
 func repoRoot(t *testing.T) string {
 	t.Helper()

@@ -137,3 +137,13 @@ func stageProgress(w io.Writer, quietFor func() bool) func(stage string, done, t
 // to kafka.Config (both are named Config) and envconfig still reads the
 // unprefixed variables.
 type ESConfig struct{ elastic.Config }
+
+// newES builds the client of cfg; a bad ES_* setting is a usage error
+// (exit 2), anything else as it is.
+func newES(cfg ESConfig) (*elastic.Client, error) {
+	esc, err := elastic.New(cfg.Config)
+	if err != nil && errors.Is(err, settings.ErrInvalid) {
+		return nil, settings.Usage(err)
+	}
+	return esc, err
+}

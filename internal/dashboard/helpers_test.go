@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -165,18 +164,8 @@ func getJSON(t *testing.T, srv *Server, path string, v any) int {
 	return res.StatusCode
 }
 
-// deadAddr is an http:// address nothing listens on: a port bound a moment
-// ago and released.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
-}
+// deadAddr is an http:// address nothing listens on.
+func deadAddr(t *testing.T) string { t.Helper(); return "http://" + servicetest.FreeAddr(t) }
 
 // kafkaAdmin is an Admin on the real broker.
 func kafkaAdmin(t *testing.T) (*kafka.Admin, []string) {
