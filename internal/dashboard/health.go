@@ -9,9 +9,13 @@ import (
 	"github.com/orderpipe/orderpipe/internal/kafka"
 )
 
-// The series the page reads, as cmd/producer and internal/pipeline name them.
+// ProducedTotal is the producer's series the page reads its rate from;
+// cmd/producer's test checks its /metrics serves it (the consumer's series
+// are internal/pipeline's, which this package's tests serve for real).
+const ProducedTotal = "orderpipe_producer_produced_total"
+
+// The consumer's series the page reads, as internal/pipeline names them.
 const (
-	producedTotal    = "orderpipe_producer_produced_total"
 	consumedTotal    = "orderpipe_consumer_consumed_total"
 	indexedTotal     = "orderpipe_consumer_indexed_total"
 	deadLetterTotal  = "orderpipe_consumer_dead_lettered_total"
@@ -75,7 +79,7 @@ func daemon(ctx context.Context, t *target, consumer bool) Daemon {
 			d.Reason = reason
 		}
 	}
-	counter := producedTotal
+	counter := ProducedTotal
 	if consumer {
 		counter = indexedTotal
 	}

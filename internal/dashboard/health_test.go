@@ -41,7 +41,7 @@ func startDaemons(t *testing.T) *daemons {
 		return "http://" + srv.Addr() + "/metrics"
 	}
 	preg := prometheus.NewRegistry()
-	d.produced = prometheus.NewCounter(prometheus.CounterOpts{Name: producedTotal, Help: "test"})
+	d.produced = prometheus.NewCounter(prometheus.CounterOpts{Name: ProducedTotal, Help: "test"})
 	preg.MustRegister(d.produced)
 	pready := ops.NewReadiness("")
 	pready.Ready()
