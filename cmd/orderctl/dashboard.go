@@ -32,8 +32,9 @@ revenue over time, by status, channel, payment method, category and country, the
 latest orders) over 15m, 1h, 24h or 7d, and the pipeline's health: producer and
 consumer rates, readiness and end-to-end latency from their /metrics addresses
 (DASHBOARD_PRODUCER_METRICS, DASHBOARD_CONSUMER_METRICS), the group's lag per
-partition and the dead letters from Kafka. It only reads: a user with read and
-view_index_metadata on the index is enough. Ctrl-C stops it.`
+partition and the dead letters from Kafka. It only reads: a user with the read
+privilege on the index alone is enough (role orderpipe_reader in
+deploy/elasticsearch/orderpipe-reader-role.json). Ctrl-C stops it.`
 
 func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg dashboardConfig

@@ -13,8 +13,9 @@ import (
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-// TestSecuredElasticsearch: on the secured node (HTTPS, ES_CA_CERT) the
-// figures come through; the writers' role, which cannot search, gets a
+// TestSecuredElasticsearch: on the secured node (HTTPS, ES_CA_CERT) a user
+// with the read-only orderpipe_reader role alone sees the figures, which
+// proves what the README says the dashboard needs; the writers' role, which cannot search, gets a
 // message naming the read privilege it lacks; wrong credentials are named
 // as such; no password reaches the JSON.
 func TestSecuredElasticsearch(t *testing.T) {
@@ -34,8 +35,9 @@ func TestSecuredElasticsearch(t *testing.T) {
 	}
 
 	var res orderstats.Result
-	if code := getJSON(t, start(t, Options{ES: client(s.AdminUser, s.AdminPassword)}), "/api/stats?range=1h", &res); code != http.StatusOK || res.Total != 1 {
-		t.Errorf("over HTTPS with ES_CA_CERT: HTTP %d, total %d; want 200 and 1", code, res.Total)
+	if code := getJSON(t, start(t, Options{ES: client(servicetest.DashboardUser, s.Dashboard(t))}), "/api/stats?range=1h", &res); code != http.StatusOK || res.Total != 1 || len(res.Latest) != 1 {
+		t.Errorf("as %s (role %s: read on orders* only), over HTTPS with ES_CA_CERT: HTTP %d, total %d, %d latest; want 200, 1 and 1",
+			servicetest.DashboardUser, deploy.ReaderRoleName, code, res.Total, len(res.Latest))
 	}
 	for _, tc := range []struct{ name, user, password, want string }{
 		{"writer without read", servicetest.ConsumerUser, s.ConsumerPassword, "read privilege"},
