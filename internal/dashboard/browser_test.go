@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/orderpipe/orderpipe/internal/orderstats"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -204,6 +205,25 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Error("the page reloaded")
 	}
 
+	// The range selector: 15 min asks the server for 15m and shows what
+	// Elasticsearch counts there (only the newest batches).
+	g = eval[int](t, bctx, `Number(document.body.dataset.generation)`)
+	if err := chromedp.Do(bctx, chromedp.Click(`#ranges button[data-range="15m"]`)); err != nil {
+		t.Fatalf("click 15m: %v", err)
+	}
+	waitFor(t, bctx, "a refresh after choosing 15m", fmt.Sprintf(`Number(document.body.dataset.generation) >= %d`, g+1))
+	rng15, _ := orderstats.RangeNamed("15m")
+	if got, want := eval[string](t, bctx, `document.getElementById("total").dataset.value`), ix.count(orderstats.RangeFilter(rng15)); got != strconv.FormatInt(want, 10) || want >= ix.count(nil) {
+		t.Errorf("15m shows %s orders, Elasticsearch counts %d there (of %d)", got, want, ix.count(nil))
+	}
+	if on := eval[string](t, bctx, `document.querySelector("#ranges button.on").dataset.range + " " + location.search`); on != "15m ?range=15m" {
+		t.Errorf("after choosing 15m: button and URL %q", on)
+	}
+	if err := chromedp.Do(bctx, chromedp.Click(`#ranges button[data-range="24h"]`)); err != nil {
+		t.Fatalf("click 24h: %v", err)
+	}
+	waitFor(t, bctx, "24h again", fmt.Sprintf(`document.getElementById("total").dataset.value === "%d"`, ix.count(nil)))
+
 	if path := os.Getenv(EnvScreenshot); path != "" {
 		waitFor(t, bctx, "rates", `document.querySelector('[data-panel="consumer-rate"]').dataset.state === "data"`)
 		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
@@ -220,7 +240,6 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 
 	bl.mu.Lock()
-	defer bl.mu.Unlock()
 	own, _ := url.Parse(srv.URL())
 	for _, r := range bl.requests {
 		u, err := url.Parse(r)
@@ -240,6 +259,18 @@ func TestBrowserDashboard(t *testing.T) {
 	if len(bl.errors) > 0 {
 		b, _ := json.MarshalIndent(bl.errors, "", "  ")
 		t.Errorf("console errors: %s", b)
+	}
+	bl.mu.Unlock()
+
+	// Elasticsearch down: the page says so, in words that name the setting.
+	o.ES = (&esIndex{t: t, name: ix.name}).client(deadAddr(t))
+	down := start(t, o)
+	if err := chromedp.Do(bctx, chromedp.Navigate(down.URL())); err != nil {
+		t.Fatalf("open %s: %v", down.URL(), err)
+	}
+	waitFor(t, bctx, "the problem line", `!document.getElementById("problem").hidden && document.body.dataset.problem === "elasticsearch_down"`)
+	if msg := eval[string](t, bctx, `document.getElementById("problem").textContent`); !strings.Contains(msg, "Elasticsearch does not answer") || !strings.Contains(msg, "ES_ADDRESSES") {
+		t.Errorf("page with Elasticsearch down says %q", msg)
 	}
 }
 
