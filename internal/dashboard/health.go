@@ -38,8 +38,12 @@ type Daemon struct {
 	Total    float64  `json:"total"`
 	// P50/P99 end-to-end latency in seconds (consumers), over the scrapes'
 	// interval when orders were indexed in it, else since the daemon started.
-	P50           *float64           `json:"p50,omitempty"`
-	P99           *float64           `json:"p99,omitempty"`
+	P50 *float64 `json:"p50,omitempty"`
+	P99 *float64 `json:"p99,omitempty"`
+	// P50Above/P99Above: the quantile is past the histogram's last bound
+	// (P50/P99 hold that bound), as after a backfill of old orders.
+	P50Above      bool               `json:"p50_above,omitempty"`
+	P99Above      bool               `json:"p99_above,omitempty"`
 	LatencyWindow string             `json:"latency_window,omitempty"`
 	DeadLetters   map[string]float64 `json:"dead_letters,omitempty"`
 }
@@ -106,11 +110,11 @@ func daemon(ctx context.Context, t *target, consumer bool) Daemon {
 			d.LatencyWindow = "last " + strconv.Itoa(int(cur.at.Sub(prev.at).Seconds()+0.5)) + " s"
 		}
 	}
-	if p, ok := quantile(0.5, buckets, count); ok {
-		d.P50 = &p
+	if p, above, ok := quantile(0.5, buckets, count); ok {
+		d.P50, d.P50Above = &p, above
 	}
-	if p, ok := quantile(0.99, buckets, count); ok {
-		d.P99 = &p
+	if p, above, ok := quantile(0.99, buckets, count); ok {
+		d.P99, d.P99Above = &p, above
 	}
 	return d
 }

@@ -162,17 +162,18 @@ func TestQuantile(t *testing.T) {
 		buckets map[float64]float64
 		count   float64
 		want    float64
+		above   bool
 		ok      bool
 	}{
-		{"empty", 0.5, map[float64]float64{1: 0, inf: 0}, 0, 0, false},
-		{"middle of the first bucket", 0.5, map[float64]float64{1: 10, 2: 10, inf: 10}, 10, 0.5, true},
-		{"linear in the second bucket", 0.75, map[float64]float64{1: 5, 2: 10, inf: 10}, 10, 1.5, true},
-		{"beyond the last bound is the last bound", 0.99, map[float64]float64{1: 5, 2: 5, inf: 10}, 10, 2, true},
+		{"empty", 0.5, map[float64]float64{1: 0, inf: 0}, 0, 0, false, false},
+		{"middle of the first bucket", 0.5, map[float64]float64{1: 10, 2: 10, inf: 10}, 10, 0.5, false, true},
+		{"linear in the second bucket", 0.75, map[float64]float64{1: 5, 2: 10, inf: 10}, 10, 1.5, false, true},
+		{"beyond the last bound is the last bound, marked above", 0.99, map[float64]float64{1: 5, 2: 5, inf: 10}, 10, 2, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := quantile(tc.q, tc.buckets, tc.count)
-			if ok != tc.ok || math.Abs(got-tc.want) > 1e-9 {
-				t.Errorf("quantile(%v) = %v, %v; want %v, %v", tc.q, got, ok, tc.want, tc.ok)
+			got, above, ok := quantile(tc.q, tc.buckets, tc.count)
+			if ok != tc.ok || above != tc.above || math.Abs(got-tc.want) > 1e-9 {
+				t.Errorf("quantile(%v) = %v, %v, %v; want %v, %v, %v", tc.q, got, above, ok, tc.want, tc.above, tc.ok)
 			}
 		})
 	}

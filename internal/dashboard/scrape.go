@@ -82,10 +82,11 @@ func (s sample) histogram(name string) (map[float64]float64, float64) {
 
 // quantile estimates the q-quantile of cumulative buckets holding count
 // observations as Prometheus's histogram_quantile does: linear within the
-// bucket it falls in; in the +Inf bucket it is the highest finite bound.
-func quantile(q float64, buckets map[float64]float64, count float64) (float64, bool) {
+// bucket it falls in; in the +Inf bucket it is the highest finite bound,
+// and above says the true value is beyond it.
+func quantile(q float64, buckets map[float64]float64, count float64) (v float64, above, ok bool) {
 	if count <= 0 {
-		return 0, false
+		return 0, false, false
 	}
 	bounds := make([]float64, 0, len(buckets))
 	for b := range buckets {
@@ -98,16 +99,16 @@ func quantile(q float64, buckets map[float64]float64, count float64) (float64, b
 		c := buckets[ub]
 		if c >= rank {
 			if math.IsInf(ub, 1) {
-				return lower, true
+				return lower, true, true
 			}
 			if c == below {
-				return ub, true
+				return ub, false, true
 			}
-			return lower + (ub-lower)*(rank-below)/(c-below), true
+			return lower + (ub-lower)*(rank-below)/(c-below), false, true
 		}
 		lower, below = ub, c
 	}
-	return lower, true
+	return lower, true, true
 }
 
 // target is one daemon whose /metrics the page shows; it keeps the last

@@ -151,7 +151,8 @@
     renderDaemonKPI("consumer", h.consumers, "documents indexed", "DASHBOARD_CONSUMER_METRICS");
     const c = h.consumers.find((d) => d.p50 !== undefined && d.p50 !== null);
     const ms = (s) => s < 1 ? Math.round(s * 1000) + " ms" : rateFmt.format(s) + " s";
-    $("latency").textContent = c ? ms(c.p50) + " / " + ms(c.p99) : "–";
+    const q = (v, above) => (above ? "> " : "") + ms(v);
+    $("latency").textContent = c ? q(c.p50, c.p50_above) + " / " + q(c.p99, c.p99_above) : "–";
     $("latency-note").textContent = c ? "p50 / p99 · " + c.latency_window : h.consumers.length ? "no order indexed yet" : "not configured (DASHBOARD_CONSUMER_METRICS)";
     setState("latency", !!c);
 
