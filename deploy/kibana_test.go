@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"slices"
 	"sort"
@@ -116,6 +117,7 @@ type bucketSpec struct {
 	Field    string
 	Interval string
 	Size     int
+	OrderBy  string // terms: the operation of the column Kibana orders by ("" for none)
 }
 
 type metricSpec = orderstats.Metric
@@ -205,7 +207,13 @@ func panelQueries(t *testing.T, objs []savedObject) map[string]panelQuery {
 					case "terms":
 						need(o, field, true)
 						size, _ := params["size"].(float64)
-						q.Buckets = append(q.Buckets, bucketSpec{Op: "terms", Field: field, Size: int(size)})
+						var orderBy string
+						if ob, _ := params["orderBy"].(map[string]any); ob["type"] == "column" {
+							col, _ := ob["columnId"].(string)
+							oc, _ := cols[col].(map[string]any)
+							orderBy, _ = oc["operationType"].(string)
+						}
+						q.Buckets = append(q.Buckets, bucketSpec{Op: "terms", Field: field, Size: int(size), OrderBy: orderBy})
 					case "date_histogram":
 						need(o, field, true, "date")
 						iv, _ := params["interval"].(string)
@@ -487,6 +495,18 @@ func TestDashboardPageShowsKibanasPanels(t *testing.T) {
 		for i, b := range kp.Buckets {
 			if i < len(p.Buckets) && b.Size != p.Buckets[i].Size {
 				t.Errorf("page panel %s shows %d %s, Kibana %d", p.ID, p.Buckets[i].Size, b.Field, b.Size)
+			}
+		}
+		// Terms ordered as Kibana orders them: by a sum, the page's
+		// aggregation orders by its metric; by a count, by doc count.
+		for i, b := range q.Buckets {
+			if b.Op != "terms" {
+				continue
+			}
+			terms := lookup(p.Aggs(orderstats.DefaultRange), fmt.Sprintf("b%d.terms", i)).(map[string]any)
+			_, byMetric := terms["order"]
+			if want := b.OrderBy != "" && b.OrderBy != "count"; byMetric != want {
+				t.Errorf("page panel %s orders %s by its metric: %v; Kibana orders it by %q", p.ID, b.Field, byMetric, b.OrderBy)
 			}
 		}
 	}
