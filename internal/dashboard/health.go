@@ -107,7 +107,7 @@ func daemon(ctx context.Context, t *target, consumer bool) Daemon {
 				buckets[ub] -= pb[ub]
 			}
 			count -= pc
-			d.LatencyWindow = "last " + strconv.Itoa(int(cur.at.Sub(prev.at).Seconds()+0.5)) + " s"
+			d.LatencyWindow = "last " + strconv.FormatFloat(cur.at.Sub(prev.at).Seconds(), 'f', 1, 64) + " s"
 		}
 	}
 	if p, above, ok := quantile(0.5, buckets, count); ok {

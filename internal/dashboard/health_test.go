@@ -178,3 +178,34 @@ func TestQuantile(t *testing.T) {
 		})
 	}
 }
+
+// TestBaselineIsASecondOld: quick successive scrapes are compared with one
+// at least a second older; the kept scrapes are bounded to a minute.
+func TestBaselineIsASecondOld(t *testing.T) {
+	tg := &target{}
+	t0 := time.Now()
+	at := func(d time.Duration) sample { return sample{at: t0.Add(d)} }
+	for _, tc := range []struct {
+		now  time.Duration
+		want time.Duration // -1: none
+	}{
+		{0, -1},
+		{300 * time.Millisecond, 0}, // none a second old yet: the oldest
+		{1200 * time.Millisecond, 0},
+		{1500 * time.Millisecond, 300 * time.Millisecond},
+		{1600 * time.Millisecond, 300 * time.Millisecond},
+		{3 * time.Second, 1600 * time.Millisecond},
+		{2 * time.Minute, 3 * time.Second},
+	} {
+		got := tg.baseline(at(tc.now))
+		switch {
+		case tc.want < 0 && got != nil:
+			t.Errorf("at %v: baseline %v, want none", tc.now, got.at.Sub(t0))
+		case tc.want >= 0 && (got == nil || got.at.Sub(t0) != tc.want):
+			t.Errorf("at %v: baseline %v, want %v", tc.now, got, tc.want)
+		}
+	}
+	if len(tg.recent) != 1 {
+		t.Errorf("%d scrapes kept after two minutes, want the last only", len(tg.recent))
+	}
+}

@@ -117,8 +117,8 @@ type target struct {
 	metricsURL, readyURL string
 	client               *http.Client
 
-	mu   sync.Mutex
-	prev *sample
+	mu     sync.Mutex
+	recent []sample // the last minute of scrapes, oldest first
 }
 
 func newTarget(metricsURL string, client *http.Client) *target {
@@ -153,13 +153,33 @@ func (t *target) scrape(ctx context.Context) (cur sample, prev *sample, err erro
 	cur = sample{at: time.Now(), families: fams}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	prev = t.prev
-	// Keep a baseline at least a second old, so two page loads in quick
-	// succession do not compute a rate over a few milliseconds.
-	if prev == nil || cur.at.Sub(prev.at) >= time.Second {
-		t.prev = &cur
+	return cur, t.baseline(cur), nil
+}
+
+// baseline picks the scrape to compare cur with: the newest at least a
+// second older, so that refreshes in quick succession (two tabs, a range
+// change) do not compute a rate over a few milliseconds, else the oldest
+// kept; then it keeps cur and forgets what is over a minute old.
+func (t *target) baseline(cur sample) *sample {
+	var prev *sample
+	for i := len(t.recent) - 1; i >= 0; i-- {
+		if cur.at.Sub(t.recent[i].at) >= time.Second {
+			prev = &t.recent[i]
+			break
+		}
 	}
-	return cur, prev, nil
+	if prev == nil && len(t.recent) > 0 {
+		prev = &t.recent[0]
+	}
+	if prev != nil {
+		p := *prev // t.recent changes below
+		prev = &p
+	}
+	t.recent = append(t.recent, cur)
+	for len(t.recent) > 1 && cur.at.Sub(t.recent[0].at) > time.Minute {
+		t.recent = t.recent[1:]
+	}
+	return prev
 }
 
 // ready asks /readyz: ready, or the daemon's reason why not.
