@@ -192,11 +192,12 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Errorf("status %s shows %s (%q), Elasticsearch counts %d", status["key"], status["value"], status["text"], want)
 	}
 
-	// A new batch shows within one refresh, without a reload: a refresh
-	// that started after the batch was searchable ends at generation g+2.
+	// A new batch shows within one refresh, without a reload: g is read
+	// once the batch is searchable, so the refresh after the one that may be
+	// in flight then (generation g+2) started after it.
 	eval[chromedp.Void](t, bctx, `window.notReloaded = true`)
-	g := eval[int](t, bctx, `Number(document.body.dataset.generation)`)
 	added := ix.load(17, time.Now())
+	g := eval[int](t, bctx, `Number(document.body.dataset.generation)`)
 	waitFor(t, bctx, "two more refreshes", fmt.Sprintf(`Number(document.body.dataset.generation) >= %d`, g+2))
 	if got, want := eval[string](t, bctx, `document.getElementById("total").dataset.value`), ix.count(nil); got != strconv.FormatInt(want, 10) || want != mustAtoi(t, total)+int64(added) {
 		t.Errorf("after a batch of %d the page shows %s, want %d", added, got, want)
