@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -84,4 +85,19 @@ func (c TemplateConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Load reads the template every program holds ES_INDEX to: ES_TEMPLATE_FILE,
+// or the built-in deploy/elasticsearch/orders-template.json. It returns the
+// body to install and the parsed template; a file that cannot be read or
+// relied on (ParseTemplate) is an error that names ES_TEMPLATE_FILE.
+func (c TemplateConfig) Load() (body []byte, t Template, err error) {
+	body = deploy.OrdersTemplate
+	if c.TemplateFile != "" {
+		if body, err = os.ReadFile(c.TemplateFile); err != nil {
+			return nil, Template{}, &settings.Error{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()}
+		}
+	}
+	t, err = ParseTemplate(c.TemplateName, body)
+	return body, t, err
 }
