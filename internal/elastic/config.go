@@ -30,7 +30,7 @@ type Config struct {
 	Password       string        `envconfig:"ES_PASSWORD" desc:"basic-auth password (masked in logs)"`
 	APIKey         string        `envconfig:"ES_API_KEY" desc:"base64 API key; used instead of ES_USERNAME/ES_PASSWORD (masked in logs)"`
 	CACert         string        `envconfig:"ES_CA_CERT" desc:"PEM file of the CA that signed Elasticsearch's certificate (empty: system roots)"`
-	Index          string        `envconfig:"ES_INDEX" default:"orders" desc:"index the orders are written to"`
+	Index          string        `envconfig:"ES_INDEX" default:"orders" desc:"index the orders are written to; one the index template governs, or the program exits 2"`
 	RequestTimeout time.Duration `envconfig:"ES_REQUEST_TIMEOUT" default:"30s" desc:"longest one Elasticsearch request may take before it is retried"`
 }
 
@@ -70,7 +70,7 @@ func (c Config) Validate() error {
 // install the same template under the same name by default.
 type TemplateConfig struct {
 	TemplateName string `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
-	TemplateFile string `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json"`
+	TemplateFile string `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json; its mapping must be \"dynamic\": \"strict\""`
 }
 
 // Validate checks the name and, when one is given, that the file exists, so
