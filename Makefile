@@ -80,6 +80,14 @@ fuzz:
 	  done; \
 	done
 
+## docs: rewrite the README's settings tables (between its settings:* markers)
+## from the programs' settings declarations, the ones -h prints; each
+## program's TestREADMESettingsTable fails until this has run after a change
+## to them. One package at a time: they all rewrite the one README.
+.PHONY: docs
+docs:
+	ORDERPIPE_UPDATE_DOCS=1 $(GO) test -p 1 -count=1 -run '^TestREADMESettingsTable$$' ./cmd/...
+
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o .local/bin/ ./cmd/...
 
