@@ -79,15 +79,15 @@ func markdownDefault(v Variable) string {
 }
 
 // markdownText escapes what Markdown would read as table syntax or
-// emphasis in a desc tag, which is written for a terminal: a pipe, an
-// asterisk, a backslash, and an underscore that is not inside a word
-// (ES_API_KEY stays as it is, _bulk does not).
+// emphasis, code or HTML in a desc tag, which is written for a terminal: a
+// pipe, an asterisk, a backslash, a backquote, a '<', and an underscore that
+// is not inside a word (ES_API_KEY stays as it is, _bulk does not).
 func markdownText(s string) string {
 	var b strings.Builder
 	r := []rune(s)
 	for i, c := range r {
 		switch c {
-		case '|', '*', '\\', '`':
+		case '|', '*', '\\', '`', '<':
 			b.WriteByte('\\')
 		case '_':
 			inWord := i > 0 && i < len(r)-1 && isWordRune(r[i-1]) && isWordRune(r[i+1])

@@ -11,7 +11,7 @@ type docSpec struct {
 	Orders layout `envconfig:"KAFKA_TOPIC"`
 	Token  string `envconfig:"ADMIN_TOKEN" default:"letmein" desc:"admin token"`
 	Bulk   int    `envconfig:"BULK_SIZE" default:"2000" desc:"most messages in one _bulk request | at most *100000*"`
-	Keys   string `envconfig:"ES_KEYS" desc:"ES_API_KEY or ES_USERNAME, \\ escaped"`
+	Keys   string `envconfig:"ES_KEYS" desc:"ES_API_KEY or ES_USERNAME, \\ escaped, <host>"`
 }
 
 func TestMarkdownHasOneRowPerVariableAsHelpListsThem(t *testing.T) {
@@ -27,7 +27,7 @@ func TestMarkdownHasOneRowPerVariableAsHelpListsThem(t *testing.T) {
 		// A secret's default is not printed, even when its tag has one.
 		"| `ADMIN_TOKEN` |  | admin token |\n" +
 		"| `BULK_SIZE` | `2000` | most messages in one \\_bulk request \\| at most \\*100000\\* |\n" +
-		"| `ES_KEYS` |  | ES_API_KEY or ES_USERNAME, \\\\ escaped |\n"
+		"| `ES_KEYS` |  | ES_API_KEY or ES_USERNAME, \\\\ escaped, \\<host> |\n"
 	if out.String() != want {
 		t.Fatalf("Markdown wrote\n%s\nwant\n%s", out.String(), want)
 	}
