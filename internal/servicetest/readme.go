@@ -9,8 +9,8 @@ import (
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
-// UpdateDocsEnv, set to 1, makes AssertREADMESection write the section
-// instead of comparing it: `make docs` runs the programs' README tests so.
+// UpdateDocsEnv is the variable that, set to 1, makes AssertREADMESection
+// write the section instead of comparing it: `make docs` runs the programs' README tests so.
 const UpdateDocsEnv = "ORDERPIPE_UPDATE_DOCS"
 
 // AssertREADMESection fails the test unless the repository's README.md holds
