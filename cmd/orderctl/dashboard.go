@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/dashboard"
+	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/settings"
@@ -23,6 +24,7 @@ type dashboardConfig struct {
 	kafka.TopicConfig
 	kafka.DLQConfig
 	kafka.GroupConfig
+	elastic.TemplateConfig
 	ops.ToolLogConfig
 }
 
@@ -51,7 +53,7 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		defer cancel()
 		return ops.Probe(ctx, cfg.Addr)
 	}
-	for _, v := range []interface{ Validate() error }{cfg.DashboardConfig.Config, cfg.ESConfig.Config, cfg.TopicConfig, cfg.ToolLogConfig.LogConfig()} {
+	for _, v := range []interface{ Validate() error }{cfg.DashboardConfig.Config, cfg.ESConfig.Config, cfg.TopicConfig, cfg.TemplateConfig, cfg.ToolLogConfig.LogConfig()} {
 		if err := v.Validate(); err != nil {
 			return settings.Usage(err)
 		}
@@ -72,6 +74,15 @@ func runDashboard(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	esc, err := newES(cfg.ESConfig)
 	if err != nil {
 		return err
+	}
+	// The consumer's index rule, as a reader can hold it: panels on a
+	// guessed mapping would fail or mislead.
+	_, tmpl, err := cfg.TemplateConfig.Load()
+	if err != nil {
+		return settings.Usage(err)
+	}
+	if err := esc.CheckForReading(ctx, tmpl); err != nil {
+		return settings.Usage(err)
 	}
 	admin, err := kafka.NewAdmin(cfg.Config)
 	if err != nil {

@@ -24,6 +24,8 @@ func TestDashboardBadSettingExits2(t *testing.T) {
 		{"DASHBOARD_LATEST", "0"},
 		{"ES_ADDRESSES", "localhost:9200"},
 		{"ES_INDEX", "Orders"},
+		{"ES_INDEX", "shop-orders"}, // outside the template's orders*, and not shown to be governed
+		{"ES_TEMPLATE_FILE", "/nonexistent.json"},
 		{"KAFKA_BROKERS", "nohost"},
 		{"DLQ_TOPIC", "orders"},
 		{"CONSUMER_GROUP", ""},

@@ -119,6 +119,27 @@ func (c *Client) CheckOrderIndex(ctx context.Context, t Template) (exists bool, 
 	return true, nil
 }
 
+// CheckForReading is the rule for a reader that may hold no more than the
+// read privilege (the dashboard): a name t covers passes without a request,
+// since whatever writes there is held to the rule and a reader must start
+// while Elasticsearch is down; any other name must exist with t's mapping,
+// or it is an *UngovernedError (also when the mapping cannot be read, since
+// nothing then shows the index is governed).
+func (c *Client) CheckForReading(ctx context.Context, t Template) error {
+	if t.Covers(c.index) {
+		return nil
+	}
+	exists, err := c.CheckOrderIndex(ctx, t)
+	switch {
+	case errors.Is(err, settings.ErrInvalid):
+		return err
+	case err != nil || !exists:
+		// Not shown to be governed: refused as a name t does not cover.
+		return &UngovernedError{Index: c.index, Template: t}
+	}
+	return nil
+}
+
 // mappings returns the mapping of each index behind the client's index
 // name; a missing index matches ErrNotFound.
 func (c *Client) mappings(ctx context.Context) (map[string]map[string]any, error) {
