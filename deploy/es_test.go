@@ -2,16 +2,13 @@ package deploy
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	mrand "math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,73 +16,19 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/orderpipe/orderpipe/internal/orderstats"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-// esURL returns ORDERPIPE_TEST_ES_URL, skipping loudly when it is unset
-// (failing under CI=true, where the harness must provide Elasticsearch).
-func esURL(t *testing.T) string {
-	t.Helper()
-	u := strings.TrimRight(os.Getenv("ORDERPIPE_TEST_ES_URL"), "/")
-	if u == "" {
-		msg := "ORDERPIPE_TEST_ES_URL is not set: the template and the dashboard panels were NOT checked against a real Elasticsearch " +
-			"(run scripts/with-services or set ORDERPIPE_TEST_ES_URL=http://127.0.0.1:19200)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
-	}
-	return u
-}
-
+// esClient is the panel tests' view of the real Elasticsearch, over
+// servicetest.ES (the one raw request helper) with a status check.
 type esClient struct {
 	t    *testing.T
 	base string
-	http *http.Client
 }
 
 func (c *esClient) do(method, path string, body any, wantStatus ...int) map[string]any {
 	c.t.Helper()
-	var rd io.Reader
-	ct := "application/json"
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-		ct = "application/x-ndjson"
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		buf, err := json.Marshal(b)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		rd = bytes.NewReader(buf)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if rd != nil {
-		req.Header.Set("Content-Type", ct)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if len(wantStatus) == 0 {
-		wantStatus = []int{200}
-	}
-	ok := false
-	for _, s := range wantStatus {
-		ok = ok || resp.StatusCode == s
-	}
-	if !ok {
-		c.t.Fatalf("%s %s: HTTP %d, want %v: %s", method, path, resp.StatusCode, wantStatus, raw)
-	}
+	raw := servicetest.ESExpect(c.t, c.base, method, path, body, wantStatus...)
 	var out map[string]any
 	_ = json.Unmarshal(raw, &out)
 	return out
@@ -94,22 +37,11 @@ func (c *esClient) do(method, path string, body any, wantStatus ...int) map[stri
 // tryPut PUTs body and returns "" on 200, else the error response.
 func (c *esClient) tryPut(path string, body any) string {
 	c.t.Helper()
-	buf, _ := json.Marshal(body)
-	req, err := http.NewRequest(http.MethodPut, c.base+path, bytes.NewReader(buf))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatalf("PUT %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusOK {
+	code, raw := servicetest.ES(c.t, c.base, http.MethodPut, path, body)
+	if code == http.StatusOK {
 		return ""
 	}
-	return fmt.Sprintf("HTTP %d: %s", resp.StatusCode, raw)
+	return fmt.Sprintf("HTTP %d: %s", code, raw)
 }
 
 func randomSuffix(t *testing.T) string {
@@ -191,7 +123,7 @@ func sampleOrders(n int, now time.Time) []map[string]any {
 // with external versions exactly as Logstash/the consumer do, and runs every
 // dashboard panel's aggregation against it.
 func TestElasticsearchServesEveryPanel(t *testing.T) {
-	c := &esClient{t: t, base: esURL(t), http: &http.Client{Timeout: 90 * time.Second}}
+	c := &esClient{t: t, base: servicetest.ElasticsearchURL(t)}
 	suffix := randomSuffix(t)
 	index := "orders-deploytest-" + suffix
 	tmplName := "orderpipe-deploytest-" + suffix

@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -68,36 +66,7 @@ func (s *stack) createIndex(t *testing.T) {
 // es sends one request and fails unless the status is one of want.
 func (s *stack) es(t *testing.T, method, path string, body any, want ...int) []byte {
 	t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case []byte:
-		r = bytes.NewReader(b)
-	default:
-		data, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r = bytes.NewReader(data)
-	}
-	req, err := http.NewRequest(method, s.esURL+path, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	for _, w := range want {
-		if res.StatusCode == w {
-			return data
-		}
-	}
-	t.Fatalf("%s %s: status %d, want %v: %s", method, path, res.StatusCode, want, data)
-	return nil
+	return servicetest.ESExpect(t, s.esURL, method, path, body, want...)
 }
 
 // putDoc indexes source as id at external version v.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -30,7 +31,7 @@ func ES(tb testing.TB, url, method, path string, body any) (int, []byte) {
 		}
 		rd = bytes.NewReader(data)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url+path, rd)
 	if err != nil {
@@ -44,4 +45,18 @@ func ES(tb testing.TB, url, method, path string, body any) (int, []byte) {
 	defer res.Body.Close()
 	data, _ := io.ReadAll(res.Body)
 	return res.StatusCode, data
+}
+
+// ESExpect is ES for a request that must succeed: the test fails unless
+// the status is one of want (200 when none is given). It returns the body.
+func ESExpect(tb testing.TB, url, method, path string, body any, want ...int) []byte {
+	tb.Helper()
+	code, data := ES(tb, url, method, path, body)
+	if len(want) == 0 {
+		want = []int{http.StatusOK}
+	}
+	if !slices.Contains(want, code) {
+		tb.Fatalf("%s %s: status %d, want %v: %s", method, path, code, want, data)
+	}
+	return data
 }
