@@ -449,8 +449,8 @@ func TestKibanaTimeChartsAgree(t *testing.T) {
 				t.Errorf("%s (%s) buckets on %s, but the data view filters on %s", id, q.Title, b.Field, timeField)
 			}
 			perUnit := strings.Contains(strings.ToLower(q.Title), " per ")
-			switch {
-			case b.Interval == "" || b.Interval == "auto":
+			switch b.Interval {
+			case "", "auto":
 				if perUnit {
 					t.Errorf("%s: title %q names a unit, but the interval is Kibana's choice (auto)", id, q.Title)
 				}
