@@ -85,7 +85,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		reader.Close()
 		return err
 	}
-	dlq := &pipeline.KafkaDeadLetters{Writer: writer}
+	dlq := &pipeline.KafkaDeadLetters{Writer: writer, Topic: c.s.DLQ.Name}
 	p, err := pipeline.New(c.s.Config.pipelineConfig(), reader, c.es, dlq, c.opt)
 	if err != nil {
 		reader.Close()

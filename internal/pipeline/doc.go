@@ -54,13 +54,16 @@
 // is retried under one policy (retry.go): capped exponential backoff with
 // jitter, for as long as it takes; only shutdown stops the retries, and then
 // the message is not acked. A dead-letter write that fails is retried the
-// same way, sending again only what Kafka did not acknowledge. One that
-// fails for good (kafka.ErrPermanent: e.g. a dead letter over the writer's
-// batch bytes, or no permission on the topic) cannot be retried or skipped
-// without losing the message: Run then stops fetching, lets the other
-// batches finish, and returns an error naming its topic, partition and
-// offset, with nothing at or after it committed, so a restart delivers it
-// again.
+// same way, sending again only what Kafka did not acknowledge. A dead
+// letter Kafka refuses as too large (the writer's batch bytes, the topic's
+// max.message.bytes) is written cut to fit (deadletters.go): the reason and
+// source headers kept, a header with the original size, as much of the
+// value as fits; the source topic still holds the whole message. One that
+// fails for good otherwise (kafka.ErrPermanent: e.g. no permission on the
+// topic) cannot be retried or skipped without losing the message: Run then
+// stops fetching, lets the other batches finish, and returns an error naming
+// its topic, partition and offset and what to change, with nothing at or
+// after it committed, so a restart delivers it again.
 //
 // Offsets are committed per partition, and only up to the first message that
 // is not handled: Kafka offsets mean "everything below is done", so one

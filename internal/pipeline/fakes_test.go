@@ -3,14 +3,17 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -174,6 +177,10 @@ type fakeDLQ struct {
 	err   error
 	fails int // with err: how many calls fail before the writes succeed (0: all)
 	calls int
+	// maxBytes, if set, is the topic's size limit: a call with a message
+	// over it is refused whole, as Kafka refuses a partition's batch.
+	maxBytes int
+	refused  int
 }
 
 func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
@@ -182,6 +189,12 @@ func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) 
 	d.calls++
 	if d.err != nil && (d.fails == 0 || d.calls <= d.fails) {
 		return msgs, d.err
+	}
+	for _, m := range msgs {
+		if d.maxBytes > 0 && deadletter.Size(m) > d.maxBytes {
+			d.refused++
+			return msgs, fmt.Errorf("write messages: %w: %w", kafka.ErrPermanent, kafkago.MessageSizeTooLarge)
+		}
 	}
 	d.msgs = append(d.msgs, msgs...)
 	return nil, nil
