@@ -27,6 +27,14 @@ type Config struct {
 	LagInterval time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
 }
 
+// RetiredVariables: the consumer writes dead letters with acks=all
+// whatever KAFKA_ACKS says (kafka.NewDeadLetterWriter), so it refuses any
+// other value rather than appear to honour it.
+func (Config) RetiredVariables() []settings.Retired {
+	return []settings.Retired{{Name: "KAFKA_ACKS", Accepts: []string{"all", "-1"},
+		Why: "the consumer always writes dead letters with acks=all, since it commits a dead-lettered message's offset once Kafka acknowledged the dead letter, and a weaker acknowledgement could lose it"}}
+}
+
 // Validate reports the first setting the consumer cannot run with, naming
 // its variable.
 func (c Config) Validate() error {

@@ -26,7 +26,7 @@ import (
 // topics already validated.
 type Settings struct {
 	Kafka   kafka.Config
-	Writer  kafka.WriterConfig // the dead-letter writer
+	Writer  kafka.BatchConfig // the dead-letter writer's; its acks are always all
 	Elastic elastic.Config
 
 	Topic string
@@ -80,7 +80,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	writer, err := kafka.NewWriter(c.s.Kafka, c.s.Writer, c.s.DLQ.Name)
+	writer, err := kafka.NewDeadLetterWriter(c.s.Kafka, c.s.Writer, c.s.DLQ.Name)
 	if err != nil {
 		reader.Close()
 		return err

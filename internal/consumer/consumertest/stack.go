@@ -296,7 +296,7 @@ func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg consumer.Config
 	health := pipeline.NewHealth(ops.NewReadiness("starting"))
 	cc, err := consumer.New(consumer.Settings{
 		Kafka:        s.Kafka,
-		Writer:       WriterConfig(t),
+		Writer:       WriterConfig(t).BatchConfig,
 		Elastic:      elastic.Config{Addresses: s.ESAddresses, Index: s.Index, RequestTimeout: 30 * time.Second},
 		Topic:        s.Topic,
 		DLQ:          s.topicSpec(s.DLQTopic),
