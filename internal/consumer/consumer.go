@@ -68,13 +68,17 @@ func New(s Settings, opt pipeline.Options) (*Consumer, error) {
 	return &Consumer{s: s, opt: opt, es: es, admin: admin}, nil
 }
 
-// Run installs the template and the dead-letter topic, then consumes until
+// Run installs the template and the dead-letter topic, waits for the orders
+// topic to exist (waitForTopic), then consumes until
 // ctx ends and shuts down in order: drain, commit, leave the group. A ctx
 // that ends during start-up is a clean stop (nil): nothing was fetched.
 func (c *Consumer) Run(ctx context.Context) error {
 	log := c.opt.Log
 	if stopped, err := c.prepare(ctx); stopped || err != nil {
 		return err
+	}
+	if stopped := c.waitForTopic(ctx); stopped {
+		return nil
 	}
 	reader, err := kafka.NewGroupReader(c.s.Kafka, c.s.Config.readerConfig(c.s.Topic), log)
 	if err != nil {

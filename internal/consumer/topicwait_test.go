@@ -1,0 +1,85 @@
+package consumer_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/kafka"
+)
+
+// A consumer started before its topic exists waits quietly, says why on
+// /readyz, and consumes once the topic is created.
+func TestConsumerWaitsQuietlyForAMissingTopic(t *testing.T) {
+	s := consumertest.NewStack(t)
+	s.Topic += "-later" // NewStack made the other one; this one does not exist yet
+	t.Cleanup(func() {
+		client, err := s.Kafka.Client()
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{s.Topic}})
+	})
+	logs := &lineCounter{}
+	s.Log = logs
+	c := s.StartConsumer(t, "early")
+	const before = 10 * time.Second
+	time.Sleep(before)
+	lines, text := logs.snapshot()
+	t.Logf("%d log lines in the %v before the topic existed", lines, before)
+	if lines > 20 {
+		t.Errorf("%d log lines in %v while the topic was missing, want at most 20:\n%s", lines, before, text)
+	}
+	if !strings.Contains(text, "KAFKA_TOPIC") || !strings.Contains(text, "orderctl setup") {
+		t.Errorf("the log does not say to create KAFKA_TOPIC with orderctl setup:\n%s", text)
+	}
+	if r := c.Health.Reason(); !strings.Contains(r, s.Topic) || !strings.Contains(r, "KAFKA_TOPIC") {
+		t.Errorf("readiness %q does not say it waits for topic %s", r, s.Topic)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	admin, err := kafka.NewAdmin(s.Kafka)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.EnsureTopic(ctx, kafka.TopicSpec{Name: s.Topic, Partitions: consumertest.Partitions, ReplicationFactor: 1, MinInsyncReplicas: 1}, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	evs := consumertest.Generate(t, 500, 0)
+	x := consumertest.Expect(evs)
+	s.Produce(t, evs)
+	s.WaitDone(t, x, 2*time.Minute)
+	s.AssertIndex(t, x)
+	if r := c.Health.Reason(); r != "" {
+		t.Errorf("not ready after the topic appeared: %q", r)
+	}
+	c.Close()
+}
+
+// lineCounter counts the lines written to it and keeps them.
+type lineCounter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lineCounter) snapshot() (int, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Count(l.buf.Bytes(), []byte("\n")), l.buf.String()
+}
