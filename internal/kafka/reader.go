@@ -53,7 +53,7 @@ func NewGroupReader(cfg Config, rc GroupReaderConfig, log *slog.Logger) (*kafkag
 		// A new partition is picked up without a restart.
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: 10 * time.Second,
-		ErrorLogger: newLimitedLogger(log.With("topic", rc.Topic, "group", rc.GroupID), slog.LevelWarn, time.Second),
+		ErrorLogger:            newLimitedLogger(log.With("topic", rc.Topic, "group", rc.GroupID), slog.LevelWarn, time.Second),
 	}
 	if err := rcfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configure reader: %w", err)
