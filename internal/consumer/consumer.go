@@ -108,6 +108,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		pipeline.MonitorLag(lagCtx, c.admin, c.s.Config.Group, c.s.Topic, c.s.Config.LagInterval, c.opt.Metrics, c.opt.Health, log)
 		return nil
 	})
+	// SHUTDOWN_TIMEOUT runs from ctx's end: the pipeline returns within
+	// its drain and commit shares of it, and leaving the group gets what is
+	// left, its own share at most.
+	deadline := make(chan time.Time, 1)
+	stopClock := context.AfterFunc(ctx, func() { deadline <- time.Now().Add(c.s.Config.ShutdownTimeout) })
+	defer stopClock()
 	runErr := p.Run(ctx)
 	stopLag()
 	_ = g.Wait()
@@ -115,7 +121,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Leaving the group hands the partitions over at once instead of after
 	// the session timeout. Both closes share the close budget, so a dead
 	// broker cannot hold the exit.
-	closeWithin(c.s.Config.closeTimeout(), log,
+	closeBudget := c.s.Config.closeTimeout()
+	select {
+	case d := <-deadline:
+		closeBudget = min(closeBudget, time.Until(d))
+	default:
+	}
+	closeWithin(closeBudget, log,
 		closer{"leave the consumer group", reader.Close},
 		closer{"close the dead-letter writer", writer.Close})
 	s := p.Stats()

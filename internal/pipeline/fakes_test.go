@@ -30,6 +30,11 @@ type fakeFetcher struct {
 	// onCommit, if set, sees every message committed, before the commit
 	// is recorded.
 	onCommit func(kafkago.Message)
+	// hangCommits makes every commit block until its context ends, like
+	// a group coordinator that stopped answering; commitsEntered counts
+	// the commits begun.
+	hangCommits    bool
+	commitsEntered int
 }
 
 func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafkago.Message, error) {
@@ -50,8 +55,14 @@ func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafkago.Message, error)
 	}
 }
 
-func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafkago.Message) error {
+func (f *fakeFetcher) CommitMessages(ctx context.Context, msgs ...kafkago.Message) error {
 	f.mu.Lock()
+	f.commitsEntered++
+	if f.hangCommits {
+		f.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	defer f.mu.Unlock()
 	if len(f.commitErr) > 0 {
 		err := f.commitErr[0]

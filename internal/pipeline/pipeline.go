@@ -146,7 +146,8 @@ func (p *Pipeline) Stats() Stats {
 
 // Run fetches, handles and commits until ctx ends. Then it stops fetching,
 // gives the batches in flight DrainTimeout to finish, commits what is
-// handled and returns nil. It returns an error when the Fetcher is closed
+// handled and returns nil, within DrainTimeout + CommitTimeout of ctx
+// ending even when the commits hang. It returns an error when the Fetcher is closed
 // or fails for good, or when a message cannot be handled for good (its dead
 // letter cannot be written: kafka.ErrPermanent). Then nothing at or after
 // that message is committed, and the error names its topic, partition and
@@ -163,9 +164,15 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// does not throw away a bulk request that is about to succeed.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	// Commits outlive intake by at most DrainTimeout + CommitTimeout, the
+	// one in flight and the final one alike, so that Run returns within
+	// that of its context ending, however slow the group coordinator.
+	commits, cancelCommits := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCommits()
 	stopDrain := context.AfterFunc(intake, func() {
 		t := time.AfterFunc(p.cfg.DrainTimeout, cancelWork)
 		context.AfterFunc(work, func() { t.Stop() })
+		time.AfterFunc(p.cfg.DrainTimeout+p.cfg.CommitTimeout, cancelCommits)
 	})
 	defer stopDrain()
 
@@ -179,7 +186,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	var g errgroup.Group
 	var fetchErr error
 	g.Go(func() error { fetchErr = p.fetchLoop(intake, fetched); return nil })
-	g.Go(func() error { p.commitLoop(commitStop, l); return nil })
+	g.Go(func() error { p.commitLoop(commitStop, commits, l); return nil })
 	if p.cfg.ProgressInterval > 0 {
 		g.Go(func() error { p.logProgress(intake); return nil })
 	}
