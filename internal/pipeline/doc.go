@@ -27,8 +27,19 @@
 //     elasticsearch's AsyncOffsetTracker).
 //
 // When every worker is busy and the next batch is full, fetching waits: a
-// slow Elasticsearch pushes back on Kafka, and memory stays bounded by
-// Workers + 1 batches plus the two read-ahead queues.
+// slow Elasticsearch pushes back on Kafka. What the pipeline holds is
+// bounded in messages and bytes: the two read-ahead queues (kafka-go's, of
+// QueueCapacity messages, and the pipeline's, of at most 256), Workers + 1
+// batches of at most BulkSize messages and about BulkBytes each, and the
+// ledger. The ledger keeps a few bytes per message that is fetched and not
+// yet committable, and one message that never finishes (a document retried
+// for ever) makes every later message of its partition such a message; so
+// a partition with MaxUncommitted of them is held back: the dispatcher
+// takes no more messages until half of them are released, and readiness
+// and the log say "partition 3 held back: 50000 messages waiting behind
+// offset 1234 since 12:00:01". kafka-go's Reader feeds every partition
+// through one queue and cannot pause one, so the whole fetch waits; the
+// messages stay in Kafka meanwhile.
 //
 // # Acknowledgement rules
 //
@@ -76,7 +87,10 @@
 // does guarantee is enough: a partition handed back to this member is read
 // again from its committed offset, which the ledger sees as a fetch at an
 // offset it already tracked, and then opens a new book for the partition,
-// so batches still in flight from before can no longer move its commit. The
+// so batches still in flight from before can no longer move its commit;
+// their documents that Elasticsearch did not take are not retried (they
+// are delivered again in the new book), and the old book no longer holds
+// back the fetch. The
 // in-flight batches of a partition that moved to another member finish, and
 // their commit (the broker accepts it from any member of the generation)
 // covers only what they handled: it never passes an unhandled message, at
