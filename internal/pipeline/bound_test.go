@@ -22,7 +22,7 @@ type streamFetcher struct {
 	mu        sync.Mutex
 	pool      []kafkago.Message
 	victim    kafkago.Message // served once, at partition 0 offset 7
-	available int64 // per partition
+	available int64           // per partition
 	next      []int64
 	turn      int
 	fetched   int64
