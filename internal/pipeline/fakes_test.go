@@ -20,10 +20,18 @@ import (
 // The fakes and helpers the pipeline tests share: a fetcher, an
 // Elasticsearch and a dead-letter writer that record what they were given.
 
-// fakeFetcher hands out msgs in order, then blocks like an idle topic.
+// fakeFetcher hands out msgs in order, then blocks like an idle topic. It
+// behaves like a Kafka group member where the pipeline can tell: the last
+// commit of a partition wins, not the highest; and rebalance starts a new
+// generation that delivers every partition again from its committed
+// offset, or from a higher one another member committed, while the
+// batches fetched before it may still be in flight.
 type fakeFetcher struct {
 	mu        sync.Mutex
 	msgs      []kafkago.Message
+	all       []kafkago.Message // every message, once rebalance replaced msgs
+	gen       int
+	last      map[int]int64 // per partition, the offset the last commit stored
 	next      int
 	commits   [][]kafkago.Message
 	commitErr []error // returned by successive commits, then nil
@@ -77,22 +85,52 @@ func (f *fakeFetcher) CommitMessages(ctx context.Context, msgs ...kafkago.Messag
 		}
 	}
 	f.commits = append(f.commits, append([]kafkago.Message(nil), msgs...))
+	if f.last == nil {
+		f.last = map[int]int64{}
+	}
+	for _, m := range msgs {
+		f.last[m.Partition] = m.Offset + 1 // Kafka stores what it is told, lower or not
+	}
 	return nil
 }
 
-// committed returns the committed offset (last message's offset + 1) per partition.
+// committed returns the committed offset (the last commit's offset + 1)
+// per partition.
 func (f *fakeFetcher) committed() map[int]int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[int]int64{}
-	for _, c := range f.commits {
-		for _, m := range c {
-			if m.Offset+1 > out[m.Partition] {
-				out[m.Partition] = m.Offset + 1
-			}
-		}
+	out := make(map[int]int64, len(f.last))
+	for p, o := range f.last {
+		out[p] = o
 	}
 	return out
+}
+
+// rebalance starts a new generation: every partition is delivered again
+// from its committed offset, or from the offset in elsewhere, which another
+// member committed meanwhile (and which becomes the committed offset).
+// What was fetched before is not taken back: its batches may still be in
+// flight, as after a real rebalance.
+func (f *fakeFetcher) rebalance(elsewhere map[int]int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.all == nil {
+		f.all = f.msgs
+	}
+	if f.last == nil {
+		f.last = map[int]int64{}
+	}
+	for p, o := range elsewhere {
+		f.last[p] = o
+	}
+	var again []kafkago.Message
+	for _, m := range f.all {
+		if m.Offset >= f.last[m.Partition] {
+			again = append(again, m)
+		}
+	}
+	f.msgs, f.next = again, 0
+	f.gen++
 }
 
 // fakeES emulates external versioning and lets a test script per-item answers.

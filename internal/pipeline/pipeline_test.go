@@ -326,7 +326,7 @@ func TestCommitFailureIsNotFatal(t *testing.T) {
 // the pipeline has no defaults of its own to fall back on.
 func TestNewRefusesAConfigWithoutARequiredField(t *testing.T) {
 	for _, field := range []string{"BulkSize", "BulkBytes", "Workers", "FlushInterval", "DrainTimeout",
-		"CommitTimeout", "CommitInterval", "RetryInitial", "RetryMax"} {
+		"CommitTimeout", "CommitInterval", "RetryInitial", "RetryMax", "MaxUncommitted"} {
 		t.Run(field, func(t *testing.T) {
 			c := testConfig()
 			reflect.ValueOf(&c).Elem().FieldByName(field).SetZero()
