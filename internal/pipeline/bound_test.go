@@ -12,6 +12,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // streamFetcher has available messages on each partition, made when
@@ -104,9 +105,9 @@ func TestStuckDocumentHoldsBackWithinTheBound(t *testing.T) {
 	}
 	c := testConfig()
 	c.BulkSize, c.Workers, c.MaxUncommitted = 100, 2, 5_000
-	var logs syncBuffer
+	var logs servicetest.SyncBuffer
 	health := newTestHealth()
-	p := newPipeline(t, c, f, es, &fakeDLQ{}, Options{Health: health, Log: newTextLogger(&logs)})
+	p := newPipeline(t, c, f, es, &fakeDLQ{}, Options{Health: health, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	stop := start(t, p)
 
 	eventually(t, "the fetch held back", func() bool { return strings.Contains(health.Reason(), "held back") })
@@ -142,23 +143,3 @@ func TestStuckDocumentHoldsBackWithinTheBound(t *testing.T) {
 		t.Errorf("%d messages of one partition waiting at the peak, over the bound %d", peak, c.MaxUncommitted)
 	}
 }
-
-// syncBuffer is a log destination the pipeline's goroutines may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTextLogger(w *syncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
