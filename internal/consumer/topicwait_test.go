@@ -1,18 +1,15 @@
 package consumer_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // A consumer started before its topic exists waits quietly, says why on
@@ -20,21 +17,14 @@ import (
 func TestConsumerWaitsQuietlyForAMissingTopic(t *testing.T) {
 	s := consumertest.NewStack(t)
 	s.Topic += "-later" // NewStack made the other one; this one does not exist yet
-	t.Cleanup(func() {
-		client, err := s.Kafka.Client()
-		if err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{s.Topic}})
-	})
-	logs := &lineCounter{}
+	t.Cleanup(func() { servicetest.DeleteTopic(t, s.Kafka.Brokers, s.Topic) })
+	logs := &servicetest.SyncBuffer{}
 	s.Log = logs
 	c := s.StartConsumer(t, "early")
 	const before = 10 * time.Second
 	time.Sleep(before)
-	lines, text := logs.snapshot()
+	text := logs.String()
+	lines := strings.Count(text, "\n")
 	t.Logf("%d log lines in the %v before the topic existed", lines, before)
 	if lines > 20 {
 		t.Errorf("%d log lines in %v while the topic was missing, want at most 20:\n%s", lines, before, text)
@@ -64,22 +54,4 @@ func TestConsumerWaitsQuietlyForAMissingTopic(t *testing.T) {
 		t.Errorf("not ready after the topic appeared: %q", r)
 	}
 	c.Close()
-}
-
-// lineCounter counts the lines written to it and keeps them.
-type lineCounter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lineCounter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lineCounter) snapshot() (int, string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Count(l.buf.Bytes(), []byte("\n")), l.buf.String()
 }

@@ -36,7 +36,7 @@ func TestTruncateKeepsReasonSourceAndAPrefix(t *testing.T) {
 			if err != nil || got != src || reason != "malformed: bad json" {
 				t.Errorf("ParseDLQHeaders = %v %q %v, want %v and the reason", got, reason, err, src)
 			}
-			if v := lastValue(cut, HeaderTruncated); v != strconv.Itoa(len(value)) {
+			if v := LastHeader(cut.Headers, HeaderTruncated); v != strconv.Itoa(len(value)) {
 				t.Errorf("%s = %q, want %d", HeaderTruncated, v, len(value))
 			}
 			var kept []string
@@ -65,8 +65,8 @@ func TestTruncateCutsAHugeReasonAndKey(t *testing.T) {
 	if !ok || Size(cut) > 4000 {
 		t.Fatalf("Truncate = %d bytes, %v; want at most 4000", Size(cut), ok)
 	}
-	if len(lastValue(cut, HeaderError)) != maxReason || len(cut.Key) != maxReason {
-		t.Errorf("reason %d and key %d bytes, want both cut to %d", len(lastValue(cut, HeaderError)), len(cut.Key), maxReason)
+	if len(LastHeader(cut.Headers, HeaderError)) != maxReason || len(cut.Key) != maxReason {
+		t.Errorf("reason %d and key %d bytes, want both cut to %d", len(LastHeader(cut.Headers, HeaderError)), len(cut.Key), maxReason)
 	}
 }
 
@@ -75,14 +75,4 @@ func TestTruncateReportsALimitTooSmallForTheEssentials(t *testing.T) {
 	if cut, ok := Truncate(m, 64); ok {
 		t.Fatalf("Truncate(64) = %d bytes, ok; the reason and source headers alone take more", Size(cut))
 	}
-}
-
-func lastValue(m kafkago.Message, key string) string {
-	v := ""
-	for _, h := range m.Headers {
-		if h.Key == key {
-			v = string(h.Value)
-		}
-	}
-	return v
 }

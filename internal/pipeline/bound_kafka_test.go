@@ -4,13 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
@@ -61,16 +59,7 @@ func TestStuckDocumentHoldsBackTheRealReader(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = reader.Close() })
 	es := newFakeES()
-	var mu sync.Mutex
-	stuck := true
-	es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if stuck && d.ID == string(victim.Key) {
-			return elastic.Outcome{Result: elastic.Retry, Status: 429, Reason: "es_rejected_execution_exception: stuck for the test"}, true
-		}
-		return elastic.Outcome{}, false
-	}
+	unstick := es.stick(string(victim.Key))
 	c := testConfig()
 	c.BulkSize, c.Workers, c.MaxUncommitted = 500, 3, 5_000
 	health := newTestHealth()
@@ -98,9 +87,7 @@ func TestStuckDocumentHoldsBackTheRealReader(t *testing.T) {
 	}
 	t.Logf("held back with %d of %d messages consumed: %s", held.Consumed, total, health.Reason())
 
-	mu.Lock()
-	stuck = false
-	mu.Unlock()
+	unstick()
 	admin, err := kafka.NewAdmin(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
@@ -90,19 +89,8 @@ func (f *streamFetcher) state() (fetched int64, committed map[int]int64) {
 func TestStuckDocumentHoldsBackWithinTheBound(t *testing.T) {
 	const available = 1_000_000
 	f := newStreamFetcher(t, 3, available)
-	victimKey := string(f.victim.Key) // partition 0 offset 7; its retries fail until released
 	es := newFakeES()
-	var once sync.Once
-	stuck := true
-	var mu sync.Mutex
-	es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if stuck && d.ID == victimKey {
-			return elastic.Outcome{Result: elastic.Retry, Status: 429, Reason: "es_rejected_execution_exception: stuck for the test"}, true
-		}
-		return elastic.Outcome{}, false
-	}
+	unstick := es.stick(string(f.victim.Key)) // partition 0 offset 7
 	c := testConfig()
 	c.BulkSize, c.Workers, c.MaxUncommitted = 100, 2, 5_000
 	var logs servicetest.SyncBuffer
@@ -127,11 +115,7 @@ func TestStuckDocumentHoldsBackWithinTheBound(t *testing.T) {
 	}
 	t.Logf("held back after fetching %d of %d available messages: %s", fetched, 3*available, health.Reason())
 
-	once.Do(func() {
-		mu.Lock()
-		stuck = false
-		mu.Unlock()
-	})
+	unstick()
 	eventually(t, "the stream flowing again past the bound", func() bool {
 		_, committed := f.state()
 		return committed[0] > int64(2*c.MaxUncommitted) && !strings.Contains(health.Reason(), "held back")

@@ -126,7 +126,7 @@ func (p *Pipeline) writeCut(work context.Context, msgs []kafkago.Message) ([]kaf
 			}
 			cut, ok := deadletter.Truncate(m, limit)
 			if !ok {
-				src := lastHeader(m, deadletter.HeaderSourceTopic) + "/" + lastHeader(m, deadletter.HeaderSourcePartition) + "@" + lastHeader(m, deadletter.HeaderSourceOffset)
+				src := deadletter.LastHeader(m.Headers, deadletter.HeaderSourceTopic) + "/" + deadletter.LastHeader(m.Headers, deadletter.HeaderSourcePartition) + "@" + deadletter.LastHeader(m.Headers, deadletter.HeaderSourceOffset)
 				return msgs[i:], fmt.Errorf("dead letter of %s refused as too large even cut to %d bytes: %w (to fix: raise max.message.bytes of the dead-letter topic, and KAFKA_BATCH_BYTES)",
 					src, limit, err)
 			}
@@ -134,20 +134,9 @@ func (p *Pipeline) writeCut(work context.Context, msgs []kafkago.Message) ([]kaf
 		}
 		if limit > 0 {
 			p.log.Warn("dead letter too large for the dead-letter topic; wrote it truncated, the whole message stays in the source topic",
-				"source_topic", lastHeader(m, deadletter.HeaderSourceTopic), "partition", lastHeader(m, deadletter.HeaderSourcePartition),
-				"offset", lastHeader(m, deadletter.HeaderSourceOffset), "bytes", deadletter.Size(m), "written_bytes", deadletter.Size(send))
+				"source_topic", deadletter.LastHeader(m.Headers, deadletter.HeaderSourceTopic), "partition", deadletter.LastHeader(m.Headers, deadletter.HeaderSourcePartition),
+				"offset", deadletter.LastHeader(m.Headers, deadletter.HeaderSourceOffset), "bytes", deadletter.Size(m), "written_bytes", deadletter.Size(send))
 		}
 	}
 	return nil, nil
-}
-
-// lastHeader is the value of m's last header key, as Kafka's clients read it.
-func lastHeader(m kafkago.Message, key string) string {
-	v := ""
-	for _, h := range m.Headers {
-		if h.Key == key {
-			v = string(h.Value)
-		}
-	}
-	return v
 }

@@ -335,3 +335,42 @@ func header(m kafkago.Message, key string) string {
 	}
 	return ""
 }
+
+// stick makes Elasticsearch answer every request for document id with a
+// retryable 429 until the returned func is called.
+func (f *fakeES) stick(id string) (unstick func()) {
+	var mu sync.Mutex
+	stuck := true
+	f.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stuck && d.ID == id {
+			return elastic.Outcome{Result: elastic.Retry, Status: 429, Reason: "es_rejected_execution_exception: stuck for the test"}, true
+		}
+		return elastic.Outcome{}, false
+	}
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stuck = false
+	}
+}
+
+// hang makes every request holding document id hang until release is
+// closed (or its context ends); held is closed when the first one does.
+func (f *fakeES) hang(id string, release <-chan struct{}) (held <-chan struct{}) {
+	h := make(chan struct{})
+	var once sync.Once
+	f.gate = func(ctx context.Context, docs []elastic.Doc) {
+		for _, d := range docs {
+			if d.ID == id {
+				once.Do(func() { close(h) })
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}
+	return h
+}

@@ -374,16 +374,7 @@ func TestHungRequestHoldsOnlyTheCommitBehindIt(t *testing.T) {
 	const victim = 50
 	es := newFakeES()
 	release := make(chan struct{})
-	es.gate = func(ctx context.Context, docs []elastic.Doc) {
-		for _, d := range docs {
-			if d.ID == evs[victim].OrderID {
-				select {
-				case <-release:
-				case <-ctx.Done():
-				}
-			}
-		}
-	}
+	es.hang(evs[victim].OrderID, release)
 	f := &fakeFetcher{msgs: msgs}
 	c := testConfig()
 	c.BulkSize, c.Workers = 10, 3

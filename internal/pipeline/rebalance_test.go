@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -64,19 +63,8 @@ func TestPartitionBackAtAHigherOffsetWhileAnOldBatchIsInFlight(t *testing.T) {
 	msgs, evs := events(t, 60, generator.Config{}, 1)
 	const victim = 5
 	es := newFakeES()
-	release, held := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	es.gate = func(ctx context.Context, docs []elastic.Doc) {
-		for _, d := range docs {
-			if d.ID == evs[victim].OrderID {
-				once.Do(func() { close(held) })
-				select {
-				case <-release:
-				case <-ctx.Done():
-				}
-			}
-		}
-	}
+	release := make(chan struct{})
+	held := es.hang(evs[victim].OrderID, release)
 	f := &fakeFetcher{msgs: msgs}
 	c := testConfig()
 	c.BulkSize, c.Workers = 10, 3
@@ -129,16 +117,7 @@ func TestSupersededVersionsStayUncommittedWhileTheirStandInRetries(t *testing.T)
 		t.Fatalf("order %s has no later version", id)
 	}
 	es := newFakeES()
-	var mu sync.Mutex
-	stuck := true
-	es.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if stuck && d.ID == id {
-			return elastic.Outcome{Result: elastic.Retry, Status: 429, Reason: "es_rejected_execution_exception"}, true
-		}
-		return elastic.Outcome{}, false
-	}
+	unstick := es.stick(id)
 	f := &fakeFetcher{msgs: msgs}
 	c := testConfig()
 	c.BulkSize = len(msgs) // one batch: the versions are superseded inside it
@@ -151,9 +130,7 @@ func TestSupersededVersionsStayUncommittedWhileTheirStandInRetries(t *testing.T)
 	if s := p.Stats(); s.Superseded != 0 {
 		t.Fatalf("%d messages counted superseded before their stand-in stood", s.Superseded)
 	}
-	mu.Lock()
-	stuck = false
-	mu.Unlock()
+	unstick()
 	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
 	if err := stop(); err != nil {
 		t.Fatal(err)
