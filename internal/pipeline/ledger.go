@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -39,11 +40,14 @@ type ledger struct {
 	// limit is the most messages a book tracks unreleased before it is
 	// over its bound (0: no bound); over holds those books and since when,
 	// and resumed signals (room for one) that one left it.
-	limit   int
-	over    map[*book]time.Time
-	resumed chan struct{}
-	now     func() time.Time
-	peak    int
+	limit int
+	over  map[*book]time.Time
+	// overCount is len(over), for the dispatcher to read per message
+	// without taking the lock.
+	overCount atomic.Int32
+	resumed   chan struct{}
+	now       func() time.Time
+	peak      int
 }
 
 type topicPartition struct {
@@ -99,6 +103,7 @@ func (l *ledger) track(m *kafkago.Message) ticket {
 	l.peak = max(l.peak, u)
 	if _, over := l.over[b]; !over && l.limit > 0 && u >= l.limit {
 		l.over[b] = l.now()
+		l.overCount.Store(int32(len(l.over)))
 	}
 	return ticket{b: b, seq: b.seq + int64(len(b.offsets)-1)}
 }
@@ -112,6 +117,7 @@ func (l *ledger) leaveBound(b *book) {
 		return
 	}
 	delete(l.over, b)
+	l.overCount.Store(int32(len(l.over)))
 	select {
 	case l.resumed <- struct{}{}:
 	default:

@@ -286,7 +286,9 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 				lingered = false
 			}
 			b.add(m, l.track(&m))
-			held = p.reportHold(held, l)
+			if held != nil || l.overCount.Load() > 0 {
+				held = p.reportHold(held, l)
+			}
 		case <-l.resumed:
 			held = p.reportHold(held, l)
 		case <-lingerDone:
