@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -99,12 +98,9 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.validate(); err != nil {
 		return settings.Usage(err)
 	}
-	template := deploy.OrdersTemplate
-	if cfg.TemplateFile != "" {
-		var err error
-		if template, err = os.ReadFile(cfg.TemplateFile); err != nil {
-			return settings.Usage(&settings.Error{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()})
-		}
+	template, tmpl, err := cfg.TemplateConfig.Load()
+	if err != nil {
+		return settings.Usage(err)
 	}
 	log, err := ops.NewLogger(stderr, cfg.ToolLogConfig.LogConfig(), "orderctl")
 	if err != nil {
@@ -135,7 +131,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := setupSecurity(waitCtx, esc, cfg, stdout); err != nil {
 		return err
 	}
-	if err := setupTemplate(waitCtx, esc, cfg.TemplateName, template, cfg.Index, stdout, log); err != nil {
+	if err := setupTemplate(waitCtx, esc, tmpl, template, stdout, log); err != nil {
 		return err
 	}
 	if cfg.KibanaURL == "" {
