@@ -4,7 +4,7 @@ SERVICES  := scripts/with-services
 GOTESTSUM := $(GO) tool gotestsum
 RESULTS   := .local/test-results
 
-.PHONY: test fmt-check vet lint test-go test-heavy test-outage test-cluster bench bench-quick bench-micro fuzz build local local-down verify services-up services-down
+.PHONY: test fmt-check vet lint test-go test-heavy test-outage test-cluster bench bench-quick bench-micro fuzz build local local-down verify services-up services-down dashboard-screenshot
 
 ## test: gofmt check, go vet, lint, then every test against real Kafka and Elasticsearch:
 ## the unit and integration tests with -race, the heavy fault runs without,
@@ -100,6 +100,11 @@ local-down:
 
 verify:
 	scripts/local verify
+
+## dashboard-screenshot: docs/dashboard.png, the page of orderctl dashboard
+## with data at 1440x900, taken by its browser test (needs chromium)
+dashboard-screenshot:
+	ORDERPIPE_DASHBOARD_SCREENSHOT=docs/dashboard.png $(SERVICES) $(GO) test -count=1 -run '^TestBrowserDashboard$$' ./internal/dashboard/
 
 services-up:
 	scripts/services start

@@ -422,3 +422,45 @@ func TestComposeKafkaHealthcheckHasASmallHeap(t *testing.T) {
 		t.Errorf("broker KAFKA_HEAP_OPTS = %v, want the broker's own (larger) heap", broker)
 	}
 }
+
+// TestComposeDashboard: the dashboard is optional (profile "dashboard"),
+// published on loopback only, runs orderctl dashboard from the setup image
+// against the stack's own services, and probes itself.
+func TestComposeDashboard(t *testing.T) {
+	if _, ok := loadCompose(t).Services["dashboard"]; ok {
+		t.Error("the dashboard runs without its profile")
+	}
+	for _, st := range stacks {
+		t.Run(st.name, func(t *testing.T) {
+			p := loadComposeFiles(t, st.files, "COMPOSE_PROFILES=go-consumer,dashboard")
+			d, ok := p.Services["dashboard"]
+			if !ok {
+				t.Fatal("COMPOSE_PROFILES=dashboard does not run the dashboard")
+			}
+			if !slices.Equal([]string(d.Command), []string{"dashboard"}) || d.Build == nil || d.Build.Target != "setup" {
+				t.Errorf("dashboard runs %v from target %v, want orderctl dashboard from the setup image", d.Command, d.Build)
+			}
+			if len(d.Ports) != 1 || d.Ports[0].HostIP != "127.0.0.1" || d.Ports[0].Published != "5602" || d.Ports[0].Target != 5602 {
+				t.Errorf("dashboard ports %+v, want 127.0.0.1:5602:5602", d.Ports)
+			}
+			if hc := d.HealthCheck; hc == nil || !slices.Equal([]string(hc.Test), []string{"CMD", "/usr/local/bin/orderctl", "dashboard", "-probe"}) {
+				t.Errorf("dashboard healthcheck %v, want orderctl dashboard -probe", hc)
+			}
+			for key, want := range map[string]string{
+				"DASHBOARD_ADDR": ":5602", "KAFKA_BROKERS": contract.InternalBootstrap, "KAFKA_TOPIC": contract.Topic,
+				"DLQ_TOPIC": contract.DLQTopic, "CONSUMER_GROUP": contract.ConsumerGroup, "ES_ADDRESSES": contract.ESURL,
+				"ES_INDEX": contract.Index, "ES_PASSWORD": p.Environment["ELASTIC_PASSWORD"],
+				"DASHBOARD_PRODUCER_METRICS": "http://producer:" + portOf(contract.ProducerOpsAddr) + "/metrics",
+				"DASHBOARD_CONSUMER_METRICS": "http://consumer:" + portOf(contract.ConsumerOpsAddr) + "/metrics",
+			} {
+				if got := env(t, p, "dashboard", key); got != want {
+					t.Errorf("dashboard %s = %q, want %q", key, got, want)
+				}
+			}
+			dependsOn(t, p, "dashboard", "elasticsearch", types.ServiceConditionHealthy)
+			dependsOn(t, p, "dashboard", "kafka", types.ServiceConditionHealthy)
+		})
+	}
+}
+
+func portOf(addr string) string { return addr[strings.LastIndexByte(addr, ':')+1:] }

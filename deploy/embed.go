@@ -30,3 +30,14 @@ var WriterRole []byte
 
 // WriterRoleName is the name the writer role is created under.
 const WriterRoleName = "orderpipe_writer"
+
+// ReaderRole is the role of a user that only reads the orders, all that
+// orderctl dashboard needs: scripts/services writes it into the secured test
+// node's file realm beside WriterRole, where the dashboard's tests read as a
+// user that holds it alone. The README shows how to create it elsewhere.
+//
+//go:embed elasticsearch/orderpipe-reader-role.json
+var ReaderRole []byte
+
+// ReaderRoleName is the name the reader role is created under.
+const ReaderRoleName = "orderpipe_reader"

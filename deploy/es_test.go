@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/orderpipe/orderpipe/internal/orderstats"
 )
 
 // esURL returns ORDERPIPE_TEST_ES_URL, skipping loudly when it is unset
@@ -276,15 +278,14 @@ func TestElasticsearchServesEveryPanel(t *testing.T) {
 		q := queries[id]
 		t.Run(id, func(t *testing.T) {
 			// Kibana adds the data view's time filter (timeField, last 24h).
-			timeFilter := map[string]any{"range": map[string]any{timeField: map[string]any{"gte": "now-24h", "lte": "now"}}}
+			rng := orderstats.DefaultRange
 			if q.Search != nil {
 				var sorts []any
 				for _, s := range q.Search.Sort {
 					sorts = append(sorts, map[string]any{s[0]: map[string]any{"order": s[1]}})
 				}
 				res := c.do(http.MethodPost, "/"+index+"/_search", map[string]any{
-					"size": 50, "query": map[string]any{"bool": map[string]any{"filter": []any{timeFilter}}},
-					"sort": sorts, "_source": q.Search.Columns,
+					"size": 50, "query": orderstats.RangeFilter(rng), "sort": sorts, "_source": q.Search.Columns,
 				})
 				hits, _ := res["hits"].(map[string]any)["hits"].([]any)
 				if len(hits) == 0 {
@@ -298,13 +299,31 @@ func TestElasticsearchServesEveryPanel(t *testing.T) {
 				}
 				return
 			}
-			aggs, path := buildAggs(q)
+			// The aggregation as internal/orderstats builds it for the
+			// dashboard page too.
+			p := q.panel()
 			res := c.do(http.MethodPost, "/"+index+"/_search", map[string]any{
-				"size": 0, "query": map[string]any{"bool": map[string]any{"filter": []any{timeFilter}}}, "aggs": aggs,
+				"size": 0, "track_total_hits": true, "query": orderstats.RangeFilter(rng), "aggs": p.Aggs(rng),
 			})
-			checkAggs(t, q, res["aggregations"].(map[string]any), path)
+			checkRows(t, p, res)
 		})
 	}
+	t.Run("the dashboard page's one search", func(t *testing.T) {
+		body := orderstats.Search(orderstats.DefaultRange, 10)
+		raw, _ := json.Marshal(c.do(http.MethodPost, "/"+index+"/_search", body))
+		got, err := orderstats.Decode(orderstats.DefaultRange.Name, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Total != int64(len(orders)) || len(got.Latest) != 10 {
+			t.Errorf("total %d and %d latest, want all %d orders (the last 3 h) and 10", got.Total, len(got.Latest), len(orders))
+		}
+		for _, p := range orderstats.Panels {
+			if rows := got.Panels[p.ID]; len(rows) == 0 {
+				t.Errorf("%s: no rows", p.Title)
+			}
+		}
+	})
 }
 
 func lookup(src map[string]any, dotted string) any {
@@ -319,81 +338,26 @@ func lookup(src map[string]any, dotted string) any {
 	return cur
 }
 
-// buildAggs nests the panel's bucket aggregations (outermost first) and puts
-// its metrics innermost, as Kibana does.
-func buildAggs(q panelQuery) (map[string]any, int) {
-	metrics := map[string]any{}
-	for i, m := range q.Metrics {
-		if m.Op == "count" {
-			continue
-		}
-		metrics[fmt.Sprintf("m%d", i)] = map[string]any{m.Op: map[string]any{"field": m.Field}}
-	}
-	inner := metrics
-	for i := len(q.Buckets) - 1; i >= 0; i-- {
-		b := q.Buckets[i]
-		var agg map[string]any
-		switch b.Op {
-		case "terms":
-			size := b.Size
-			if size == 0 {
-				size = 10
-			}
-			agg = map[string]any{"terms": map[string]any{"field": b.Field, "size": size}}
-		case "date_histogram":
-			iv := b.Interval
-			if iv == "" || iv == "auto" {
-				iv = "30m"
-			}
-			agg = map[string]any{"date_histogram": map[string]any{"field": b.Field, "fixed_interval": iv, "min_doc_count": 1}}
-		case "geotile_grid":
-			agg = map[string]any{"geotile_grid": map[string]any{"field": b.Field, "precision": 4}}
-		}
-		if len(inner) > 0 {
-			agg["aggs"] = inner
-		}
-		inner = map[string]any{fmt.Sprintf("b%d", i): agg}
-	}
-	return inner, len(q.Buckets)
-}
-
-// checkAggs asserts every bucket level is non-empty and every metric has a
-// positive value somewhere.
-func checkAggs(t *testing.T, q panelQuery, aggs map[string]any, depth int) {
+// checkRows asserts the panel's answer has buckets at every level (some
+// row) and every metric a positive value somewhere.
+func checkRows(t *testing.T, p orderstats.Panel, res map[string]any) {
 	t.Helper()
-	level := []map[string]any{aggs}
-	for i := 0; i < depth; i++ {
-		var next []map[string]any
-		for _, a := range level {
-			b, _ := a[fmt.Sprintf("b%d", i)].(map[string]any)
-			buckets, _ := b["buckets"].([]any)
-			for _, x := range buckets {
-				next = append(next, x.(map[string]any))
-			}
-		}
-		if len(next) == 0 {
-			t.Fatalf("%s: %s(%s) returned no buckets", q.Title, q.Buckets[i].Op, q.Buckets[i].Field)
-		}
-		level = next
+	aggs, _ := json.Marshal(res["aggregations"])
+	total, _ := lookup(res, "hits.total.value").(float64)
+	rows, err := p.Rows(aggs, int64(total))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, m := range q.Metrics {
+	if len(rows) == 0 {
+		t.Fatalf("%s: %s returned no buckets", p.Title, p.Signature())
+	}
+	for i, m := range p.Metrics {
 		best := 0.0
-		for _, a := range level {
-			var v float64
-			if m.Op == "count" {
-				if dc, ok := a["doc_count"].(float64); ok {
-					v = dc
-				} else if depth == 0 {
-					v = 1 // hits were filtered above; the count is the total
-				}
-			} else {
-				mv, _ := a[fmt.Sprintf("m%d", i)].(map[string]any)
-				v, _ = mv["value"].(float64)
-			}
-			best = math.Max(best, v)
+		for _, r := range rows {
+			best = math.Max(best, r.Values[i])
 		}
 		if best <= 0 {
-			t.Errorf("%s: %s(%s) is never positive", q.Title, m.Op, m.Field)
+			t.Errorf("%s: %s(%s) is never positive", p.Title, m.Op, m.Field)
 		}
 	}
 }

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io/fs"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/orderpipe/orderpipe/internal/orderstats"
 )
 
 const dataViewID = "orderpipe-orders-dataview"
@@ -20,7 +21,7 @@ const dataViewID = "orderpipe-orders-dataview"
 // orders when they were placed and a bar does not shrink as its orders move
 // on through their lifecycle; if the filter and the buckets used different
 // fields, a chart would show orders outside the time range it claims.
-const timeField = "created_at"
+const timeField = orderstats.TimeField
 
 // kibanaMaxBars is Kibana's histogram:maxBars default: a date histogram whose
 // fixed interval would draw more bars over the dashboard's range is scaled
@@ -100,7 +101,8 @@ func jsonAttr(t *testing.T, o savedObject, path ...string) any {
 }
 
 // panelQuery is what a panel asks Elasticsearch: nested bucket aggregations
-// (outermost first) with metrics inside. The ES test runs exactly this.
+// (outermost first) with metrics inside. The ES test runs it through
+// internal/orderstats, which builds the page's aggregations too.
 type panelQuery struct {
 	ID      string
 	Title   string
@@ -114,34 +116,30 @@ type bucketSpec struct {
 	Field    string
 	Interval string
 	Size     int
+	OrderBy  string // terms: the operation of the column Kibana orders by ("" for none)
 }
 
-type metricSpec struct {
-	Op    string // count, sum, avg, min, max, cardinality
-	Field string
-}
+type metricSpec = orderstats.Metric
 
 type searchSpec struct {
 	Columns []string
 	Sort    [][2]string
 }
 
-func (q panelQuery) signature() string {
-	var parts []string
+// panel is the query as internal/orderstats runs it.
+func (q panelQuery) panel() orderstats.Panel {
+	p := orderstats.Panel{ID: q.ID, Title: q.Title, Metrics: q.Metrics}
 	for _, b := range q.Buckets {
-		parts = append(parts, fmt.Sprintf("%s(%s)", b.Op, b.Field))
+		p.Buckets = append(p.Buckets, orderstats.Bucket{Op: b.Op, Field: b.Field, Size: b.Size})
 	}
-	for _, m := range q.Metrics {
-		if m.Op == "count" {
-			parts = append(parts, "count")
-		} else {
-			parts = append(parts, fmt.Sprintf("%s(%s)", m.Op, m.Field))
-		}
-	}
+	return p
+}
+
+func (q panelQuery) signature() string {
 	if q.Search != nil {
-		parts = append(parts, "search")
+		return strings.Join(slices.DeleteFunc([]string{q.panel().Signature(), "search"}, func(s string) bool { return s == "" }), "|")
 	}
-	return strings.Join(parts, "|")
+	return q.panel().Signature()
 }
 
 // panelQueries extracts what every visualization, map and saved search in the
@@ -208,7 +206,13 @@ func panelQueries(t *testing.T, objs []savedObject) map[string]panelQuery {
 					case "terms":
 						need(o, field, true)
 						size, _ := params["size"].(float64)
-						q.Buckets = append(q.Buckets, bucketSpec{Op: "terms", Field: field, Size: int(size)})
+						var orderBy string
+						if ob, _ := params["orderBy"].(map[string]any); ob["type"] == "column" {
+							col, _ := ob["columnId"].(string)
+							oc, _ := cols[col].(map[string]any)
+							orderBy, _ = oc["operationType"].(string)
+						}
+						q.Buckets = append(q.Buckets, bucketSpec{Op: "terms", Field: field, Size: int(size), OrderBy: orderBy})
 					case "date_histogram":
 						need(o, field, true, "date")
 						iv, _ := params["interval"].(string)

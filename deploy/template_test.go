@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 )
@@ -103,5 +104,24 @@ func TestTemplateSettings(t *testing.T) {
 	// items.category do not work on nested fields.
 	if typ := tb.Template.Mappings.Properties["items"]["type"]; typ == "nested" {
 		t.Error("items must not be nested")
+	}
+}
+
+// TestReaderRoleOnlyReads: the dashboard's role grants read on the orders
+// and nothing else, no cluster privilege and no other index.
+func TestReaderRoleOnlyReads(t *testing.T) {
+	var role struct {
+		Cluster []string `json:"cluster"`
+		Indices []struct {
+			Names      []string `json:"names"`
+			Privileges []string `json:"privileges"`
+		} `json:"indices"`
+	}
+	if err := json.Unmarshal(ReaderRole, &role); err != nil {
+		t.Fatal(err)
+	}
+	if len(role.Cluster) != 0 || len(role.Indices) != 1 ||
+		!slices.Equal(role.Indices[0].Names, []string{contract.Index + "*"}) || !slices.Equal(role.Indices[0].Privileges, []string{"read"}) {
+		t.Errorf("%s grants %+v, want read on %s* only", ReaderRoleName, role, contract.Index)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // name and default only; with every secret set in the environment, none of
 // their values is printed.
 func TestHelpPrintsNoSecret(t *testing.T) {
-	for _, args := range [][]string{{"setup", "-h"}, {"verify", "-h"}, {"tail", "-h"}} {
+	for _, args := range [][]string{{"setup", "-h"}, {"verify", "-h"}, {"tail", "-h"}, {"dashboard", "-h"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			servicetest.AssertHelpHidesSecrets(t, func(t *testing.T) string {
 				t.Helper()

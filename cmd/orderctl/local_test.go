@@ -19,15 +19,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+func freeAddr(t *testing.T) string { t.Helper(); return servicetest.FreeAddr(t) }
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -40,7 +32,7 @@ func repoRoot(t *testing.T) string {
 
 // TestMakeLocal runs `make local` against the already running test services
 // under names of its own, waits for orders in its index, checks `make verify`
-// and `make local-down`: producer and consumer gone, the services it did not
+// and `make local-down`: producer, consumer and dashboard gone, the services it did not
 // start left running.
 func TestMakeLocal(t *testing.T) {
 	brokers := servicetest.KafkaBrokers(t)
@@ -58,6 +50,7 @@ func TestMakeLocal(t *testing.T) {
 	topic, dlq, index := servicetest.Name(t, "orders"), servicetest.Name(t, "dlq"), servicetest.Name(t, "oplocal")
 	template := servicetest.Name(t, "oplocal-tmpl")
 	dir := t.TempDir()
+	dashboardAddr := freeAddr(t)
 	env := append(os.Environ(),
 		"ORDERPIPE_LOCAL_DIR="+dir,
 		"ORDERPIPE_SERVICES_DIR="+servicesDir,
@@ -66,7 +59,7 @@ func TestMakeLocal(t *testing.T) {
 		"KAFKA_TOPIC="+topic, "DLQ_TOPIC="+dlq, "ES_INDEX="+index,
 		"CONSUMER_GROUP="+servicetest.Name(t, "oplocal-group"),
 		"ES_TEMPLATE_NAME="+template, "ES_TEMPLATE_FILE="+privateTemplate(t, index, nil),
-		"PRODUCER_OPS_ADDR="+freeAddr(t), "CONSUMER_OPS_ADDR="+freeAddr(t),
+		"PRODUCER_OPS_ADDR="+freeAddr(t), "CONSUMER_OPS_ADDR="+freeAddr(t), "DASHBOARD_ADDR="+dashboardAddr,
 		"PRODUCER_RATE=50", "PRODUCER_BACKFILL_DAYS=0", "PRODUCER_MALFORMED_SHARE=0.05",
 		"VERIFY_SETTLE=90s",
 	)
@@ -101,13 +94,13 @@ func TestMakeLocal(t *testing.T) {
 		t.Fatalf("make local: %v\n%s", err, out)
 	}
 	t.Logf("make local took %s", time.Since(start).Round(time.Millisecond))
-	for _, want := range []string{"orderpipe is running locally", "left alone by make local-down", "producer ready", "consumer ready"} {
+	for _, want := range []string{"orderpipe is running locally", "left alone by make local-down", "producer ready", "consumer ready", "dashboard ready", "http://" + dashboardAddr + "/"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("make local output lacks %q:\n%s", want, out)
 		}
 	}
 	pids := map[string]int{}
-	for _, name := range []string{"producer", "consumer"} {
+	for _, name := range []string{"producer", "consumer", "dashboard"} {
 		b, err := os.ReadFile(filepath.Join(dir, "run", name+".pid"))
 		if err != nil {
 			t.Fatalf("no pid file for %s: %v", name, err)
@@ -131,6 +124,19 @@ func TestMakeLocal(t *testing.T) {
 			t.Fatalf("no order indexed in 2 minutes; consumer log:\n%s", logs)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+
+	// The dashboard make local started shows them, and the daemons' health.
+	for path, want := range map[string]string{"/api/stats?range=15m": `"total":`, "/api/health": `"ready":true`} {
+		res, err := http.Get("http://" + dashboardAddr + path)
+		if err != nil {
+			t.Fatalf("dashboard: %v", err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), want) || strings.Contains(string(body), `"total":0,`) {
+			t.Errorf("dashboard %s: HTTP %d %.300s, want 200 with %s (and orders)", path, res.StatusCode, body, want)
+		}
 	}
 
 	// make verify proves the running pipeline lost nothing so far.

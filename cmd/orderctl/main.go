@@ -1,7 +1,8 @@
 // Command orderctl operates an orderpipe stack: `setup` creates the topics,
 // users, index template and Kibana objects; `tail` follows the orders topic
 // live; `verify` reconciles Kafka with Elasticsearch and exits non-zero on
-// any difference.
+// any difference; `dashboard` serves a live page of the orders and of the
+// pipeline's health.
 //
 // Settings come from the same environment variables as the daemons
 // (KAFKA_BROKERS, KAFKA_TOPIC, DLQ_TOPIC, ES_ADDRESSES, ES_INDEX...);
@@ -54,6 +55,7 @@ func subcommands() []subcommand {
 		{"setup", "create topics, users/roles, index template and Kibana objects (idempotent)", runSetup},
 		{"tail", "follow the orders topic live, one line per event", runTail},
 		{"verify", "reconcile Kafka with Elasticsearch; exit 1 on any difference", runVerify},
+		{"dashboard", "serve a live page of the orders and the pipeline's health (127.0.0.1:5602)", runDashboard},
 	}
 }
 
@@ -135,3 +137,13 @@ func stageProgress(w io.Writer, quietFor func() bool) func(stage string, done, t
 // to kafka.Config (both are named Config) and envconfig still reads the
 // unprefixed variables.
 type ESConfig struct{ elastic.Config }
+
+// newES builds the client of cfg; a bad ES_* setting is a usage error
+// (exit 2), anything else as it is.
+func newES(cfg ESConfig) (*elastic.Client, error) {
+	esc, err := elastic.New(cfg.Config)
+	if err != nil && errors.Is(err, settings.ErrInvalid) {
+		return nil, settings.Usage(err)
+	}
+	return esc, err
+}

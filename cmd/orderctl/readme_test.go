@@ -13,7 +13,7 @@ import (
 // subcommands' -h list, rendered from the same declarations, one row per
 // variable with the subcommands that read it; `make docs` rewrites it.
 func TestREADMESettingsTable(t *testing.T) {
-	cmds := []settings.Command{{Name: "setup", Spec: &setupConfig{}}, {Name: "tail", Spec: &tailConfig{}}, {Name: "verify", Spec: &verifyConfig{}}}
+	cmds := []settings.Command{{Name: "setup", Spec: &setupConfig{}}, {Name: "tail", Spec: &tailConfig{}}, {Name: "verify", Spec: &verifyConfig{}}, {Name: "dashboard", Spec: &dashboardConfig{}}}
 	// A new subcommand's settings belong in the table too.
 	var want []string
 	for _, c := range subcommands() {

@@ -89,11 +89,8 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return settings.Usage(err)
 	}
-	esc, err := elastic.New(cfg.ESConfig.Config)
+	esc, err := newES(cfg.ESConfig)
 	if err != nil {
-		if errors.Is(err, settings.ErrInvalid) {
-			return settings.Usage(err)
-		}
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

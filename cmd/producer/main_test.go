@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/orderpipe/orderpipe/internal/dashboard"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -212,7 +213,8 @@ func checkOps(t *testing.T, addr string) {
 	for path, want := range map[string]string{
 		"/healthz": "ok",
 		"/readyz":  "ready",
-		"/metrics": "orderpipe_producer_produced_total",
+		"/metrics": dashboard.ProducedTotal, // the series orderctl dashboard reads
+
 	} {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {

@@ -16,7 +16,7 @@ import (
 // tags here are the one home of the consumer's defaults and this file the
 // one place they become the pipeline's and the reader's configuration.
 type Config struct {
-	Group            string        `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
+	kafka.GroupConfig
 	SessionTimeout   time.Duration `envconfig:"KAFKA_SESSION_TIMEOUT" default:"10s" desc:"how long the group waits for a silent member before moving its partitions (6s to 5m)"`
 	BulkSize         int           `envconfig:"BULK_SIZE" default:"2000" desc:"most messages in one _bulk request"`
 	BulkBytes        int           `envconfig:"BULK_BYTES" default:"5242880" desc:"most message bytes in one _bulk request"`

@@ -107,3 +107,17 @@ func (c *Client) PutUser(ctx context.Context, name string, body []byte) (created
 	}
 	return user.Created, nil
 }
+
+// Search runs body (a search request) on the client's index and returns
+// Elasticsearch's answer as it is, for callers that build their own queries
+// and read their own aggregations (internal/orderstats). A missing index is
+// a *StatusError matched by ErrNotFound.
+func (c *Client) Search(ctx context.Context, body []byte) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var raw json.RawMessage
+	if err := c.do(ctx, esapi.SearchRequest{Index: []string{c.index}, Body: bytes.NewReader(body)}, &raw); err != nil {
+		return nil, fmt.Errorf("search %s: %w", c.index, err)
+	}
+	return raw, nil
+}

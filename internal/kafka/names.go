@@ -17,6 +17,12 @@ func (c TopicConfig) Validate() error {
 	return nil
 }
 
+// GroupConfig names the consumers' group: the consumer joins it, orderctl
+// dashboard reads its lag.
+type GroupConfig struct {
+	Group string `envconfig:"CONSUMER_GROUP" default:"orderpipe-consumer" desc:"consumer group; consumers in one group share the partitions"`
+}
+
 // DLQConfig names the dead-letter topic, for the same reason as TopicConfig:
 // the consumer writes it, orderctl creates and reads it.
 type DLQConfig struct {

@@ -18,12 +18,13 @@ import (
 // Elasticsearch node that runs with security and HTTPS on (scripts/services
 // with ORDERPIPE_ES_SECURITY=true and ORDERPIPE_ES_TLS=true).
 const (
-	EnvSecureESURL              = "ORDERPIPE_TEST_SECURE_ES_URL"
-	EnvSecureESCACert           = "ORDERPIPE_TEST_SECURE_ES_CA_CERT"
-	EnvSecureESUsername         = "ORDERPIPE_TEST_SECURE_ES_USERNAME"
-	EnvSecureESPassword         = "ORDERPIPE_TEST_SECURE_ES_PASSWORD"
-	EnvSecureESConsumerPassword = "ORDERPIPE_TEST_SECURE_ES_CONSUMER_PASSWORD"
-	EnvSecureESLogstashPassword = "ORDERPIPE_TEST_SECURE_ES_LOGSTASH_PASSWORD"
+	EnvSecureESURL               = "ORDERPIPE_TEST_SECURE_ES_URL"
+	EnvSecureESCACert            = "ORDERPIPE_TEST_SECURE_ES_CA_CERT"
+	EnvSecureESUsername          = "ORDERPIPE_TEST_SECURE_ES_USERNAME"
+	EnvSecureESPassword          = "ORDERPIPE_TEST_SECURE_ES_PASSWORD"
+	EnvSecureESConsumerPassword  = "ORDERPIPE_TEST_SECURE_ES_CONSUMER_PASSWORD"
+	EnvSecureESLogstashPassword  = "ORDERPIPE_TEST_SECURE_ES_LOGSTASH_PASSWORD"
+	EnvSecureESDashboardPassword = "ORDERPIPE_TEST_SECURE_ES_DASHBOARD_PASSWORD"
 )
 
 // Users of the secured node. Its file realm holds the two writers, both with
@@ -34,6 +35,9 @@ const (
 const (
 	ConsumerUser = "orderpipe_consumer"
 	LogstashUser = "logstash_writer"
+	// DashboardUser holds the orderpipe_reader role of
+	// deploy/elasticsearch/orderpipe-reader-role.json alone: read on orders*.
+	DashboardUser = "orderpipe_dashboard"
 )
 
 // SecureES is the secured Elasticsearch node: HTTPS with a CA made when it
@@ -45,25 +49,37 @@ type SecureES struct {
 	AdminPassword    string
 	ConsumerPassword string
 	LogstashPassword string
+	// DashboardPassword is DashboardUser's; empty on a node started before
+	// that user existed (see Dashboard).
+	DashboardPassword string
 }
 
 // SecureElasticsearch returns the secured node, or skips (fails on CI).
 func SecureElasticsearch(tb testing.TB) SecureES {
 	tb.Helper()
 	return SecureES{
-		URL:              require(tb, EnvSecureESURL),
-		CACert:           require(tb, EnvSecureESCACert),
-		AdminUser:        require(tb, EnvSecureESUsername),
-		AdminPassword:    require(tb, EnvSecureESPassword),
-		ConsumerPassword: require(tb, EnvSecureESConsumerPassword),
-		LogstashPassword: require(tb, EnvSecureESLogstashPassword),
+		URL:               require(tb, EnvSecureESURL),
+		CACert:            require(tb, EnvSecureESCACert),
+		AdminUser:         require(tb, EnvSecureESUsername),
+		AdminPassword:     require(tb, EnvSecureESPassword),
+		ConsumerPassword:  require(tb, EnvSecureESConsumerPassword),
+		LogstashPassword:  require(tb, EnvSecureESLogstashPassword),
+		DashboardPassword: os.Getenv(EnvSecureESDashboardPassword),
 	}
+}
+
+// Dashboard returns DashboardUser's password, or skips (fails on CI) on a
+// node without that user.
+func (s SecureES) Dashboard(tb testing.TB) string {
+	tb.Helper()
+	return require(tb, EnvSecureESDashboardPassword)
 }
 
 // Secrets lists every password of the node, for tests that assert none of
 // them reaches a log.
 func (s SecureES) Secrets() []string {
-	return []string{s.AdminPassword, s.ConsumerPassword, s.LogstashPassword}
+	return slices.DeleteFunc([]string{s.AdminPassword, s.ConsumerPassword, s.LogstashPassword, s.DashboardPassword},
+		func(p string) bool { return p == "" })
 }
 
 // HTTPClient trusts the node's CA and nothing else.

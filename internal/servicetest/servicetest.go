@@ -14,6 +14,7 @@ package servicetest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"regexp"
 	"strings"
@@ -73,4 +74,17 @@ func Name(tb testing.TB, prefix string) string {
 		test = test[:60]
 	}
 	return prefix + "-" + test + "-" + hex.EncodeToString(b[:])
+}
+
+// FreeAddr returns a loopback host:port that nothing listens on now: a port
+// bound a moment ago and released, for a server a test starts there later
+// or for an address that must refuse connections.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("find a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

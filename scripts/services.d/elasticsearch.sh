@@ -65,16 +65,19 @@ run_as_es_user() {
 }
 
 # configure_security DIR turns security on: the elastic bootstrap password in
-# the keystore, and file-realm users with the orderpipe_writer role. The
+# the keystore, file-realm users with the orderpipe_writer role and one,
+# orderpipe_dashboard, with the read-only orderpipe_reader role. The
 # native realm (users and roles made through the API, API keys) cannot work
 # with this distribution: its .security index needs the analysis-common
 # module, which the integ-test zip lacks. roles.yml is generated from the
-# role file orderctl setup sends, so both grant the same.
+# role files in deploy/elasticsearch (the writer's is the one orderctl setup
+# sends), so both grant the same.
 configure_security() {
-  local dir=$1 role_file="$root/deploy/elasticsearch/orderpipe-writer-role.json"
+  local dir=$1 roles="$root/deploy/elasticsearch"
   command -v python3 >/dev/null || die "python3 is needed to write roles.yml"
-  python3 -c 'import json,sys; print("orderpipe_writer: " + json.dumps(json.load(open(sys.argv[1]))))' "$role_file" \
-    >"$dir/config/roles.yml" || die "cannot convert $role_file into roles.yml"
+  python3 -c 'import json,sys; [print(n + ": " + json.dumps(json.load(open(f)))) for n, f in zip(sys.argv[1::2], sys.argv[2::2])]' \
+    orderpipe_writer "$roles/orderpipe-writer-role.json" orderpipe_reader "$roles/orderpipe-reader-role.json" \
+    >"$dir/config/roles.yml" || die "cannot convert $roles/*-role.json into roles.yml"
   echo "xpack.security.enabled: true" >>"$dir/config/elasticsearch.yml"
   if [ "$es_tls" = true ]; then
     make_certs "$dir/config/certs" "$dir/logs/certs.log"
@@ -90,14 +93,16 @@ configure_security() {
   printf '%s' "$es_password" | run_as_es_user "$dir" "$es_home/bin/elasticsearch-keystore" add -x -f bootstrap.password >>"$tools_log" 2>&1 ||
     { cat "$tools_log" >&2; die "elasticsearch-keystore add bootstrap.password failed"; }
   local user password
-  for user in orderpipe_consumer logstash_writer; do
-    password=$es_consumer_password
+  local role
+  for user in orderpipe_consumer logstash_writer orderpipe_dashboard; do
+    password=$es_consumer_password role=orderpipe_writer
     [ "$user" = logstash_writer ] && password=$es_logstash_password
+    [ "$user" = orderpipe_dashboard ] && password=$es_dashboard_password role=orderpipe_reader
     [ "${#password}" -ge 6 ] || die "the password of $user must have at least 6 characters"
     # Without -p the tool asks twice; with no console it reads the answers
     # from stdin.
     printf '%s\n%s\n' "$password" "$password" |
-      run_as_es_user "$dir" "$es_home/bin/elasticsearch-users" useradd "$user" -r orderpipe_writer >>"$tools_log" 2>&1 ||
+      run_as_es_user "$dir" "$es_home/bin/elasticsearch-users" useradd "$user" -r "$role" >>"$tools_log" 2>&1 ||
       { cat "$tools_log" >&2; die "elasticsearch-users useradd $user failed"; }
   done
 }
@@ -188,6 +193,7 @@ write_env() {
     echo "ORDERPIPE_TEST_ES_PASSWORD=$es_password"
     echo "ORDERPIPE_TEST_ES_CONSUMER_PASSWORD=$es_consumer_password"
     echo "ORDERPIPE_TEST_ES_LOGSTASH_PASSWORD=$es_logstash_password"
+    echo "ORDERPIPE_TEST_ES_DASHBOARD_PASSWORD=$es_dashboard_password"
   fi
   [ "$es_tls" = true ] && echo "ORDERPIPE_TEST_ES_CA_CERT=$(es_dir 1)/config/certs/ca.crt"
   return 0
