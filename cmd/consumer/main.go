@@ -42,14 +42,14 @@ func exitCode(err error, stderr io.Writer) int {
 // They are exported because envconfig skips unexported fields.
 type (
 	KafkaConfig    = kafka.Config
-	WriterConfig   = kafka.WriterConfig
+	BatchConfig    = kafka.BatchConfig
 	ElasticConfig  = elastic.Config
 	ConsumerConfig = consumer.Config
 )
 
 type config struct {
 	KafkaConfig
-	WriterConfig
+	BatchConfig
 	ElasticConfig
 	kafka.TopicConfig
 	kafka.DLQConfig
@@ -69,7 +69,7 @@ type OpsConfig struct {
 }
 
 func (c *config) validate() error {
-	for _, v := range []func() error{c.KafkaConfig.Validate, c.WriterConfig.Validate, c.ElasticConfig.Validate,
+	for _, v := range []func() error{c.KafkaConfig.Validate, c.BatchConfig.Validate, c.ElasticConfig.Validate,
 		c.TopicConfig.Validate, func() error { return c.DLQConfig.Validate(c.TopicConfig) }, c.DLQLayout.Validate, c.TemplateConfig.Validate,
 		c.ConsumerConfig.Validate} {
 		if err := v(); err != nil {
@@ -154,7 +154,7 @@ func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipelin
 		return settings.Usage(err)
 	}
 	c, err := consumer.New(consumer.Settings{
-		Kafka: cfg.KafkaConfig, Writer: cfg.WriterConfig, Elastic: cfg.ElasticConfig,
+		Kafka: cfg.KafkaConfig, Writer: cfg.BatchConfig, Elastic: cfg.ElasticConfig,
 		Topic:        cfg.Topic,
 		DLQ:          cfg.DLQLayout.Spec(cfg.DLQTopic),
 		TemplateName: cfg.TemplateName, Template: template,

@@ -164,3 +164,36 @@ func TestHealthcheckProbesTheDaemonsAddress(t *testing.T) {
 		t.Fatalf("healthcheck against the running listener at %s: %v", srv.Addr(), err)
 	}
 }
+
+// The consumer writes dead letters with acks=all whatever KAFKA_ACKS says,
+// so it refuses a value it would not honour, saying why, and does not list
+// the variable; "all", what it does anyway, may stay in a shared
+// environment.
+func TestKafkaAcksIsRefusedUnlessAll(t *testing.T) {
+	for _, v := range []string{"none", "one", "0", "1"} {
+		t.Run(v, func(t *testing.T) {
+			t.Setenv("KAFKA_ACKS", v)
+			err := run(context.Background(), nil, io.Discard, io.Discard)
+			var stderr bytes.Buffer
+			if code := exitCode(err, &stderr); code != 2 {
+				t.Fatalf("exit code %d (err %v), want 2", code, err)
+			}
+			if msg := stderr.String(); !strings.Contains(msg, "KAFKA_ACKS") || !strings.Contains(msg, "acks=all") {
+				t.Fatalf("message %q does not name KAFKA_ACKS and say dead letters use acks=all", msg)
+			}
+		})
+	}
+	for _, v := range []string{"all", "ALL", "-1"} {
+		t.Setenv("KAFKA_ACKS", v)
+		if _, err := loadConfig(); err != nil {
+			t.Errorf("KAFKA_ACKS=%s: %v, want it accepted", v, err)
+		}
+	}
+	var help bytes.Buffer
+	if err := usage(&help); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(help.String(), "KAFKA_ACKS") {
+		t.Error("consumer -h lists KAFKA_ACKS, which it does not read")
+	}
+}

@@ -104,7 +104,7 @@ func (s *stack) putOlder(t *testing.T, id string, v int, source []byte) {
 func (s *stack) produce(t *testing.T, topic string, msgs []kafkago.Message) {
 	t.Helper()
 	w, err := kafka.NewWriter(kafka.Config{Brokers: s.brokers, ClientID: "orderctl-test"}, kafka.WriterConfig{
-		Acks: "all", Compression: "none", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond,
+		Acks: "all", BatchConfig: kafka.BatchConfig{Compression: "none", BatchSize: 1000, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
 	}, topic)
 	if err != nil {
 		t.Fatal(err)

@@ -247,7 +247,7 @@ func TestTailFailingPartWayLeavesNoReader(t *testing.T) {
 func (s *stack) produceSentinels(t *testing.T, partitions int) {
 	t.Helper()
 	w, err := kafka.NewWriter(kafka.Config{Brokers: s.brokers, ClientID: "orderctl-test"}, kafka.WriterConfig{
-		Acks: "all", Compression: "none", BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond,
+		Acks: "all", BatchConfig: kafka.BatchConfig{Compression: "none", BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
 	}, s.topic)
 	if err != nil {
 		t.Fatal(err)

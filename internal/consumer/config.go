@@ -23,8 +23,17 @@ type Config struct {
 	FlushInterval    time.Duration `envconfig:"FLUSH_INTERVAL" default:"5ms" desc:"linger: longest a batch that is not full waits for more messages, from its first one, before it is sent (under load, batches fill while the workers are busy)"`
 	BulkWorkers      int           `envconfig:"BULK_WORKERS" default:"3" desc:"_bulk requests kept in flight at once; batches finish in any order and each partition is committed up to its first unhandled message"`
 	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
+	MaxUncommitted   int           `envconfig:"MAX_UNCOMMITTED" default:"50000" desc:"most messages of one partition fetched and not yet committable (waiting behind one not handled); at the bound no more are fetched until half are done, and /readyz names the partition; at least (BULK_WORKERS + 1) × BULK_SIZE"`
 	ops.DaemonConfig
 	LagInterval time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
+}
+
+// RetiredVariables names KAFKA_ACKS: the consumer writes dead letters with
+// acks=all whatever it says (kafka.NewDeadLetterWriter), so it refuses any
+// other value rather than appear to honour it.
+func (Config) RetiredVariables() []settings.Retired {
+	return []settings.Retired{{Name: "KAFKA_ACKS", Accepts: []string{"all", "-1"},
+		Why: "the consumer always writes dead letters with acks=all, since it commits a dead-lettered message's offset once Kafka acknowledged the dead letter, and a weaker acknowledgement could lose it"}}
 }
 
 // Validate reports the first setting the consumer cannot run with, naming
@@ -51,6 +60,8 @@ func (c Config) Validate() error {
 		return bad("BULK_WORKERS", "%d is outside [1, 64]", c.BulkWorkers)
 	case c.RetryMaxInterval < 100*time.Millisecond:
 		return bad("RETRY_MAX_INTERVAL", "must be at least 100ms")
+	case c.MaxUncommitted < (c.BulkWorkers+1)*c.BulkSize:
+		return bad("MAX_UNCOMMITTED", "%d is below (BULK_WORKERS + 1) × BULK_SIZE (%d): a partition would be held back by its own batches in flight", c.MaxUncommitted, (c.BulkWorkers+1)*c.BulkSize)
 	case c.LagInterval <= 0:
 		return bad("LAG_INTERVAL", "must be positive")
 	}
@@ -77,6 +88,7 @@ func (c Config) pipelineConfig() pipeline.Config {
 		BulkSize: c.BulkSize, BulkBytes: c.BulkBytes, FlushInterval: c.FlushInterval, Workers: c.BulkWorkers,
 		DrainTimeout: drain, CommitTimeout: (c.ShutdownTimeout - drain) / 2, CommitInterval: commitInterval,
 		RetryInitial: retryInitial, RetryMax: c.RetryMaxInterval, ProgressInterval: c.ProgressInterval,
+		MaxUncommitted: c.MaxUncommitted,
 	}
 }
 

@@ -28,7 +28,7 @@ import (
 // topics already validated.
 type Settings struct {
 	Kafka   kafka.Config
-	Writer  kafka.WriterConfig // the dead-letter writer
+	Writer  kafka.BatchConfig // the dead-letter writer's; its acks are always all
 	Elastic elastic.Config
 
 	Topic string
@@ -76,7 +76,8 @@ func New(s Settings, opt pipeline.Options) (*Consumer, error) {
 	return &Consumer{s: s, opt: opt, es: es, admin: admin, template: template}, nil
 }
 
-// Run installs the template and the dead-letter topic, then consumes until
+// Run installs the template and the dead-letter topic, waits for the orders
+// topic to exist (waitForTopic), then consumes until
 // ctx ends and shuts down in order: drain, commit, leave the group. A ctx
 // that ends during start-up is a clean stop (nil): nothing was fetched.
 func (c *Consumer) Run(ctx context.Context) error {
@@ -84,16 +85,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if stopped, err := c.prepare(ctx); stopped || err != nil {
 		return err
 	}
+	if stopped := c.waitForTopic(ctx); stopped {
+		return nil
+	}
 	reader, err := kafka.NewGroupReader(c.s.Kafka, c.s.Config.readerConfig(c.s.Topic), log)
 	if err != nil {
 		return err
 	}
-	writer, err := kafka.NewWriter(c.s.Kafka, c.s.Writer, c.s.DLQ.Name)
+	writer, err := kafka.NewDeadLetterWriter(c.s.Kafka, c.s.Writer, c.s.DLQ.Name)
 	if err != nil {
 		reader.Close()
 		return err
 	}
-	dlq := &pipeline.KafkaDeadLetters{Writer: writer}
+	dlq := &pipeline.KafkaDeadLetters{Writer: writer, Topic: c.s.DLQ.Name}
 	p, err := pipeline.New(c.s.Config.pipelineConfig(), reader, c.es, dlq, c.opt)
 	if err != nil {
 		reader.Close()
@@ -112,6 +116,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		pipeline.MonitorLag(lagCtx, c.admin, c.s.Config.Group, c.s.Topic, c.s.Config.LagInterval, c.opt.Metrics, c.opt.Health, log)
 		return nil
 	})
+	// SHUTDOWN_TIMEOUT runs from ctx's end: the pipeline returns within
+	// its drain and commit shares of it, and leaving the group gets what is
+	// left, its own share at most.
+	deadline := make(chan time.Time, 1)
+	stopClock := context.AfterFunc(ctx, func() { deadline <- time.Now().Add(c.s.Config.ShutdownTimeout) })
+	defer stopClock()
 	runErr := p.Run(ctx)
 	stopLag()
 	_ = g.Wait()
@@ -119,7 +129,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// Leaving the group hands the partitions over at once instead of after
 	// the session timeout. Both closes share the close budget, so a dead
 	// broker cannot hold the exit.
-	closeWithin(c.s.Config.closeTimeout(), log,
+	closeBudget := c.s.Config.closeTimeout()
+	select {
+	case d := <-deadline:
+		closeBudget = min(closeBudget, time.Until(d))
+	default:
+	}
+	closeWithin(closeBudget, log,
 		closer{"leave the consumer group", reader.Close},
 		closer{"close the dead-letter writer", writer.Close})
 	s := p.Stats()

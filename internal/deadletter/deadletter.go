@@ -46,6 +46,18 @@ func Headers(src Source, reason string) []kafkago.Header {
 	}
 }
 
+// LastHeader is the value of the last of headers named key ("" when none),
+// as Kafka's own clients read a repeated header.
+func LastHeader(headers []kafkago.Header, key string) string {
+	v := ""
+	for _, h := range headers {
+		if h.Key == key {
+			v = string(h.Value)
+		}
+	}
+	return v
+}
+
 // ErrNotDeadLetter is returned by ParseDLQHeaders for a record that lacks the
 // source headers, so it cannot be matched to any message.
 var ErrNotDeadLetter = errors.New("no orderpipe source headers")

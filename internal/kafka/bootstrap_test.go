@@ -26,7 +26,7 @@ func TestWriterBootstrapsPastADeadFirstBroker(t *testing.T) {
 
 	deadFirst := false
 	for i := 0; i < 30 && !deadFirst; i++ {
-		w, err := NewWriter(cfg, WriterConfig{Acks: "all", Compression: "none", BatchSize: 10, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond}, topic)
+		w, err := NewWriter(cfg, WriterConfig{Acks: "all", BatchConfig: BatchConfig{Compression: "none", BatchSize: 10, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond}}, topic)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func TestConfigValidateNamesTheVariable(t *testing.T) {
 }
 
 func TestWriterConfigValidateNamesTheVariable(t *testing.T) {
-	good := WriterConfig{Acks: "all", Compression: "lz4", BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond}
+	good := WriterConfig{Acks: "all", BatchConfig: BatchConfig{Compression: "lz4", BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond}}
 	tests := []struct {
 		name     string
 		mutate   func(*WriterConfig)

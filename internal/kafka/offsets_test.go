@@ -29,7 +29,7 @@ func TestOffsetsOnRealKafka(t *testing.T) {
 
 	// Partition 0 gets 5 messages one minute apart; partition 1 stays empty.
 	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
-	w, err := NewWriter(cfg, WriterConfig{Acks: "all", Compression: "none", BatchSize: 10, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond}, topic)
+	w, err := NewWriter(cfg, WriterConfig{Acks: "all", BatchConfig: BatchConfig{Compression: "none", BatchSize: 10, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond}}, topic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,9 +53,7 @@ func NewGroupReader(cfg Config, rc GroupReaderConfig, log *slog.Logger) (*kafkag
 		// A new partition is picked up without a restart.
 		WatchPartitionChanges:  true,
 		PartitionWatchInterval: 10 * time.Second,
-		ErrorLogger: kafkago.LoggerFunc(func(msg string, args ...any) {
-			log.Warn("kafka reader: "+fmt.Sprintf(msg, args...), "topic", rc.Topic, "group", rc.GroupID)
-		}),
+		ErrorLogger:            newLimitedLogger(log.With("topic", rc.Topic, "group", rc.GroupID), slog.LevelWarn, time.Second),
 	}
 	if err := rcfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configure reader: %w", err)

@@ -116,3 +116,29 @@ func messageSize(m kafkago.Message) int {
 	}
 	return n
 }
+
+// TooLarge reports whether a write failed because a message, or the batch
+// it was sent in, is larger than the writer (its BatchBytes) or the broker
+// (the topic's max.message.bytes, the broker's message.max.bytes) takes. A
+// smaller message may then still be written.
+func TooLarge(err error) bool {
+	var tooLarge kafkago.MessageTooLargeError
+	return errors.As(err, &tooLarge) || errors.Is(err, kafkago.MessageSizeTooLarge) || errors.Is(err, kafkago.RecordListTooLarge)
+}
+
+// PermanentHint says what to change after a write that failed for good
+// (ErrPermanent) to topic, for the error a person reads.
+func PermanentHint(err error, topic string) string {
+	switch {
+	case errors.Is(err, kafkago.TopicAuthorizationFailed), errors.Is(err, kafkago.ClusterAuthorizationFailed),
+		errors.Is(err, kafkago.SASLAuthenticationFailed):
+		return "grant this client's Kafka user Write on topic " + topic
+	case errors.Is(err, kafkago.UnknownTopicOrPartition), errors.Is(err, kafkago.InvalidTopic):
+		return "create topic " + topic + " (orderctl setup) or name an existing one"
+	case TooLarge(err):
+		return "raise max.message.bytes of topic " + topic + " (and KAFKA_BATCH_BYTES)"
+	case errors.Is(err, kafkago.PolicyViolation), errors.Is(err, kafkago.InvalidRecord):
+		return "check the broker's policy for topic " + topic
+	}
+	return "check topic " + topic + " and the Kafka settings (KAFKA_*)"
+}

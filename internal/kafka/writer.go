@@ -14,11 +14,20 @@ import (
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
-// WriterConfig holds the producing settings. The defaults favour durability
-// (acks from all in-sync replicas) and throughput (large batches, lz4) over the
-// last millisecond of latency.
+// WriterConfig holds the producer's producing settings. The defaults favour
+// durability (acks from all in-sync replicas) and throughput (large
+// batches, lz4) over the last millisecond of latency.
 type WriterConfig struct {
-	Acks         string        `envconfig:"KAFKA_ACKS" default:"all" desc:"acknowledgements to wait for: all, one or none"`
+	Acks string `envconfig:"KAFKA_ACKS" default:"all" desc:"acknowledgements to wait for: all, one or none"`
+	BatchConfig
+}
+
+// BatchConfig is how a writer batches and compresses. The consumer's
+// dead-letter writer reads only this: its acks are always all
+// (NewDeadLetterWriter), since a dead letter's offset is committed once
+// Kafka acknowledged it, and any acknowledgement short of all could commit
+// past a message that is then lost.
+type BatchConfig struct {
 	Compression  string        `envconfig:"KAFKA_COMPRESSION" default:"lz4" desc:"batch compression: none, gzip, snappy, lz4 or zstd"`
 	BatchSize    int           `envconfig:"KAFKA_BATCH_SIZE" default:"1000" desc:"most messages in one batch"`
 	BatchBytes   int64         `envconfig:"KAFKA_BATCH_BYTES" default:"1048576" desc:"most bytes in one batch"`
@@ -30,6 +39,11 @@ func (c WriterConfig) Validate() error {
 	if _, err := c.acks(); err != nil {
 		return err
 	}
+	return c.BatchConfig.Validate()
+}
+
+// Validate names the variable of the first bad setting.
+func (c BatchConfig) Validate() error {
 	if _, err := c.compression(); err != nil {
 		return err
 	}
@@ -57,7 +71,7 @@ func (c WriterConfig) acks() (kafkago.RequiredAcks, error) {
 	return 0, &settings.Error{Variable: "KAFKA_ACKS", Reason: fmt.Sprintf("%q is not all, one or none", c.Acks)}
 }
 
-func (c WriterConfig) compression() (compress.Compression, error) {
+func (c BatchConfig) compression() (compress.Compression, error) {
 	switch strings.ToLower(c.Compression) {
 	case "none", "":
 		return 0, nil
@@ -71,6 +85,13 @@ func (c WriterConfig) compression() (compress.Compression, error) {
 		return compress.Zstd, nil
 	}
 	return 0, &settings.Error{Variable: "KAFKA_COMPRESSION", Reason: fmt.Sprintf("%q is not none, gzip, snappy, lz4 or zstd", c.Compression)}
+}
+
+// NewDeadLetterWriter is NewWriter for the consumer's dead-letter topic:
+// acks from all in-sync replicas, whatever KAFKA_ACKS says for the
+// producer.
+func NewDeadLetterWriter(cfg Config, bc BatchConfig, topic string) (*kafkago.Writer, error) {
+	return NewWriter(cfg, WriterConfig{Acks: "all", BatchConfig: bc}, topic)
 }
 
 // NewWriter returns a synchronous writer for topic. Messages are partitioned

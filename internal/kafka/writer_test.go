@@ -240,7 +240,7 @@ func valuesOf(msgs []kafkago.Message) []string {
 // acknowledgement can duplicate a message: WriteAll must be the only loop.
 func TestNewWriterLeavesEveryResendToWriteAll(t *testing.T) {
 	w, err := NewWriter(Config{Brokers: []string{"127.0.0.1:1"}}, WriterConfig{
-		Acks: "all", Compression: "lz4", BatchSize: 10, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond,
+		Acks: "all", BatchConfig: BatchConfig{Compression: "lz4", BatchSize: 10, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond},
 	}, "t")
 	if err != nil {
 		t.Fatalf("NewWriter: %v", err)
@@ -305,5 +305,19 @@ func TestResendsCountWhatMayBeStoredTwice(t *testing.T) {
 				t.Fatalf("WriteOnce = %d failed, %v; want %d failed, a *WriteError with %d that may duplicate", len(failed), err, tc.wantMessages, tc.wantMayDup)
 			}
 		})
+	}
+}
+
+// Dead letters are committed past once acknowledged, so their writer waits
+// for every in-sync replica, and takes no acks setting at all.
+func TestDeadLetterWriterRequiresAllAcks(t *testing.T) {
+	w, err := NewDeadLetterWriter(Config{Brokers: []string{"127.0.0.1:1"}},
+		BatchConfig{Compression: "lz4", BatchSize: 10, BatchBytes: 1 << 20, BatchTimeout: time.Millisecond}, "t.dlq")
+	if err != nil {
+		t.Fatalf("NewDeadLetterWriter: %v", err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if w.RequiredAcks != kafkago.RequireAll {
+		t.Fatalf("dead-letter writer acks = %v, want RequireAll", w.RequiredAcks)
 	}
 }

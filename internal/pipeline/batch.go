@@ -213,6 +213,9 @@ func (p *Pipeline) indexAll(work context.Context, entries []entry, pending []int
 			return false, "", nil
 		}
 		retry, cause, reason, err := p.markOutcomes(work, entries, pending, outcomes, true)
+		if err == nil {
+			retry = p.dropSuperseded(entries, retry)
+		}
 		if err != nil || len(retry) == 0 {
 			return err == nil, "", err
 		}
@@ -293,4 +296,29 @@ func (p *Pipeline) markOutcomes(work context.Context, entries []entry, pending [
 		p.metrics.DeadLettered.WithLabelValues("rejected").Add(float64(len(rejected)))
 	}
 	return retry, cause, reason, nil
+}
+
+// dropSuperseded returns the entries at retry whose partition was not
+// fetched again since: one that was came back to this member from its
+// committed offset (after a rebalance), so those messages are delivered
+// again in the new epoch, and retrying them here would only hold a worker
+// and their memory. They stay unhandled, and their old book can no longer
+// move the commit anyway.
+func (p *Pipeline) dropSuperseded(entries []entry, retry []int) []int {
+	l := p.ledger.Load()
+	if l == nil {
+		return retry
+	}
+	kept := retry[:0]
+	for _, i := range retry {
+		if l.superseded(entries[i].ticket) {
+			p.abandoned.Add(1)
+			continue
+		}
+		kept = append(kept, i)
+	}
+	if n := len(retry) - len(kept); n > 0 {
+		p.log.Info("abandoning retries of messages delivered again after a rebalance", "documents", n)
+	}
+	return kept
 }

@@ -14,8 +14,10 @@ import (
 // A failed commit (typically a rebalance moved the partition) is logged and
 // tried again after a backoff, never fatal: the next owner re-reads from the
 // last commit and re-indexes idempotently. When stop ends it commits one
-// last time and returns.
-func (p *Pipeline) commitLoop(stop context.Context, l *ledger) {
+// last time and returns; a stop and a pending change together make that one
+// commit, not two, and every commit ends when ctx does (Run's shutdown
+// deadline).
+func (p *Pipeline) commitLoop(stop, ctx context.Context, l *ledger) {
 	bo := p.backoff()
 	retry := time.NewTimer(0)
 	retry.Stop()
@@ -23,12 +25,14 @@ func (p *Pipeline) commitLoop(stop context.Context, l *ledger) {
 	for {
 		select {
 		case <-stop.Done():
-			p.commitDue(l)
-			return
 		case <-l.changed:
 		case <-retry.C:
 		}
-		if p.commitDue(l) {
+		if stop.Err() != nil {
+			p.commitDue(ctx, l)
+			return
+		}
+		if p.commitDue(ctx, l) {
 			bo.Reset()
 		} else {
 			retry.Reset(bo.NextBackOff())
@@ -42,7 +46,7 @@ func (p *Pipeline) commitLoop(stop context.Context, l *ledger) {
 
 // commitDue commits what the ledger says is due and reports whether Kafka
 // took it (true when nothing was due).
-func (p *Pipeline) commitDue(l *ledger) bool {
+func (p *Pipeline) commitDue(parent context.Context, l *ledger) bool {
 	points := l.due()
 	if len(points) == 0 {
 		return true
@@ -52,8 +56,9 @@ func (p *Pipeline) commitDue(l *ledger) bool {
 		msgs[i] = pt.msg
 	}
 	// Its own deadline, not the pipeline's: the last commit runs during
-	// shutdown, and what is handled should not be redone.
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.CommitTimeout)
+	// shutdown, and what is handled should not be redone; parent bounds
+	// it by the shutdown's deadline.
+	ctx, cancel := context.WithTimeout(parent, p.cfg.CommitTimeout)
 	defer cancel()
 	if err := p.fetch.CommitMessages(ctx, msgs...); err != nil {
 		p.commitFailures.Add(1)

@@ -227,3 +227,65 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 		})
 	}
 }
+
+// A dead letter Kafka refuses as too large is written cut to fit, with its
+// original size and source headers, and the stream goes on.
+func TestOversizedDeadLetterIsWrittenTruncated(t *testing.T) {
+	msgs, evs := events(t, 40, generator.Config{}, 2)
+	victim := 5
+	big := append([]byte("{not json"), make([]byte, 300_000)...)
+	msgs[victim].Value = big
+	msgs[victim].Headers = []kafkago.Header{{Key: "trace", Value: []byte("abc")}}
+	f := &fakeFetcher{msgs: msgs}
+	es := newFakeES()
+	dlq := &fakeDLQ{maxBytes: 100_000}
+	p := newPipeline(t, testConfig(), f, es, dlq, Options{})
+	stop := start(t, p)
+	eventually(t, "every offset committed", func() bool { return sameOffsets(f.committed(), endOffsets(msgs)) })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	got := dlq.all()
+	if len(got) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(got))
+	}
+	d := got[0]
+	if deadletter.Size(d) > dlq.maxBytes || len(d.Value) < dlq.maxBytes/4 || !strings.HasPrefix(string(big), string(d.Value)) {
+		t.Errorf("dead letter of %d bytes with a value of %d: want a prefix of the value, under %d bytes and not needlessly short", deadletter.Size(d), len(d.Value), dlq.maxBytes)
+	}
+	if h := header(d, deadletter.HeaderTruncated); h != strconv.Itoa(len(big)) {
+		t.Errorf("%s = %q, want %d", deadletter.HeaderTruncated, h, len(big))
+	}
+	if header(d, "trace") != "abc" {
+		t.Error("the source's own header was dropped though it fits")
+	}
+	src, reason, err := deadletter.ParseDLQHeaders(d.Headers)
+	if err != nil || src != (deadletter.Source{Topic: "orders", Partition: msgs[victim].Partition, Offset: msgs[victim].Offset}) || !strings.HasPrefix(reason, "malformed") {
+		t.Errorf("source headers %v %q %v", src, reason, err)
+	}
+	for i, ev := range evs {
+		if i != victim && ev.Malformed == "" && es.version(ev.OrderID) < ev.Version {
+			t.Errorf("order %s not indexed", ev.OrderID)
+		}
+	}
+}
+
+// A permanent failure other than the size stops Run with what to change.
+func TestPermanentDLQFailureSaysWhatToChange(t *testing.T) {
+	w := &refusingWriter{err: kafkago.TopicAuthorizationFailed}
+	dl := &KafkaDeadLetters{Writer: w, Topic: "orders.dlq"}
+	_, err := dl.WriteDeadLetters(context.Background(), []kafkago.Message{{Value: []byte("x")}})
+	if !errors.Is(err, kafka.ErrPermanent) || !strings.Contains(err.Error(), "grant") || !strings.Contains(err.Error(), "orders.dlq") {
+		t.Fatalf("err = %v, want ErrPermanent saying to grant Write on orders.dlq", err)
+	}
+}
+
+type refusingWriter struct{ err error }
+
+func (w *refusingWriter) WriteMessages(_ context.Context, msgs ...kafkago.Message) error {
+	errs := make(kafkago.WriteErrors, len(msgs))
+	for i := range errs {
+		errs[i] = w.err
+	}
+	return errs
+}

@@ -27,8 +27,19 @@
 //     elasticsearch's AsyncOffsetTracker).
 //
 // When every worker is busy and the next batch is full, fetching waits: a
-// slow Elasticsearch pushes back on Kafka, and memory stays bounded by
-// Workers + 1 batches plus the two read-ahead queues.
+// slow Elasticsearch pushes back on Kafka. What the pipeline holds is
+// bounded in messages and bytes: the two read-ahead queues (kafka-go's, of
+// QueueCapacity messages, and the pipeline's, of at most 256), Workers + 1
+// batches of at most BulkSize messages and about BulkBytes each, and the
+// ledger. The ledger keeps a few bytes per message that is fetched and not
+// yet committable, and one message that never finishes (a document retried
+// for ever) makes every later message of its partition such a message; so
+// a partition with MaxUncommitted of them is held back: the dispatcher
+// takes no more messages until half of them are released, and readiness
+// and the log say "partition 3 held back: 50000 messages waiting behind
+// offset 1234 since 12:00:01". kafka-go's Reader feeds every partition
+// through one queue and cannot pause one, so the whole fetch waits; the
+// messages stay in Kafka meanwhile.
 //
 // # Acknowledgement rules
 //
@@ -54,13 +65,16 @@
 // is retried under one policy (retry.go): capped exponential backoff with
 // jitter, for as long as it takes; only shutdown stops the retries, and then
 // the message is not acked. A dead-letter write that fails is retried the
-// same way, sending again only what Kafka did not acknowledge. One that
-// fails for good (kafka.ErrPermanent: e.g. a dead letter over the writer's
-// batch bytes, or no permission on the topic) cannot be retried or skipped
-// without losing the message: Run then stops fetching, lets the other
-// batches finish, and returns an error naming its topic, partition and
-// offset, with nothing at or after it committed, so a restart delivers it
-// again.
+// same way, sending again only what Kafka did not acknowledge. A dead
+// letter Kafka refuses as too large (the writer's batch bytes, the topic's
+// max.message.bytes) is written cut to fit (deadletters.go): the reason and
+// source headers kept, a header with the original size, as much of the
+// value as fits; the source topic still holds the whole message. One that
+// fails for good otherwise (kafka.ErrPermanent: e.g. no permission on the
+// topic) cannot be retried or skipped without losing the message: Run then
+// stops fetching, lets the other batches finish, and returns an error naming
+// its topic, partition and offset and what to change, with nothing at or
+// after it committed, so a restart delivers it again.
 //
 // Offsets are committed per partition, and only up to the first message that
 // is not handled: Kafka offsets mean "everything below is done", so one
@@ -73,7 +87,10 @@
 // does guarantee is enough: a partition handed back to this member is read
 // again from its committed offset, which the ledger sees as a fetch at an
 // offset it already tracked, and then opens a new book for the partition,
-// so batches still in flight from before can no longer move its commit. The
+// so batches still in flight from before can no longer move its commit;
+// their documents that Elasticsearch did not take are not retried (they
+// are delivered again in the new book), and the old book no longer holds
+// back the fetch. The
 // in-flight batches of a partition that moved to another member finish, and
 // their commit (the broker accepts it from any member of the generation)
 // covers only what they handled: it never passes an unhandled message, at

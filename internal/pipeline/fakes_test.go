@@ -3,30 +3,46 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // The fakes and helpers the pipeline tests share: a fetcher, an
 // Elasticsearch and a dead-letter writer that record what they were given.
 
-// fakeFetcher hands out msgs in order, then blocks like an idle topic.
+// fakeFetcher hands out msgs in order, then blocks like an idle topic. It
+// behaves like a Kafka group member where the pipeline can tell: the last
+// commit of a partition wins, not the highest; and rebalance starts a new
+// generation that delivers every partition again from its committed
+// offset, or from a higher one another member committed, while the
+// batches fetched before it may still be in flight.
 type fakeFetcher struct {
 	mu        sync.Mutex
 	msgs      []kafkago.Message
+	all       []kafkago.Message // every message, once rebalance replaced msgs
+	gen       int
+	last      map[int]int64 // per partition, the offset the last commit stored
 	next      int
 	commits   [][]kafkago.Message
 	commitErr []error // returned by successive commits, then nil
 	// onCommit, if set, sees every message committed, before the commit
 	// is recorded.
 	onCommit func(kafkago.Message)
+	// hangCommits makes every commit block until its context ends, like
+	// a group coordinator that stopped answering; commitsEntered counts
+	// the commits begun.
+	hangCommits    bool
+	commitsEntered int
 }
 
 func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafkago.Message, error) {
@@ -47,8 +63,14 @@ func (f *fakeFetcher) FetchMessage(ctx context.Context) (kafkago.Message, error)
 	}
 }
 
-func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafkago.Message) error {
+func (f *fakeFetcher) CommitMessages(ctx context.Context, msgs ...kafkago.Message) error {
 	f.mu.Lock()
+	f.commitsEntered++
+	if f.hangCommits {
+		f.mu.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	defer f.mu.Unlock()
 	if len(f.commitErr) > 0 {
 		err := f.commitErr[0]
@@ -63,22 +85,52 @@ func (f *fakeFetcher) CommitMessages(_ context.Context, msgs ...kafkago.Message)
 		}
 	}
 	f.commits = append(f.commits, append([]kafkago.Message(nil), msgs...))
+	if f.last == nil {
+		f.last = map[int]int64{}
+	}
+	for _, m := range msgs {
+		f.last[m.Partition] = m.Offset + 1 // Kafka stores what it is told, lower or not
+	}
 	return nil
 }
 
-// committed returns the committed offset (last message's offset + 1) per partition.
+// committed returns the committed offset (the last commit's offset + 1)
+// per partition.
 func (f *fakeFetcher) committed() map[int]int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[int]int64{}
-	for _, c := range f.commits {
-		for _, m := range c {
-			if m.Offset+1 > out[m.Partition] {
-				out[m.Partition] = m.Offset + 1
-			}
-		}
+	out := make(map[int]int64, len(f.last))
+	for p, o := range f.last {
+		out[p] = o
 	}
 	return out
+}
+
+// rebalance starts a new generation: every partition is delivered again
+// from its committed offset, or from the offset in elsewhere, which another
+// member committed meanwhile (and which becomes the committed offset).
+// What was fetched before is not taken back: its batches may still be in
+// flight, as after a real rebalance.
+func (f *fakeFetcher) rebalance(elsewhere map[int]int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.all == nil {
+		f.all = f.msgs
+	}
+	if f.last == nil {
+		f.last = map[int]int64{}
+	}
+	for p, o := range elsewhere {
+		f.last[p] = o
+	}
+	var again []kafkago.Message
+	for _, m := range f.all {
+		if m.Offset >= f.last[m.Partition] {
+			again = append(again, m)
+		}
+	}
+	f.msgs, f.next = again, 0
+	f.gen++
 }
 
 // fakeES emulates external versioning and lets a test script per-item answers.
@@ -174,6 +226,10 @@ type fakeDLQ struct {
 	err   error
 	fails int // with err: how many calls fail before the writes succeed (0: all)
 	calls int
+	// maxBytes, if set, is the topic's size limit: a call with a message
+	// over it is refused whole, as Kafka refuses a partition's batch.
+	maxBytes int
+	refused  int
 }
 
 func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
@@ -182,6 +238,12 @@ func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) 
 	d.calls++
 	if d.err != nil && (d.fails == 0 || d.calls <= d.fails) {
 		return msgs, d.err
+	}
+	for _, m := range msgs {
+		if d.maxBytes > 0 && deadletter.Size(m) > d.maxBytes {
+			d.refused++
+			return msgs, fmt.Errorf("write messages: %w: %w", kafka.ErrPermanent, kafkago.MessageSizeTooLarge)
+		}
 	}
 	d.msgs = append(d.msgs, msgs...)
 	return nil, nil
@@ -272,4 +334,43 @@ func header(m kafkago.Message, key string) string {
 		}
 	}
 	return ""
+}
+
+// stick makes Elasticsearch answer every request for document id with a
+// retryable 429 until the returned func is called.
+func (f *fakeES) stick(id string) (unstick func()) {
+	var mu sync.Mutex
+	stuck := true
+	f.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stuck && d.ID == id {
+			return elastic.Outcome{Result: elastic.Retry, Status: 429, Reason: "es_rejected_execution_exception: stuck for the test"}, true
+		}
+		return elastic.Outcome{}, false
+	}
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stuck = false
+	}
+}
+
+// hang makes every request holding document id hang until release is
+// closed (or its context ends); held is closed when the first one does.
+func (f *fakeES) hang(id string, release <-chan struct{}) (held <-chan struct{}) {
+	h := make(chan struct{})
+	var once sync.Once
+	f.gate = func(ctx context.Context, docs []elastic.Doc) {
+		for _, d := range docs {
+			if d.ID == id {
+				once.Do(func() { close(h) })
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+			}
+		}
+	}
+	return h
 }

@@ -17,7 +17,7 @@ import (
 func testConfig() Config {
 	return Config{BulkSize: 100, BulkBytes: 1 << 20, FlushInterval: 20 * time.Millisecond, Workers: 2,
 		DrainTimeout: 200 * time.Millisecond, CommitTimeout: time.Second, CommitInterval: 10 * time.Millisecond,
-		RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond}
+		RetryInitial: time.Millisecond, RetryMax: 5 * time.Millisecond, MaxUncommitted: 100_000}
 }
 
 // newPipeline is New for a test, which fails if cfg does not validate.

@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
@@ -20,12 +23,31 @@ import (
 // in-flight messages still finish and index, idempotently, but can no longer
 // move the commit, which now follows what is fetched from the committed
 // offset on.
+//
+// The ledger also bounds what it tracks: a book with limit messages not yet
+// released (one message that never finishes holds back every later one) is
+// over its bound until half of them are released (its oldest message is
+// handled), and the dispatcher
+// takes no more messages meanwhile (holdBack), so that a stuck message
+// costs a bounded amount of memory, not 9 bytes for every later message
+// of its partition.
 type ledger struct {
 	mu    sync.Mutex
 	books map[topicPartition]*book
 	// changed has room for one signal: acks that arrive while the
 	// committer is busy coalesce into the next commit.
 	changed chan struct{}
+	// limit is the most messages a book tracks unreleased before it is
+	// over its bound (0: no bound); over holds those books and since when,
+	// and resumed signals (room for one) that one left it.
+	limit int
+	over  map[*book]time.Time
+	// overCount is len(over), for the dispatcher to read per message
+	// without taking the lock.
+	overCount atomic.Int32
+	resumed   chan struct{}
+	now       func() time.Time
+	peak      int
 }
 
 type topicPartition struct {
@@ -53,7 +75,8 @@ type ticket struct {
 }
 
 func newLedger() *ledger {
-	return &ledger{books: map[topicPartition]*book{}, changed: make(chan struct{}, 1)}
+	return &ledger{books: map[topicPartition]*book{}, changed: make(chan struct{}, 1),
+		over: map[*book]time.Time{}, resumed: make(chan struct{}, 1), now: time.Now}
 }
 
 // track records m as dispatched and returns its ticket. Messages of one
@@ -64,13 +87,88 @@ func (l *ledger) track(m *kafkago.Message) ticket {
 	defer l.mu.Unlock()
 	b := l.books[tp]
 	if b == nil || m.Offset <= b.last {
+		if b != nil {
+			// The partition came back from its committed offset: what
+			// the old book still tracks is delivered again in the new
+			// one, and no longer holds back the fetch.
+			l.leaveBound(b)
+		}
 		b = &book{tp: tp, safe: -1, committed: -1}
 		l.books[tp] = b
 	}
 	b.last = m.Offset
 	b.offsets = append(b.offsets, m.Offset)
 	b.done = append(b.done, false)
+	u := b.unreleased()
+	l.peak = max(l.peak, u)
+	if _, over := l.over[b]; !over && l.limit > 0 && u >= l.limit {
+		l.over[b] = l.now()
+		l.overCount.Store(int32(len(l.over)))
+	}
 	return ticket{b: b, seq: b.seq + int64(len(b.offsets)-1)}
+}
+
+func (b *book) unreleased() int { return len(b.offsets) - b.head }
+
+// leaveBound takes b off the books over their bound, and wakes the
+// dispatcher if that was the last one.
+func (l *ledger) leaveBound(b *book) {
+	if _, over := l.over[b]; !over {
+		return
+	}
+	delete(l.over, b)
+	l.overCount.Store(int32(len(l.over)))
+	select {
+	case l.resumed <- struct{}{}:
+	default:
+	}
+}
+
+// superseded reports whether t's book is no longer its partition's
+// current one: the partition was fetched again from its committed offset,
+// so t's message is delivered again there, and retrying it here only
+// holds a worker.
+func (l *ledger) superseded(t ticket) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.books[t.b.tp] != t.b
+}
+
+// hold describes a partition over its bound: the first one, if any.
+type hold struct {
+	topic        string
+	partition    int
+	waiting      int   // messages tracked and not released
+	behindOffset int64 // the oldest of them, not handled yet
+	since        time.Time
+}
+
+func (h hold) String() string {
+	return fmt.Sprintf("partition %d held back: %d messages waiting behind offset %d since %s",
+		h.partition, h.waiting, h.behindOffset, h.since.Format(time.TimeOnly))
+}
+
+// holdBack returns the book over its bound that has been so longest.
+func (l *ledger) holdBack() (hold, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var h hold
+	found := false
+	for b, since := range l.over {
+		if !found || since.Before(h.since) {
+			h = hold{topic: b.tp.topic, partition: b.tp.partition, waiting: b.unreleased(), behindOffset: b.offsets[b.head], since: since}
+			found = true
+		}
+	}
+	return h, found
+}
+
+// peakUnreleased returns the most messages one book has tracked
+// unreleased at once.
+func (l *ledger) peakUnreleased() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.peak
 }
 
 // ack marks the tickets of handled messages done and wakes the committer
@@ -87,6 +185,12 @@ func (l *ledger) ack(ts []ticket) {
 	for _, t := range ts {
 		if t.b.release() && l.books[t.b.tp] == t.b {
 			moved = true
+		}
+		// Half the bound, not just under it: a partition that hovers
+		// at its bound is held and let go once per half a bound of
+		// messages, not once per batch.
+		if l.limit > 0 && t.b.unreleased() <= l.limit/2 {
+			l.leaveBound(t.b)
 		}
 	}
 	l.mu.Unlock()

@@ -60,6 +60,13 @@ type Config struct {
 	// acknowledge.
 	RetryInitial time.Duration
 	RetryMax     time.Duration
+	// MaxUncommitted bounds, per partition, the messages fetched and not
+	// yet committable: behind one that is not handled, each later message
+	// of its partition waits in the ledger. At the bound the pipeline takes
+	// no more messages (of any partition: the kafka-go Reader reads them
+	// through one queue) until that partition's oldest is handled, and
+	// readiness and the log name the partition.
+	MaxUncommitted int
 	// ProgressInterval is how often a progress line is logged (0: never).
 	ProgressInterval time.Duration
 }
@@ -76,7 +83,7 @@ func (c Config) Validate() error {
 		{"Workers", c.Workers > 0, c.Workers}, {"FlushInterval", c.FlushInterval > 0, c.FlushInterval},
 		{"DrainTimeout", c.DrainTimeout > 0, c.DrainTimeout}, {"CommitTimeout", c.CommitTimeout > 0, c.CommitTimeout},
 		{"CommitInterval", c.CommitInterval > 0, c.CommitInterval}, {"RetryInitial", c.RetryInitial > 0, c.RetryInitial},
-		{"RetryMax", c.RetryMax > 0, c.RetryMax},
+		{"RetryMax", c.RetryMax > 0, c.RetryMax}, {"MaxUncommitted", c.MaxUncommitted > 0, c.MaxUncommitted},
 	} {
 		if !f.positive {
 			return fmt.Errorf("configure pipeline: Config.%s is %v, must be positive", f.name, f.value)
@@ -91,6 +98,13 @@ func (c Config) Validate() error {
 // Stats are cumulative counts since New.
 type Stats struct {
 	Consumed, Indexed, Conflicts, Superseded, DeadLettered, Retries, Committed, CommitFailures int64
+	// PeakUncommitted is the most messages one partition had fetched and
+	// not yet committable at once (at most Config.MaxUncommitted).
+	PeakUncommitted int64
+	// Abandoned counts messages whose retries stopped because their
+	// partition was fetched again from its committed offset, so they are
+	// delivered again there.
+	Abandoned int64
 }
 
 // Pipeline moves one consumer group member's messages into Elasticsearch.
@@ -105,7 +119,8 @@ type Pipeline struct {
 	unhealthy *unhealthy
 	now       func() time.Time
 
-	consumed, indexed, conflicts, superseded, deadLettered, retries, committed, commitFailures atomic.Int64
+	consumed, indexed, conflicts, superseded, deadLettered, retries, committed, commitFailures, abandoned atomic.Int64
+	ledger                                                                                                atomic.Pointer[ledger] // of the current Run
 }
 
 // Options are the pipeline's optional collaborators.
@@ -140,13 +155,22 @@ func (p *Pipeline) Stats() Stats {
 	return Stats{
 		Consumed: p.consumed.Load(), Indexed: p.indexed.Load(), Conflicts: p.conflicts.Load(),
 		Superseded: p.superseded.Load(), DeadLettered: p.deadLettered.Load(), Retries: p.retries.Load(),
-		Committed: p.committed.Load(), CommitFailures: p.commitFailures.Load(),
+		Committed: p.committed.Load(), CommitFailures: p.commitFailures.Load(), Abandoned: p.abandoned.Load(),
+		PeakUncommitted: int64(p.peakUncommitted()),
 	}
+}
+
+func (p *Pipeline) peakUncommitted() int {
+	if l := p.ledger.Load(); l != nil {
+		return l.peakUnreleased()
+	}
+	return 0
 }
 
 // Run fetches, handles and commits until ctx ends. Then it stops fetching,
 // gives the batches in flight DrainTimeout to finish, commits what is
-// handled and returns nil. It returns an error when the Fetcher is closed
+// handled and returns nil, within DrainTimeout + CommitTimeout of ctx
+// ending even when the commits hang. It returns an error when the Fetcher is closed
 // or fails for good, or when a message cannot be handled for good (its dead
 // letter cannot be written: kafka.ErrPermanent). Then nothing at or after
 // that message is committed, and the error names its topic, partition and
@@ -163,13 +187,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// does not throw away a bulk request that is about to succeed.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	// Commits outlive intake by at most DrainTimeout + CommitTimeout, the
+	// one in flight and the final one alike, so that Run returns within
+	// that of its context ending, however slow the group coordinator.
+	commits, cancelCommits := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelCommits()
 	stopDrain := context.AfterFunc(intake, func() {
 		t := time.AfterFunc(p.cfg.DrainTimeout, cancelWork)
 		context.AfterFunc(work, func() { t.Stop() })
+		time.AfterFunc(p.cfg.DrainTimeout+p.cfg.CommitTimeout, cancelCommits)
 	})
 	defer stopDrain()
 
 	l := newLedger()
+	l.limit = p.cfg.MaxUncommitted
+	p.ledger.Store(l)
 	// The reader keeps its own read-ahead queue; this one only decouples
 	// fetching from dispatching, so it need not hold a batch.
 	fetched := make(chan kafkago.Message, min(p.cfg.BulkSize, 256))
@@ -179,7 +211,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	var g errgroup.Group
 	var fetchErr error
 	g.Go(func() error { fetchErr = p.fetchLoop(intake, fetched); return nil })
-	g.Go(func() error { p.commitLoop(commitStop, l); return nil })
+	g.Go(func() error { p.commitLoop(commitStop, commits, l); return nil })
 	if p.cfg.ProgressInterval > 0 {
 		g.Go(func() error { p.logProgress(intake); return nil })
 	}
@@ -222,10 +254,12 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 	linger.Stop()
 	defer linger.Stop()
 	lingered := false
+	var held *hold // the partition over its bound, while one is
+	defer func() { p.reportHold(held, nil) }()
 	for {
 		full := len(b.entries) >= p.cfg.BulkSize || b.bytes >= p.cfg.BulkBytes
 		var recv <-chan kafkago.Message
-		if !full {
+		if !full && held == nil {
 			recv = in
 		}
 		var acquire chan<- struct{}
@@ -252,6 +286,11 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 				lingered = false
 			}
 			b.add(m, l.track(&m))
+			if held != nil || l.overCount.Load() > 0 {
+				held = p.reportHold(held, l)
+			}
+		case <-l.resumed:
+			held = p.reportHold(held, l)
 		case <-lingerDone:
 			lingered = true
 		case acquire <- struct{}{}:
@@ -272,4 +311,26 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 			}()
 		}
 	}
+}
+
+// reportHold asks the ledger whether a partition is over its bound (none
+// when l is nil) and, when that changed since was, says so in the log and
+// in readiness. It returns the hold now in force.
+func (p *Pipeline) reportHold(was *hold, l *ledger) *hold {
+	var now *hold
+	if l != nil {
+		if h, ok := l.holdBack(); ok {
+			now = &h
+		}
+	}
+	switch {
+	case now != nil && (was == nil || now.topic != was.topic || now.partition != was.partition || !now.since.Equal(was.since)):
+		p.log.Warn(now.String()+"; taking no more messages until it is handled", "topic", now.topic, "partition", now.partition,
+			"offset", now.behindOffset, "waiting", now.waiting, "bound", p.cfg.MaxUncommitted)
+		p.health.Set("held-back", now.String())
+	case now == nil && was != nil:
+		p.log.Info("partition flowing again", "topic", was.topic, "partition", was.partition, "held_for", p.now().Sub(was.since).Round(time.Millisecond).String())
+		p.health.Set("held-back", "")
+	}
+	return now
 }

@@ -326,7 +326,7 @@ func TestCommitFailureIsNotFatal(t *testing.T) {
 // the pipeline has no defaults of its own to fall back on.
 func TestNewRefusesAConfigWithoutARequiredField(t *testing.T) {
 	for _, field := range []string{"BulkSize", "BulkBytes", "Workers", "FlushInterval", "DrainTimeout",
-		"CommitTimeout", "CommitInterval", "RetryInitial", "RetryMax"} {
+		"CommitTimeout", "CommitInterval", "RetryInitial", "RetryMax", "MaxUncommitted"} {
 		t.Run(field, func(t *testing.T) {
 			c := testConfig()
 			reflect.ValueOf(&c).Elem().FieldByName(field).SetZero()
@@ -374,16 +374,7 @@ func TestHungRequestHoldsOnlyTheCommitBehindIt(t *testing.T) {
 	const victim = 50
 	es := newFakeES()
 	release := make(chan struct{})
-	es.gate = func(ctx context.Context, docs []elastic.Doc) {
-		for _, d := range docs {
-			if d.ID == evs[victim].OrderID {
-				select {
-				case <-release:
-				case <-ctx.Done():
-				}
-			}
-		}
-	}
+	es.hang(evs[victim].OrderID, release)
 	f := &fakeFetcher{msgs: msgs}
 	c := testConfig()
 	c.BulkSize, c.Workers = 10, 3

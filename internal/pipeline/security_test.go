@@ -56,7 +56,7 @@ func startSecured(t *testing.T, index func(servicetest.SecureES) string) *secure
 		ids[string(ev.Key)] = true
 	}
 	r.orders = len(ids)
-	w, err := kafka.NewWriter(r.kafka, kafka.WriterConfig{Acks: "all", BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}, r.topic)
+	w, err := kafka.NewWriter(r.kafka, kafka.WriterConfig{Acks: "all", BatchConfig: kafka.BatchConfig{BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}}, r.topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func startSecured(t *testing.T, index func(servicetest.SecureES) string) *secure
 	if err != nil {
 		t.Fatal(err)
 	}
-	dlw, err := kafka.NewWriter(r.kafka, kafka.WriterConfig{Acks: "all", BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}, r.dlqTopic)
+	dlw, err := kafka.NewDeadLetterWriter(r.kafka, kafka.BatchConfig{BatchSize: 100, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond}, r.dlqTopic)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func (r *recordingWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) 
 func kafkaProducer(tb testing.TB, brokers []string, topic string, gcfg generator.Config, set Settings) (*Producer, *KafkaWriter, *recordingWriter) {
 	tb.Helper()
 	w, err := kafka.NewWriter(kafka.Config{Brokers: brokers, ClientID: "producer-test"}, kafka.WriterConfig{
-		Acks: "all", Compression: "lz4", BatchSize: set.BatchSize, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond,
+		Acks: "all", BatchConfig: kafka.BatchConfig{Compression: "lz4", BatchSize: set.BatchSize, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
 	}, topic)
 	if err != nil {
 		tb.Fatalf("new writer: %v", err)

@@ -247,3 +247,31 @@ func TestDefaultsNameAnUnparsableDefault(t *testing.T) {
 		t.Fatalf("Defaults = %v, want an error naming BULK_SIZE", err)
 	}
 }
+
+type retiring struct {
+	Rate float64 `envconfig:"PRODUCER_RATE"`
+}
+
+func (retiring) RetiredVariables() []Retired {
+	return []Retired{{Name: "KAFKA_ACKS", Why: "always all", Accepts: []string{"all"}}}
+}
+
+func TestLoadRefusesARetiredVariableUnlessItSaysWhatIsDoneAnyway(t *testing.T) {
+	for _, tc := range []struct {
+		value  string
+		refuse bool
+	}{{"none", true}, {"one", true}, {"all", false}, {"All", false}} {
+		t.Run(tc.value, func(t *testing.T) {
+			t.Setenv("KAFKA_ACKS", tc.value)
+			var s struct{ Inner retiring }
+			err := Load(&s)
+			var ue *UsageError
+			switch {
+			case tc.refuse && (!errors.As(err, &ue) || !strings.Contains(err.Error(), "KAFKA_ACKS") || !strings.Contains(err.Error(), "always all")):
+				t.Fatalf("Load = %v, want a UsageError naming KAFKA_ACKS and why", err)
+			case !tc.refuse && err != nil:
+				t.Fatalf("Load = %v, want %q accepted", err, tc.value)
+			}
+		})
+	}
+}

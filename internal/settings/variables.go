@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/kelseyhightower/envconfig"
@@ -111,8 +112,27 @@ type Renamer interface {
 	RenamedVariables() map[string]string
 }
 
+// Retirer is implemented by a settings struct whose program does not read
+// a variable its users may still set (an older release, or a sibling
+// program, read it). Load refuses it set to a value the program does not
+// honour, rather than ignoring it: a user who set KAFKA_ACKS=none on the
+// consumer and saw it start would believe it took effect.
+type Retirer interface {
+	RetiredVariables() []Retired
+}
+
+// Retired is a variable a program does not read: why not, and the values
+// that say what it does anyway (accepted without a word, so that one
+// environment can serve several programs).
+type Retired struct {
+	Name    string
+	Why     string
+	Accepts []string // compared without regard to case
+}
+
 // checkRenamed returns an *Error naming the replacement of the first old
-// name that is set, looking at spec and every struct inside it.
+// name that is set, or the first retired variable set to a value the
+// program does not honour, looking at spec and every struct inside it.
 func checkRenamed(v reflect.Value) error {
 	v = reflect.Indirect(v)
 	if v.Kind() != reflect.Struct {
@@ -122,6 +142,14 @@ func checkRenamed(v reflect.Value) error {
 		for old, replacement := range r.RenamedVariables() {
 			if _, set := os.LookupEnv(old); set {
 				return &Error{Variable: old, Reason: fmt.Sprintf("was renamed %s: set that instead", replacement)}
+			}
+		}
+	}
+	if r, ok := v.Interface().(Retirer); ok {
+		for _, ret := range r.RetiredVariables() {
+			value, set := os.LookupEnv(ret.Name)
+			if set && !slices.ContainsFunc(ret.Accepts, func(a string) bool { return strings.EqualFold(a, value) }) {
+				return &Error{Variable: ret.Name, Reason: fmt.Sprintf("%q is not read by this program: %s; unset it", value, ret.Why)}
 			}
 		}
 	}

@@ -60,6 +60,9 @@ type Stack struct {
 	Group       string
 	Index       string
 	Template    string // path of the test's index template file
+	// Log, if set, gets a copy of every consumer's log lines, for a test
+	// that asserts on the log.
+	Log io.Writer
 }
 
 func NewStack(t *testing.T) *Stack {
@@ -288,7 +291,11 @@ func (s *Stack) StartConsumer(t *testing.T, name string) *Consumer {
 func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg consumer.Config) *Consumer {
 	t.Helper()
 	cfg.Group = s.Group
-	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})).With("consumer", name)
+	var out io.Writer = testWriter{t}
+	if s.Log != nil {
+		out = io.MultiWriter(out, s.Log)
+	}
+	log := slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo})).With("consumer", name)
 	body, err := os.ReadFile(s.Template)
 	if err != nil {
 		t.Fatal(err)
@@ -296,7 +303,7 @@ func (s *Stack) StartConsumerWith(t *testing.T, name string, cfg consumer.Config
 	health := pipeline.NewHealth(ops.NewReadiness("starting"))
 	cc, err := consumer.New(consumer.Settings{
 		Kafka:        s.Kafka,
-		Writer:       WriterConfig(t),
+		Writer:       WriterConfig(t).BatchConfig,
 		Elastic:      elastic.Config{Addresses: s.ESAddresses, Index: s.Index, RequestTimeout: 30 * time.Second},
 		Topic:        s.Topic,
 		DLQ:          s.topicSpec(s.DLQTopic),
