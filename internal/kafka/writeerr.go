@@ -13,11 +13,10 @@ import (
 // retrying can help (permanent) and whether the broker may have stored the
 // messages all the same (mayBeStored).
 
-// ErrPermanent is matched (errors.Is) by a WriteAll error that retrying
-// cannot fix: a message larger than the writer's BatchBytes, a broker error
-// Kafka does not call retriable (authorization, a record the broker refuses,
-// an invalid topic), or a closed writer.
-var ErrPermanent = errors.New("permanent kafka write failure")
+// A write that retrying cannot fix is marked with retry.Permanent (matched
+// by retry.IsPermanent): a message larger than the writer's BatchBytes, a
+// broker error Kafka does not call retriable (authorization, a record the
+// broker refuses, an invalid topic), or a closed writer.
 
 // WriteError is the error of one write attempt that Kafka did not wholly
 // acknowledge.
@@ -127,7 +126,7 @@ func TooLarge(err error) bool {
 }
 
 // PermanentHint says what to change after a write that failed for good
-// (ErrPermanent) to topic, for the error a person reads.
+// (retry.IsPermanent) to topic, for the error a person reads.
 func PermanentHint(err error, topic string) string {
 	switch {
 	case errors.Is(err, kafkago.TopicAuthorizationFailed), errors.Is(err, kafkago.ClusterAuthorizationFailed),

@@ -153,8 +153,8 @@ type MessageWriter interface {
 
 // WriteAll writes msgs and retries exactly the messages that failed, with
 // capped exponential backoff, until every one is acknowledged, ctx ends, or a
-// failure is permanent (the error then matches ErrPermanent and is returned
-// at once). It returns the messages Kafka acknowledged: msgs itself when all
+// failure is permanent (the error then matches retry.IsPermanent and is
+// returned at once). It returns the messages Kafka acknowledged: msgs itself when all
 // were, so the common case copies nothing; on error the others were not (as
 // far as the client can tell: a message whose acknowledgement was lost may
 // still have been written, which is why consumers must be idempotent). The
@@ -173,10 +173,7 @@ func WriteAll(ctx context.Context, w MessageWriter, msgs []kafkago.Message, onRe
 		}
 		pending = pick(pending, failed)
 		sent = gather(msgs, pending)
-		if errors.Is(err, ErrPermanent) {
-			return struct{}{}, retry.Permanent(err)
-		}
-		return struct{}{}, err
+		return struct{}{}, err // a permanent one is marked, and Do returns it at once
 	}, func(_ int, err error, wait time.Duration) {
 		if onResend == nil {
 			return
@@ -246,7 +243,7 @@ type Resend struct {
 // messages that were not acknowledged (all of them when the client cannot
 // tell which), so a caller with its own retry policy sends exactly those
 // again. The error is a *WriteError, which counts those a broker may have
-// stored all the same; one that retrying cannot fix matches ErrPermanent.
+// stored all the same; one that retrying cannot fix matches retry.IsPermanent.
 func WriteOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	failed, err := writeOnce(ctx, w, msgs)
 	if err == nil {
@@ -289,7 +286,7 @@ func writeOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]
 			return nil, nil
 		}
 		if firstPermanent != nil {
-			return failed, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %d of %d not written: %w: %w", len(failed), len(msgs), ErrPermanent, firstPermanent)}
+			return failed, &WriteError{MayDuplicate: mayDuplicate, err: retry.Permanent(fmt.Errorf("write messages: %d of %d not written: %w", len(failed), len(msgs), firstPermanent))}
 		}
 		return failed, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %d of %d not written: %w", len(failed), len(msgs), first)}
 	}
@@ -309,7 +306,7 @@ func writeOnce(ctx context.Context, w MessageWriter, msgs []kafkago.Message) ([]
 		if errors.As(err, &tooLarge) {
 			err = fmt.Errorf("%w: message with key %q is %d bytes, over the writer's batch bytes (KAFKA_BATCH_BYTES)", err, tooLarge.Message.Key, messageSize(tooLarge.Message))
 		}
-		return all, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %w: %w", ErrPermanent, err)}
+		return all, &WriteError{MayDuplicate: mayDuplicate, err: retry.Permanent(fmt.Errorf("write messages: %w", err))}
 	}
 	return all, &WriteError{MayDuplicate: mayDuplicate, err: fmt.Errorf("write messages: %w", err)}
 }

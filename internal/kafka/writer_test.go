@@ -15,6 +15,8 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	"github.com/segmentio/kafka-go/protocol/produce"
+
+	"github.com/orderpipe/orderpipe/internal/retry"
 )
 
 // scriptedWriter answers each WriteMessages call with the next scripted
@@ -123,8 +125,8 @@ func TestWriteAllReturnsPermanentErrorsAtOnce(t *testing.T) {
 			w := &scriptedWriter{answers: []func([]kafkago.Message) error{tc.answer}}
 			retried := false
 			acked, err := WriteAll(context.Background(), w, values("a", "b", "c"), func(Resend) { retried = true })
-			if !errors.Is(err, ErrPermanent) || !errors.Is(err, tc.wantErr) {
-				t.Fatalf("WriteAll error %v, want ErrPermanent and %v", err, tc.wantErr)
+			if !retry.IsPermanent(err) || !errors.Is(err, tc.wantErr) {
+				t.Fatalf("WriteAll error %v, want a permanent error and %v", err, tc.wantErr)
 			}
 			if got := fmt.Sprint(valuesOf(acked)); got != tc.wantAck {
 				t.Errorf("acknowledged %s, want %s", got, tc.wantAck)
@@ -145,8 +147,8 @@ func TestWriteAllMessageOverBatchBytesWithTheRealWriter(t *testing.T) {
 	defer cancel()
 	msgs := []kafkago.Message{{Key: []byte("big"), Value: []byte(strings.Repeat("x", 100))}}
 	_, err := WriteAll(ctx, w, msgs, func(Resend) { cancel() })
-	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), `"big"`) {
-		t.Fatalf("WriteAll = %v, want ErrPermanent naming the key", err)
+	if !retry.IsPermanent(err) || !strings.Contains(err.Error(), `"big"`) {
+		t.Fatalf("WriteAll = %v, want a permanent error naming the key", err)
 	}
 }
 
@@ -162,7 +164,7 @@ func TestWriteAllStopsWhenTheContextEnds(t *testing.T) {
 			cancel() // during the second wait
 		}
 	})
-	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrPermanent) {
+	if !errors.Is(err, context.Canceled) || retry.IsPermanent(err) {
 		t.Fatalf("WriteAll error %v, want context.Canceled", err)
 	}
 	if got := fmt.Sprint(valuesOf(acked)); got != "[a]" {
@@ -189,14 +191,14 @@ func TestWriteAllReportsExactlyTheAcknowledgedMessages(t *testing.T) {
 		{"middle ones, then one of them for good", []func([]kafkago.Message) error{
 			failWith(kafkago.NotLeaderForPartition, "b", "d", "e"),
 			failWith(kafkago.InvalidTopic, "d"),
-		}, false, "[a b c e f]", ErrPermanent},
+		}, false, "[a b c e f]", retry.ErrPermanent},
 		{"middle ones until the context ends", []func([]kafkago.Message) error{
 			failWith(kafkago.LeaderNotAvailable, "c", "d"),
 		}, true, "[a b e f]", context.Canceled},
 		{"a whole attempt, then the middle ones for good", []func([]kafkago.Message) error{
 			func([]kafkago.Message) error { return io.ErrUnexpectedEOF },
 			failWith(kafkago.TopicAuthorizationFailed, "b", "f"),
-		}, false, "[a c d e]", ErrPermanent},
+		}, false, "[a c d e]", retry.ErrPermanent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

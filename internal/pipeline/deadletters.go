@@ -9,12 +9,13 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/retry"
 )
 
 // DeadLetters writes messages to the dead-letter topic in one attempt. It
 // returns nil once Kafka acknowledged all of them; otherwise the messages
 // not acknowledged (which the pipeline sends again, under its one retry
-// policy) and why. An error matching kafka.ErrPermanent cannot be fixed by
+// policy) and why. An error matching retry.IsPermanent cannot be fixed by
 // retrying.
 type DeadLetters interface {
 	WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) (unwritten []kafkago.Message, err error)
@@ -30,7 +31,7 @@ type KafkaDeadLetters struct {
 // WriteDeadLetters implements DeadLetters with kafka.WriteOnce.
 func (d *KafkaDeadLetters) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	unwritten, err := kafka.WriteOnce(ctx, d.Writer, msgs)
-	if err != nil && errors.Is(err, kafka.ErrPermanent) && !kafka.TooLarge(err) {
+	if err != nil && retry.IsPermanent(err) && !kafka.TooLarge(err) {
 		err = fmt.Errorf("%w (to fix: %s)", err, kafka.PermanentHint(err, d.Topic))
 	}
 	return unwritten, err
@@ -59,7 +60,7 @@ func (p *Pipeline) writeDeadLetters(work context.Context, msgs []kafkago.Message
 		switch {
 		case err == nil:
 			return true, "", nil
-		case errors.Is(err, kafka.ErrPermanent):
+		case retry.IsPermanent(err):
 			return false, "", fmt.Errorf("write %d dead letters: %w", len(pending), err)
 		}
 		if len(unwritten) > 0 {

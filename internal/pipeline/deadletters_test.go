@@ -15,8 +15,8 @@ import (
 	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/generator"
-	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/retry"
 )
 
 func TestRejectedGoesToDLQWithReasonAndHeaders(t *testing.T) {
@@ -165,7 +165,7 @@ func TestDLQFailureHoldsTheCommit(t *testing.T) {
 // A dead letter that can never be written stops Run with an error naming
 // the message, and nothing at or after it is committed.
 func TestPermanentDLQFailureStopsRun(t *testing.T) {
-	permanent := fmt.Errorf("write messages: %w: %w", kafka.ErrPermanent, kafkago.TopicAuthorizationFailed)
+	permanent := retry.Permanent(fmt.Errorf("write messages: %w", kafkago.TopicAuthorizationFailed))
 	// A real writer refuses a dead letter over its BatchBytes before any
 	// I/O, so no broker is needed for this one.
 	tooSmall := &kafkago.Writer{Addr: kafkago.TCP("127.0.0.1:1"), Topic: "orders.dlq", BatchBytes: 64}
@@ -218,8 +218,8 @@ func TestPermanentDLQFailureStopsRun(t *testing.T) {
 				t.Fatal("Run did not stop on a permanent dead-letter failure")
 			}
 			at := fmt.Sprintf("orders/0@%d", msgs[victim].Offset)
-			if !errors.Is(err, kafka.ErrPermanent) || !strings.Contains(err.Error(), at) {
-				t.Fatalf("Run = %v, want kafka.ErrPermanent naming %s", err, at)
+			if !retry.IsPermanent(err) || !strings.Contains(err.Error(), at) {
+				t.Fatalf("Run = %v, want a permanent error naming %s", err, at)
 			}
 			if got := f.committed()[0]; got > msgs[victim].Offset {
 				t.Fatalf("committed offset %d past the message at %d whose dead letter failed", got, msgs[victim].Offset)
@@ -275,8 +275,8 @@ func TestPermanentDLQFailureSaysWhatToChange(t *testing.T) {
 	w := &refusingWriter{err: kafkago.TopicAuthorizationFailed}
 	dl := &KafkaDeadLetters{Writer: w, Topic: "orders.dlq"}
 	_, err := dl.WriteDeadLetters(context.Background(), []kafkago.Message{{Value: []byte("x")}})
-	if !errors.Is(err, kafka.ErrPermanent) || !strings.Contains(err.Error(), "grant") || !strings.Contains(err.Error(), "orders.dlq") {
-		t.Fatalf("err = %v, want ErrPermanent saying to grant Write on orders.dlq", err)
+	if !retry.IsPermanent(err) || !strings.Contains(err.Error(), "grant") || !strings.Contains(err.Error(), "orders.dlq") {
+		t.Fatalf("err = %v, want a permanent error saying to grant Write on orders.dlq", err)
 	}
 }
 

@@ -70,7 +70,7 @@
 // max.message.bytes) is written cut to fit (deadletters.go): the reason and
 // source headers kept, a header with the original size, as much of the
 // value as fits; the source topic still holds the whole message. One that
-// fails for good otherwise (kafka.ErrPermanent: e.g. no permission on the
+// fails for good otherwise (retry.IsPermanent: e.g. no permission on the
 // topic) cannot be retried or skipped without losing the message: Run then
 // stops fetching, lets the other batches finish, and returns an error naming
 // its topic, partition and offset and what to change, with nothing at or

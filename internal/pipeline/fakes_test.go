@@ -13,7 +13,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/deadletter"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/generator"
-	"github.com/orderpipe/orderpipe/internal/kafka"
+	"github.com/orderpipe/orderpipe/internal/retry"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -242,7 +242,7 @@ func (d *fakeDLQ) WriteDeadLetters(ctx context.Context, msgs []kafkago.Message) 
 	for _, m := range msgs {
 		if d.maxBytes > 0 && deadletter.Size(m) > d.maxBytes {
 			d.refused++
-			return msgs, fmt.Errorf("write messages: %w: %w", kafka.ErrPermanent, kafkago.MessageSizeTooLarge)
+			return msgs, retry.Permanent(fmt.Errorf("write messages: %w", kafkago.MessageSizeTooLarge))
 		}
 	}
 	d.msgs = append(d.msgs, msgs...)

@@ -172,7 +172,7 @@ func (p *Pipeline) peakUncommitted() int {
 // handled and returns nil, within DrainTimeout + CommitTimeout of ctx
 // ending even when the commits hang. It returns an error when the Fetcher is closed
 // or fails for good, or when a message cannot be handled for good (its dead
-// letter cannot be written: kafka.ErrPermanent). Then nothing at or after
+// letter cannot be written: retry.IsPermanent). Then nothing at or after
 // that message is committed, and the error names its topic, partition and
 // offset: whoever runs the pipeline again (a restarted consumer, the
 // partition's next owner) gets it delivered again. A Fetcher whose Run

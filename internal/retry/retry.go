@@ -28,22 +28,27 @@ type Backoff struct {
 	Initial, Max time.Duration
 }
 
+// ErrPermanent is matched (errors.Is) by every error marked with
+// Permanent, wherever it sits in a chain of wrappers: the one marker for "waiting
+// cannot fix this", for Do's loops and for the callers that decide after
+// them (a dead letter Kafka refuses for good stops the consumer).
+var ErrPermanent = errors.New("permanent failure")
+
 // Permanent marks err as one waiting cannot fix: Do returns it at once.
+// The marker adds nothing to the message.
 func Permanent(err error) error { return &permanent{err} }
 
 // IsPermanent reports whether err was marked with Permanent.
-func IsPermanent(err error) bool {
-	var p *permanent
-	return errors.As(err, &p)
-}
+func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
 
 type permanent struct{ err error }
 
-func (p *permanent) Error() string { return p.err.Error() }
-func (p *permanent) Unwrap() error { return p.err }
+func (p *permanent) Error() string        { return p.err.Error() }
+func (p *permanent) Unwrap() error        { return p.err }
+func (p *permanent) Is(target error) bool { return target == ErrPermanent }
 
-// Do calls op until it succeeds, fails with a Permanent error (returned
-// unwrapped from the marker), or ctx ends (ctx's error and the last one,
+// Do calls op until it succeeds, fails with a Permanent error (returned as
+// it is, still marked, so a caller can tell it from ctx's end), or ctx ends (ctx's error and the last one,
 // both matchable with errors.Is). Before each wait it calls notify, when
 // not nil, with the attempt that failed (from 1), its error and the wait.
 func Do[T any](ctx context.Context, b Backoff, op func() (T, error), notify func(attempt int, err error, wait time.Duration)) (T, error) {
@@ -57,9 +62,8 @@ func Do[T any](ctx context.Context, b Backoff, op func() (T, error), notify func
 		if err == nil {
 			return v, nil
 		}
-		var p *permanent
-		if errors.As(err, &p) {
-			return v, p.err
+		if IsPermanent(err) {
+			return v, err
 		}
 		if ctx.Err() != nil {
 			return v, fmt.Errorf("%w (last error: %w)", ctx.Err(), err)

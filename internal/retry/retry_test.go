@@ -3,6 +3,8 @@ package retry
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,11 +20,13 @@ func TestDo(t *testing.T) {
 		timeout   time.Duration
 		wantCalls int
 		wantErr   []error // each must match with errors.Is
+		permanent bool    // the error still says waiting cannot fix it
 	}{
-		{"first attempt succeeds", 0, nil, time.Second, 1, nil},
-		{"succeeds after retries, each notified", 3, errBusy, time.Second, 4, nil},
-		{"permanent error returned at once, unwrapped", 5, Permanent(errBad), time.Second, 1, []error{errBad}},
-		{"context ends: its error and the last one", 1 << 30, errBusy, 30 * time.Millisecond, -1, []error{context.DeadlineExceeded, errBusy}},
+		{"first attempt succeeds", 0, nil, time.Second, 1, nil, false},
+		{"succeeds after retries, each notified", 3, errBusy, time.Second, 4, nil, false},
+		{"permanent error returned at once, still marked", 5, Permanent(errBad), time.Second, 1, []error{errBad, ErrPermanent}, true},
+		{"permanent deep in a chain", 5, fmt.Errorf("write: %w", Permanent(errBad)), time.Second, 1, []error{errBad, ErrPermanent}, true},
+		{"context ends: its error and the last one", 1 << 30, errBusy, 30 * time.Millisecond, -1, []error{context.DeadlineExceeded, errBusy}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
@@ -54,9 +58,11 @@ func TestDo(t *testing.T) {
 					t.Errorf("Do error %v does not match %v", err, want)
 				}
 			}
-			var p *permanent
-			if errors.As(err, &p) {
-				t.Errorf("Do returned the Permanent marker: %v", err)
+			if IsPermanent(err) != tc.permanent {
+				t.Errorf("IsPermanent(%v) = %v, want %v", err, IsPermanent(err), tc.permanent)
+			}
+			if tc.permanent && !strings.HasSuffix(err.Error(), errBad.Error()) {
+				t.Errorf("Do error %q: the marker must add nothing to the message", err)
 			}
 		})
 	}

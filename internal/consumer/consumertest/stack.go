@@ -8,7 +8,6 @@
 package consumertest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -154,36 +153,17 @@ func testTemplate(t testing.TB, index string) []byte {
 	return body
 }
 
-// ES sends one request to Elasticsearch and decodes the JSON answer into out.
+// ES sends one request to Elasticsearch and decodes the JSON answer into
+// out; 0 when the request got no answer.
 func (s *Stack) ES(t *testing.T, method, path string, body any, out any) int {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, s.ESURL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer res.Body.Close()
-	data, _ := io.ReadAll(res.Body)
-	if out != nil && res.StatusCode < 300 {
+	code, data := servicetest.ES(t, s.ESURL, method, path, body)
+	if out != nil && code >= 200 && code < 300 {
 		if err := json.Unmarshal(data, out); err != nil {
 			t.Fatalf("decode %s %s: %v: %s", method, path, err, data)
 		}
 	}
-	return res.StatusCode
+	return code
 }
 
 // Expectation is what the consumer must produce from the events written.
