@@ -18,7 +18,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,16 +32,6 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // requirePrometheus returns the prometheus binary; without it a local run
 // skips loudly and CI=true fails.
@@ -202,18 +191,6 @@ func query(t *testing.T, promURL, q string) map[string]string {
 	return out
 }
 
-func waitFor(t *testing.T, what string, within time.Duration, ok func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !ok() {
-		if time.Since(start) > within {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func TestNotReadyAlertFiresOnElasticsearchOutage(t *testing.T) {
 	promBin := requirePrometheus(t)
 	brokers := servicetest.KafkaBrokers(t)
@@ -242,7 +219,7 @@ func TestNotReadyAlertFiresOnElasticsearchOutage(t *testing.T) {
 		t.Fatalf("orderctl setup: %v\n%s", err, out)
 	}
 
-	producerOps, consumerOps := freeAddr(t), freeAddr(t)
+	producerOps, consumerOps := servicetest.FreeAddr(t), servicetest.FreeAddr(t)
 	start(t, "consumer", filepath.Join(bin, "consumer"),
 		append(common, "OPS_ADDR="+consumerOps, "CONSUMER_GROUP="+servicetest.Name(t, "alert-group")))
 	start(t, "producer", filepath.Join(bin, "producer"),
@@ -260,13 +237,13 @@ scrape_configs:
 	if err := os.WriteFile(filepath.Join(cfgDir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	promAddr := freeAddr(t)
+	promAddr := servicetest.FreeAddr(t)
 	promURL := "http://" + promAddr
 	start(t, "prometheus", promBin, nil, "--config.file="+filepath.Join(cfgDir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(cfgDir, "data"), "--web.listen-address="+promAddr)
 
 	// Both daemons ready, as Prometheus sees them, and no alert.
-	waitFor(t, "prometheus scrapes orderpipe_ready 1 from both daemons", 2*time.Minute, func() bool {
+	servicetest.WaitFor(t, 2*time.Minute, "prometheus scrapes orderpipe_ready 1 from both daemons", func() bool {
 		r := query(t, promURL, "orderpipe_ready")
 		return r["orderpipe-producer"] == "1" && r["orderpipe-consumer"] == "1"
 	})
@@ -282,7 +259,7 @@ scrape_configs:
 			es.Start(t)
 		}
 	})
-	took := waitFor(t, "OrderpipeNotReady fires for the consumer", 2*time.Minute, func() bool {
+	took := servicetest.WaitFor(t, 2*time.Minute, "OrderpipeNotReady fires for the consumer", func() bool {
 		for _, a := range alerts(t, promURL, "OrderpipeNotReady") {
 			if a.State == "firing" && a.Labels["job"] == "orderpipe-consumer" && a.Labels["instance"] == consumerOps {
 				return true
@@ -299,7 +276,7 @@ scrape_configs:
 
 	es.Start(t)
 	stopped = false
-	took = waitFor(t, "OrderpipeNotReady clears once Elasticsearch is back", 3*time.Minute, func() bool {
+	took = servicetest.WaitFor(t, 3*time.Minute, "OrderpipeNotReady clears once Elasticsearch is back", func() bool {
 		return len(alerts(t, promURL, "OrderpipeNotReady")) == 0
 	})
 	t.Logf("OrderpipeNotReady cleared %s after Elasticsearch came back", took.Round(time.Second))

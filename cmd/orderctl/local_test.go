@@ -20,16 +20,6 @@ import (
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func repoRoot(t *testing.T) string {
 	t.Helper()
 	wd, err := os.Getwd()
@@ -59,7 +49,7 @@ func TestMakeLocal(t *testing.T) {
 	topic, dlq, index := servicetest.Name(t, "orders"), servicetest.Name(t, "dlq"), servicetest.Name(t, "oplocal")
 	template := servicetest.Name(t, "oplocal-tmpl")
 	dir := t.TempDir()
-	promAddr, withProm := freeAddr(t), prometheusInstalled(t)
+	promAddr, withProm := servicetest.FreeAddr(t), prometheusInstalled(t)
 	env := append(os.Environ(),
 		"PROMETHEUS_ADDR="+promAddr,
 		"ORDERPIPE_LOCAL_DIR="+dir,
@@ -69,7 +59,7 @@ func TestMakeLocal(t *testing.T) {
 		"KAFKA_TOPIC="+topic, "DLQ_TOPIC="+dlq, "ES_INDEX="+index,
 		"CONSUMER_GROUP="+servicetest.Name(t, "oplocal-group"),
 		"ES_TEMPLATE_NAME="+template, "ES_TEMPLATE_FILE="+privateTemplate(t, index, nil),
-		"PRODUCER_OPS_ADDR="+freeAddr(t), "CONSUMER_OPS_ADDR="+freeAddr(t),
+		"PRODUCER_OPS_ADDR="+servicetest.FreeAddr(t), "CONSUMER_OPS_ADDR="+servicetest.FreeAddr(t),
 		"PRODUCER_RATE=50", "PRODUCER_BACKFILL_DAYS=0", "PRODUCER_MALFORMED_SHARE=0.05",
 		"VERIFY_SETTLE=90s",
 	)

@@ -111,7 +111,7 @@ func TestSetupKibanaPartAlone(t *testing.T) {
 	k, imports := fakeKibana(t, 2, `{"success":true,"successCount":7}`)
 	for key, v := range map[string]string{
 		"SETUP_PARTS": "kibana", "KIBANA_URL": k.url, "KIBANA_TIMEOUT": "30s", "SETUP_TIMEOUT": "2s",
-		"KAFKA_BROKERS": freeAddr(t), "ES_ADDRESSES": "http://" + freeAddr(t),
+		"KAFKA_BROKERS": servicetest.FreeAddr(t), "ES_ADDRESSES": "http://" + servicetest.FreeAddr(t),
 		"ES_USERNAME": "elastic", "ES_PASSWORD": "pw",
 	} {
 		t.Setenv(key, v)

@@ -183,7 +183,7 @@ func TestSetupTwiceOnRealServices(t *testing.T) {
 	// compose's setup: every part but Kibana's, with a KIBANA_URL where
 	// nothing listens, so that contacting Kibana would fail the run.
 	t.Setenv("SETUP_PARTS", "topics,security,template")
-	t.Setenv("KIBANA_URL", "http://"+freeAddr(t))
+	t.Setenv("KIBANA_URL", "http://"+servicetest.FreeAddr(t))
 	noKibana, errOut, err := runCmd(t, ctx, "setup")
 	if err != nil {
 		t.Fatalf("setup without the kibana part: %v\n%s\n%s", err, noKibana, errOut)
