@@ -4,12 +4,13 @@ SERVICES  := scripts/with-services
 GOTESTSUM := $(GO) tool gotestsum
 RESULTS   := .local/test-results
 
-.PHONY: test fmt-check vet test-rules test-go test-heavy test-outage test-cluster bench bench-quick bench-micro fuzz build local local-down verify services-up services-down
+.PHONY: test fmt-check vet lint test-rules test-go test-heavy test-outage test-cluster bench bench-quick bench-micro fuzz build local local-down verify services-up services-down
 
-## test: gofmt check, go vet, then every test against real Kafka and Elasticsearch:
-## the unit and integration tests with -race, the heavy fault runs without,
-## then the failover tests on a replicated cluster; the alert rules first
-test: fmt-check vet test-rules
+## test: gofmt check, go vet, lint, the alert rules (promtool), then every test
+## against real Kafka and Elasticsearch: the unit and integration tests with
+## -race, the heavy fault runs without, then the failover tests on a
+## replicated cluster
+test: fmt-check vet lint test-rules
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@status=0; $(SERVICES) $(MAKE) -k --no-print-directory test-go test-heavy test-outage || status=$$?; \
 	$(MAKE) --no-print-directory test-cluster || status=$$?; \
@@ -18,6 +19,10 @@ test: fmt-check vet test-rules
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+## lint: golangci-lint (.golangci.yml, pinned in tools/lint.mod) and shellcheck on every shell script
+lint:
+	scripts/lint
 
 vet:
 	$(GO) vet ./...
@@ -86,6 +91,14 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
 	  done; \
 	done
+
+## docs: rewrite the README's settings tables (between its settings:* markers)
+## from the programs' settings declarations, the ones -h prints; each
+## program's TestREADMESettingsTable fails until this has run after a change
+## to them. One package at a time: they all rewrite the one README.
+.PHONY: docs
+docs:
+	ORDERPIPE_UPDATE_DOCS=1 $(GO) test -p 1 -count=1 -run '^TestREADMESettingsTable$$' ./cmd/...
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o .local/bin/ ./cmd/...

@@ -59,10 +59,10 @@ func (p *lsParser) expect(s string) error {
 func (p *lsParser) block(section, cond string, out *[]lsPlugin) error {
 	for !p.eof() {
 		t := p.next()
-		switch {
-		case t == "}":
+		switch t {
+		case "}":
 			return nil
-		case t == "if" || t == "else":
+		case "if", "else":
 			var c []string
 			if t == "else" && !p.eof() && p.peek() == "if" {
 				p.next()

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/consumer"
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
@@ -135,7 +134,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metrics := pipeline.NewMetrics(reg)
 	readiness := ops.NewReadiness("starting")
 	health := pipeline.NewHealth(readiness)
-	health.Set("startup", "starting: installing the index template and the dead-letter topic")
+	health.Set("startup", "starting: installing the index template, checking the index and creating the dead-letter topic")
 	srv, err := ops.Listen(cfg.OpsAddr, reg, readiness, ops.WithPprof(cfg.OpsPprof))
 	if err != nil {
 		return err
@@ -150,12 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func consume(ctx context.Context, cfg config, log *slog.Logger, metrics *pipeline.Metrics, health *pipeline.Health) error {
-	template := deploy.OrdersTemplate
-	if cfg.TemplateFile != "" {
-		var err error
-		if template, err = os.ReadFile(cfg.TemplateFile); err != nil {
-			return fmt.Errorf("read ES_TEMPLATE_FILE: %w", err)
-		}
+	template, _, err := cfg.TemplateConfig.Load()
+	if err != nil {
+		return settings.Usage(err)
 	}
 	c, err := consumer.New(consumer.Settings{
 		Kafka: cfg.KafkaConfig, Writer: cfg.WriterConfig, Elastic: cfg.ElasticConfig,

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -111,12 +110,9 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := cfg.validate(); err != nil {
 		return settings.Usage(err)
 	}
-	template := deploy.OrdersTemplate
-	if cfg.TemplateFile != "" {
-		var err error
-		if template, err = os.ReadFile(cfg.TemplateFile); err != nil {
-			return settings.Usage(&settings.Error{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()})
-		}
+	template, tmpl, err := cfg.TemplateConfig.Load()
+	if err != nil {
+		return settings.Usage(err)
 	}
 	log, err := ops.NewLogger(stderr, cfg.ToolLogConfig.LogConfig(), "orderctl")
 	if err != nil {
@@ -154,7 +150,7 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 		}
 		if cfg.parts[partTemplate] {
-			if err := setupTemplate(waitCtx, esc, cfg.TemplateName, template, cfg.Index, stdout, log); err != nil {
+			if err := setupTemplate(waitCtx, esc, tmpl, template, stdout, log); err != nil {
 				return err
 			}
 		}

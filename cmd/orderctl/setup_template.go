@@ -1,40 +1,30 @@
 package main
 
 // The index template part of orderctl setup: install it unless the
-// stored one already says the same.
+// stored one already says the same, and hold ES_INDEX to it.
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"path"
 	"reflect"
 	"strconv"
 	"strings"
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // setupTemplate installs the template unless the installed one already says
-// the same, so a second run changes nothing at all.
-func setupTemplate(ctx context.Context, esc *elastic.Client, name string, body []byte, index string, stdout io.Writer, log *slog.Logger) error {
-	var desired struct {
-		IndexPatterns []string `json:"index_patterns"`
-	}
-	if err := json.Unmarshal(body, &desired); err != nil {
-		return fmt.Errorf("decode index template: %w", err)
-	}
-	matched := false
-	for _, p := range desired.IndexPatterns {
-		if ok, _ := path.Match(p, index); ok {
-			matched = true
-		}
-	}
-	if !matched {
-		fmt.Fprintf(stdout, "template %s: WARNING its patterns %v do not match ES_INDEX %q: that index would get a dynamic mapping\n", name, desired.IndexPatterns, index)
-	}
+// the same, so a second run changes nothing at all, then makes sure ES_INDEX
+// is an index the template governs (created from it when missing), as the
+// consumer does at start: an index it does not govern is a setting to
+// change (exit 2), found here rather than through rejected orders.
+func setupTemplate(ctx context.Context, esc *elastic.Client, tmpl elastic.Template, body []byte, stdout io.Writer, log *slog.Logger) error {
+	name := tmpl.Name
 	stored, found, err := esc.IndexTemplate(ctx, name)
 	if err != nil {
 		return err
@@ -45,16 +35,28 @@ func setupTemplate(ctx context.Context, esc *elastic.Client, name string, body [
 		if err != nil {
 			return err
 		}
-		if same {
-			fmt.Fprintf(stdout, "template %s: unchanged\n", name)
-			return nil
-		}
 		state = "updated"
+		if same {
+			state = "unchanged"
+		}
 	}
-	if err := esc.EnsureTemplate(ctx, name, body, log); err != nil {
-		return err
+	if state != "unchanged" {
+		if err := esc.EnsureTemplate(ctx, name, body, log); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "template %s: %s\n", name, state)
+	created, err := esc.EnsureOrderIndex(ctx, tmpl, log)
+	switch {
+	case errors.Is(err, settings.ErrInvalid):
+		return settings.Usage(err)
+	case err != nil:
+		return err
+	case created:
+		fmt.Fprintf(stdout, "index %s: created from template %s\n", esc.Index(), name)
+	default:
+		fmt.Fprintf(stdout, "index %s: exists, mapped as template %s says\n", esc.Index(), name)
+	}
 	return nil
 }
 

@@ -84,10 +84,8 @@ func TestSetupTwiceOnRealServices(t *testing.T) {
 	t.Cleanup(func() {
 		servicetest.DeleteTopic(t, brokers, topic)
 		servicetest.DeleteTopic(t, brokers, dlq)
-		req, _ := http.NewRequest(http.MethodDelete, esURL+"/_index_template/"+template, nil)
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
-		}
+		servicetest.ES(t, esURL, http.MethodDelete, "/"+index, nil)
+		servicetest.ES(t, esURL, http.MethodDelete, "/_index_template/"+template, nil)
 	})
 	for k, v := range map[string]string{
 		"KAFKA_BROKERS": strings.Join(brokers, ","), "KAFKA_TOPIC": topic, "KAFKA_TOPIC_PARTITIONS": "3",
@@ -118,7 +116,7 @@ func TestSetupTwiceOnRealServices(t *testing.T) {
 	}
 	want := fmt.Sprintf("topic %s: created (3 partitions, replication 1, min.insync.replicas 1)\n"+
 		"topic %s: created (2 partitions, replication 1, min.insync.replicas 1)\n"+
-		"security: skipped (no passwords set)\ntemplate %s: installed\nkibana: skipped (KIBANA_URL not set)\n", topic, dlq, template)
+		"security: skipped (no passwords set)\ntemplate %s: installed\nindex %s: created from template %s\nkibana: skipped (KIBANA_URL not set)\n", topic, dlq, template, index, template)
 	if first != want {
 		t.Errorf("first setup printed\n%s\nwant\n%s", first, want)
 	}
@@ -129,7 +127,7 @@ func TestSetupTwiceOnRealServices(t *testing.T) {
 		t.Fatalf("second setup: %v\n%s\n%s", err, second, errOut)
 	}
 	want = fmt.Sprintf("topic %s: exists (3 partitions)\ntopic %s: exists (2 partitions)\n"+
-		"security: skipped (no passwords set)\ntemplate %s: unchanged\nkibana: skipped (KIBANA_URL not set)\n", topic, dlq, template)
+		"security: skipped (no passwords set)\ntemplate %s: unchanged\nindex %s: exists, mapped as template %s says\nkibana: skipped (KIBANA_URL not set)\n", topic, dlq, template, index, template)
 	if second != want {
 		t.Errorf("second setup printed\n%s\nwant\n%s", second, want)
 	}

@@ -129,7 +129,7 @@ func printEvent(w io.Writer, m kafkago.Message, f tailFilter, asJSON bool) bool 
 			b.Write(bytes.TrimSpace(m.Value))
 		}
 		b.WriteByte('\n')
-		w.Write(b.Bytes())
+		_, _ = w.Write(b.Bytes()) // as the Fprintf below: a closed stdout ends tail through its context, not here
 		return true
 	}
 	fmt.Fprintf(w, "%s  p%d@%-6d %s  v%d %-9s  %s (%s)  %d items  %.2f %s\n",

@@ -19,6 +19,7 @@ type verifyConfig struct {
 	ESConfig
 	kafka.TopicConfig
 	kafka.DLQConfig
+	elastic.TemplateConfig
 }
 
 const verifySummary = `verify reads the orders topic up to the end offsets captured at start (all of it, or
@@ -77,6 +78,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := cfg.Config.Validate(); err != nil {
 		return settings.Usage(err)
 	}
+	if err := cfg.TemplateConfig.Validate(); err != nil {
+		return settings.Usage(err)
+	}
+	_, tmpl, err := cfg.TemplateConfig.Load()
+	if err != nil {
+		return settings.Usage(err)
+	}
 	admin, err := kafka.NewAdmin(cfg.Config)
 	if err != nil {
 		return settings.Usage(err)
@@ -91,6 +99,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
+	// The consumer's rule: an index the template does not govern is a
+	// setting to fix, whatever the comparison would find in it.
+	if _, err := esc.CheckOrderIndex(ctx, tmpl); errors.Is(err, settings.ErrInvalid) {
+		return settings.Usage(err)
+	} else if errors.Is(err, elastic.ErrForbidden) {
+		fmt.Fprintf(stderr, "verify: not allowed to read the mapping of %s; its mapping is not checked\n", cfg.Index)
+	}
 	start := time.Now()
 	progress := stageProgress(stderr, func() bool { return time.Since(start) < 2*time.Second })
 	rep, snap, err := compareAll(ctx, admin, esc, cfg, rng, progress)

@@ -171,6 +171,27 @@ func TestVerifyUsageErrors(t *testing.T) {
 	}
 }
 
+// TestVerifyHoldsTheIndexRule: verify reads an index only where the
+// consumer would write, so an ES_INDEX the template does not cover is the
+// same exit 2 naming ES_INDEX and ES_TEMPLATE_FILE, not a report of a
+// missing index.
+func TestVerifyHoldsTheIndexRule(t *testing.T) {
+	brokers := servicetest.KafkaBrokers(t)
+	for k, v := range map[string]string{
+		"KAFKA_BROKERS": strings.Join(brokers, ","), "ES_ADDRESSES": servicetest.ElasticsearchURL(t),
+		"ES_INDEX": servicetest.Name(t, "shop-orders"),
+	} {
+		t.Setenv(k, v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, err := runCmd(t, ctx, "verify")
+	var stderr strings.Builder
+	if code := exitCode(err, &stderr); code != 2 || !strings.Contains(stderr.String(), "ES_INDEX") || !strings.Contains(stderr.String(), "ES_TEMPLATE_FILE") {
+		t.Errorf("exit %d, stderr %q; want 2 naming ES_INDEX and ES_TEMPLATE_FILE", code, stderr.String())
+	}
+}
+
 func FuzzParseSince(f *testing.F) {
 	for _, s := range []string{"2h", "90s", "2026-11-24T10:00:00Z", "1764000000000", "-1h", "0", ""} {
 		f.Add(s)

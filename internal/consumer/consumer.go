@@ -1,7 +1,8 @@
 // Package consumer assembles orderpipe's Go consumer from its settings: the
 // Elasticsearch client, the Kafka admin, the group reader, the dead-letter
 // writer, the pipeline and the lag monitor, with their start-up (index
-// template, dead-letter topic) and shutdown order. cmd/consumer's main and
+// template, the index checked against it, dead-letter topic) and shutdown
+// order. cmd/consumer's main and
 // the tests that run whole consumers build it here, so the tests prove the
 // wiring that ships rather than a copy of it. The rules of consuming live
 // in internal/pipeline; this package only puts the parts together.
@@ -20,6 +21,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/elastic"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/pipeline"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // Settings is everything a consumer is built from; the connections and
@@ -33,17 +35,18 @@ type Settings struct {
 	DLQ   kafka.TopicSpec // created at start unless it exists
 
 	TemplateName string
-	Template     []byte // index template body, installed at start
+	Template     []byte // index template body, installed at start; ES_INDEX must be one it governs
 
 	Config Config // group, batching, retries, shutdown budget
 }
 
 // Consumer is one assembled consumer; Run runs it once.
 type Consumer struct {
-	s     Settings
-	opt   pipeline.Options
-	es    *elastic.Client
-	admin *kafka.Admin
+	s        Settings
+	opt      pipeline.Options
+	es       *elastic.Client
+	admin    *kafka.Admin
+	template elastic.Template
 
 	mu sync.Mutex
 	p  *pipeline.Pipeline // set once Run has built it
@@ -52,10 +55,15 @@ type Consumer struct {
 // New builds the clients; it does not contact Kafka or Elasticsearch, so a
 // consumer can start, report why it waits, and connect once they are up.
 // opt.Log, opt.Metrics and opt.Health are required. It fails on a
-// s.Config that does not validate, naming the variable.
+// s.Config that does not validate, naming the variable, and on a template
+// that would leave fields to Elasticsearch's guesses (a *settings.UsageError).
 func New(s Settings, opt pipeline.Options) (*Consumer, error) {
 	if err := s.Config.Validate(); err != nil {
 		return nil, err
+	}
+	template, err := elastic.ParseTemplate(s.TemplateName, s.Template)
+	if err != nil {
+		return nil, settings.Usage(err)
 	}
 	es, err := elastic.New(s.Elastic)
 	if err != nil {
@@ -65,7 +73,7 @@ func New(s Settings, opt pipeline.Options) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Consumer{s: s, opt: opt, es: es, admin: admin}, nil
+	return &Consumer{s: s, opt: opt, es: es, admin: admin, template: template}, nil
 }
 
 // Run installs the template and the dead-letter topic, then consumes until
@@ -120,8 +128,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return runErr
 }
 
-// prepare installs the index template and the dead-letter topic; stopped
-// reports that ctx ended on the way.
+// prepare installs the index template, makes sure the index is one it
+// governs, and creates the dead-letter topic; stopped reports that ctx
+// ended on the way. An index the template does not govern is a setting to
+// change (a *settings.UsageError, exit 2): consuming into it would let
+// Elasticsearch guess the mapping and reject valid orders.
 func (c *Consumer) prepare(ctx context.Context) (stopped bool, err error) {
 	log, name := c.opt.Log, c.s.TemplateName
 	switch err := c.es.EnsureTemplate(ctx, name, c.s.Template, log); {
@@ -140,6 +151,16 @@ func (c *Consumer) prepare(ctx context.Context) (stopped bool, err error) {
 		return false, err
 	default:
 		log.Info("index template installed", "template", name)
+	}
+	switch created, err := c.es.EnsureOrderIndex(ctx, c.template, log); {
+	case ctx.Err() != nil:
+		return true, nil
+	case errors.Is(err, settings.ErrInvalid):
+		return false, settings.Usage(err)
+	case err != nil:
+		return false, fmt.Errorf("check index %s: %w", c.es.Index(), err)
+	case created:
+		log.Info("index created from the template", "index", c.es.Index(), "template", name)
 	}
 	if _, err := c.admin.EnsureTopic(ctx, c.s.DLQ, log); err != nil {
 		if ctx.Err() != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/retry"
+	"github.com/orderpipe/orderpipe/internal/settings"
 	"github.com/orderpipe/orderpipe/internal/trust"
 )
 
@@ -149,19 +150,31 @@ func TransportError(err error) error {
 // (401/403, matched by ErrForbidden) is returned at once: waiting fixes
 // neither.
 func (c *Client) EnsureTemplate(ctx context.Context, name string, body []byte, log *slog.Logger) error {
+	err := c.untilAnswered(ctx, "template "+name, log, func() error { return c.putTemplate(ctx, name, body) })
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("install index template %s: %w", name, err)
+	}
+	return err
+}
+
+// untilAnswered is the start-up wait of every request a program cannot go
+// on without: op is tried again with capped exponential backoff, each
+// attempt logged, while Elasticsearch is unreachable or overloaded. What
+// waiting cannot fix comes back at once: a status that is not retryable
+// (a request Elasticsearch refuses), 401/403 (ErrForbidden), an untrusted
+// certificate, and a setting to change (settings.ErrInvalid).
+func (c *Client) untilAnswered(ctx context.Context, what string, log *slog.Logger, op func() error) error {
 	_, err := retry.Do(ctx, retry.Backoff{Initial: 250 * time.Millisecond, Max: 10 * time.Second}, func() (struct{}, error) {
-		err := c.putTemplate(ctx, name, body)
+		err := op()
 		var se *StatusError
-		if err != nil && (errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) || trust.IsCertificateError(err)) {
+		if err != nil && (errors.As(err, &se) && !se.Retryable() || errors.Is(err, ErrForbidden) ||
+			trust.IsCertificateError(err) || errors.Is(err, settings.ErrInvalid)) {
 			return struct{}{}, retry.Permanent(err)
 		}
 		return struct{}{}, err
 	}, func(attempt int, err error, wait time.Duration) {
-		log.Warn("elasticsearch not ready, retrying", "template", name, "attempt", attempt, "retry_in", wait.String(), "error", err.Error())
+		log.Warn("elasticsearch not ready, retrying", "for", what, "attempt", attempt, "retry_in", wait.String(), "error", err.Error())
 	})
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("install index template %s: %w", name, err)
-	}
 	return err
 }
 

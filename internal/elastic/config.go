@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -29,7 +30,7 @@ type Config struct {
 	Password       string        `envconfig:"ES_PASSWORD" desc:"basic-auth password (masked in logs)"`
 	APIKey         string        `envconfig:"ES_API_KEY" desc:"base64 API key; used instead of ES_USERNAME/ES_PASSWORD (masked in logs)"`
 	CACert         string        `envconfig:"ES_CA_CERT" desc:"PEM file of the CA that signed Elasticsearch's certificate (empty: system roots)"`
-	Index          string        `envconfig:"ES_INDEX" default:"orders" desc:"index the orders are written to"`
+	Index          string        `envconfig:"ES_INDEX" default:"orders" desc:"index the orders are written to; one the index template governs, or the program exits 2"`
 	RequestTimeout time.Duration `envconfig:"ES_REQUEST_TIMEOUT" default:"30s" desc:"longest one Elasticsearch request may take before it is retried"`
 }
 
@@ -69,7 +70,7 @@ func (c Config) Validate() error {
 // install the same template under the same name by default.
 type TemplateConfig struct {
 	TemplateName string `envconfig:"ES_TEMPLATE_NAME" default:"orders" desc:"name the index template is installed under"`
-	TemplateFile string `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json"`
+	TemplateFile string `envconfig:"ES_TEMPLATE_FILE" desc:"index template JSON to install instead of the built-in deploy/elasticsearch/orders-template.json; its mapping must be \"dynamic\": \"strict\""`
 }
 
 // Validate checks the name and, when one is given, that the file exists, so
@@ -84,4 +85,19 @@ func (c TemplateConfig) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Load reads the template every program holds ES_INDEX to: ES_TEMPLATE_FILE,
+// or the built-in deploy/elasticsearch/orders-template.json. It returns the
+// body to install and the parsed template; a file that cannot be read or
+// relied on (ParseTemplate) is an error that names ES_TEMPLATE_FILE.
+func (c TemplateConfig) Load() (body []byte, t Template, err error) {
+	body = deploy.OrdersTemplate
+	if c.TemplateFile != "" {
+		if body, err = os.ReadFile(c.TemplateFile); err != nil {
+			return nil, Template{}, &settings.Error{Variable: "ES_TEMPLATE_FILE", Reason: err.Error()}
+		}
+	}
+	t, err = ParseTemplate(c.TemplateName, body)
+	return body, t, err
 }

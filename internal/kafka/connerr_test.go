@@ -30,7 +30,7 @@ func TestConnectErrorNamesTheSetting(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ConnectError(tc.err)
 			if tc.want == "" {
-				if got != tc.err {
+				if got != tc.err { //nolint:errorlint // identity: the very error must come back, not a wrapper
 					t.Fatalf("ConnectError(%v) = %v, want it unchanged", tc.err, got)
 				}
 			} else if !errors.Is(got, tc.err) || !strings.Contains(got.Error(), tc.want) {

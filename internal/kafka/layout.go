@@ -80,7 +80,8 @@ func (l DLQLayout) Validate() error { return l.DLQ.validate(prefixOf(l)) }
 // Spec is the topic named name laid out as l says.
 func (l DLQLayout) Spec(name string) TopicSpec { return l.DLQ.spec(name, prefixOf(l)) }
 
-// RenamedVariables: see TopicLayout.
+// RenamedVariables names the DLQ layout's old variables and their
+// replacements, as TopicLayout's does for the orders topic.
 func (DLQLayout) RenamedVariables() map[string]string {
 	return map[string]string{"DLQ_PARTITIONS": "DLQ_TOPIC_PARTITIONS", "DLQ_REPLICATION_FACTOR": "DLQ_TOPIC_REPLICATION_FACTOR"}
 }

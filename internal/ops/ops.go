@@ -187,16 +187,16 @@ func Listen(addr string, reg *prometheus.Registry, ready *Readiness, opts ...Opt
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
+		_, _ = io.WriteString(w, "ok\n") // a probe that hung up needs no answer
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if reason := ready.Reason(); reason != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, "not ready: "+reason+"\n")
+			_, _ = io.WriteString(w, "not ready: "+reason+"\n")
 			return
 		}
-		io.WriteString(w, "ready\n")
+		_, _ = io.WriteString(w, "ready\n")
 	})
 	return &Server{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},

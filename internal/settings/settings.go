@@ -1,6 +1,7 @@
 // Package settings is the contract between orderpipe's programs and the
 // environment they are configured by: every setting is an environment
-// variable read with envconfig, `-h` prints them all with their defaults, the
+// variable read with envconfig, `-h` prints them all with their defaults (and
+// the README's settings tables are rendered from the same declarations), the
 // start-up log shows them by name with secrets masked, and a bad value is an
 // error that names its variable and makes the program exit with code 2.
 package settings

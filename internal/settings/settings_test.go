@@ -24,7 +24,7 @@ type spec struct {
 	Rate    float64       `envconfig:"PRODUCER_RATE"`
 	Delay   time.Duration `envconfig:"PRODUCER_LIFECYCLE_DELAY"`
 	APIKey  string        `envconfig:"ES_API_KEY"`
-	ignored string
+	ignored string        //nolint:unused // an unexported field, which Variables must skip
 }
 
 func TestSettingsLogsVariablesByNameWithSecretsMasked(t *testing.T) {

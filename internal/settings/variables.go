@@ -13,9 +13,10 @@ import (
 
 // Variable is one setting of a spec as envconfig reads it.
 type Variable struct {
-	Name  string // the full name, prefixes of nested structs included
-	Desc  string // the desc tag, the meaning -h prints
-	value reflect.Value
+	Name    string // the full name, prefixes of nested structs included
+	Desc    string // the desc tag, the meaning -h prints
+	Default string // the default tag, as -h prints it ("" for none)
+	value   reflect.Value
 }
 
 // Variables lists the settings of spec (an envconfig struct) under the
@@ -62,7 +63,7 @@ func gatherVariables(prefix string, v reflect.Value, out *[]Variable) {
 			gatherVariables(inner, fv, out)
 			continue
 		}
-		*out = append(*out, Variable{Name: key, Desc: f.Tag.Get("desc"), value: fv})
+		*out = append(*out, Variable{Name: key, Desc: f.Tag.Get("desc"), Default: f.Tag.Get("default"), value: fv})
 	}
 }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # the settings are read by scripts/services, which sources this
 # Elasticsearch for scripts/services (sourced): one node, or a cluster of
 # ORDERPIPE_ES_NODES nodes. Node N keeps its state in es_dir N and serves
 # HTTP on es_http_port N, transport 100 above it.
@@ -39,7 +40,8 @@ es_curl() {
 # cluster with every primary shard assigned.
 es_ready() {
   local n
-  for n in ${@:-1}; do
+  [ $# -gt 0 ] || set -- 1
+  for n in "$@"; do
     es_curl "$n" "/_cluster/health?wait_for_nodes=$es_nodes&wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 || return 1
   done
 }
@@ -170,8 +172,9 @@ start_es_nodes() {
   local ids=${1:-$(es_node_ids)} n
   mkdir -p "$(es_dir 1)"
   for n in $ids; do start_es "$n"; done
-  # shellcheck disable=SC2086 # ids is a list of numbers
-  wait_until Elasticsearch 180 "es_ready $ids" $(es_pidfiles "$ids")
+  local pidfiles
+  mapfile -t pidfiles < <(es_pidfiles "$ids")
+  wait_until Elasticsearch 180 "es_ready $ids" "${pidfiles[@]}"
 }
 
 # write_env records how the nodes were started, so `env` describes the

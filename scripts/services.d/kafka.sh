@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154 # the settings are read by scripts/services, which sources this
 # Kafka for scripts/services (sourced): one KRaft node, or a cluster of
 # ORDERPIPE_KAFKA_NODES nodes that are each broker and controller, so a
 # cluster of 3 keeps both its metadata quorum and its partitions when one
@@ -155,7 +156,9 @@ start_kafka_cluster() {
     pids+=($!)
   done
   for n in "${pids[@]}"; do wait "$n" || die "Kafka did not start"; done
-  wait_until Kafka 120 kafka_ready $(kafka_pidfiles)
+  local pidfiles
+  mapfile -t pidfiles < <(kafka_pidfiles)
+  wait_until Kafka 120 kafka_ready "${pidfiles[@]}"
 }
 
 # make_kafka_certs makes the SASL_SSL listener's CA and a PKCS12 keystore
