@@ -4,12 +4,13 @@ SERVICES  := scripts/with-services
 GOTESTSUM := $(GO) tool gotestsum
 RESULTS   := .local/test-results
 
-.PHONY: test fmt-check vet lint test-go test-heavy test-outage test-cluster bench bench-quick bench-micro fuzz build local local-down verify services-up services-down dashboard-screenshot
+.PHONY: test fmt-check vet lint test-rules test-go test-heavy test-outage test-cluster bench bench-quick bench-micro fuzz build local local-down verify services-up services-down dashboard-screenshot
 
-## test: gofmt check, go vet, lint, then every test against real Kafka and Elasticsearch:
-## the unit and integration tests with -race, the heavy fault runs without,
-## then the failover tests on a replicated cluster
-test: fmt-check vet lint
+## test: gofmt check, go vet, lint, the alert rules (promtool), then every test
+## against real Kafka and Elasticsearch: the unit and integration tests with
+## -race, the heavy fault runs without, then the failover tests on a
+## replicated cluster
+test: fmt-check vet lint test-rules
 	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	@status=0; $(SERVICES) $(MAKE) -k --no-print-directory test-go test-heavy test-outage || status=$$?; \
 	$(MAKE) --no-print-directory test-cluster || status=$$?; \
@@ -28,6 +29,15 @@ vet:
 	$(GO) vet -tags outage ./...
 	$(GO) vet -tags cluster ./...
 
+# The Prometheus configuration and alert rules in deploy/prometheus, with
+# promtool (Debian's prometheus package, which .ci/run installs): the
+# config and rules must load, and every alert's unit tests (fires when it
+# should, silent when it should not) must pass. Without promtool a local
+# run says so loudly and skips; with CI=true it fails.
+PROMTOOL ?= promtool
+test-rules:
+	@if ! command -v $(PROMTOOL) >/dev/null; then 	  if [ "$${CI:-}" = "true" ]; then echo "test-rules: $(PROMTOOL) not found; CI=true needs it (apt-get install prometheus)" >&2; exit 1; fi; 	  echo "################################################################################"; 	  echo "# test-rules: $(PROMTOOL) not found: the alert rules are NOT tested (SKIPPED)."; 	  echo "# Install it with: apt-get install prometheus"; 	  echo "################################################################################"; 	  exit 0; 	fi; 	cd deploy/prometheus && $(PROMTOOL) check config prometheus.yml && 	$(PROMTOOL) check rules orderpipe-rules.yml && $(PROMTOOL) test rules orderpipe-rules.test.yml
+
 # The parallel suite: every package shares the one Kafka + Elasticsearch pair,
 # each test under its own topic and index names.
 test-go:
@@ -40,10 +50,12 @@ HEAVY := ^(TestConsumerExactResult|TestTwoConsumersOneLeaves|TestKill9ThreeTimes
 test-heavy:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/heavy.json -- -count=1 -timeout 25m -run '$(HEAVY)' ./internal/consumer/ ./cmd/consumer/ ./internal/producer/
 
-# Tests that stop the shared Elasticsearch on purpose run alone, after the
-# rest; the outage test is a heavy fault run too, so without -race.
+# Tests that stop an Elasticsearch on purpose (build tag outage; each on a
+# node of its own, servicetest.PrivateES) run alone, after the rest: the
+# consumer's outage run, a heavy fault run too, so without -race; and the
+# alert rules end to end (a real Prometheus sees OrderpipeNotReady fire).
 test-outage:
-	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -count=1 -timeout 20m -tags outage -run Outage ./internal/consumer/
+	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -count=1 -p 1 -timeout 20m -tags outage -run Outage ./internal/consumer/ ./deploy/
 
 # The failover tests (build tag "cluster") kill a node of a real 3-broker
 # KRaft cluster and a 2-node Elasticsearch cluster, which with-services

@@ -235,7 +235,7 @@ func (c *clusterCheck) checkESNodes() {
 		if cn := c.env(n, "cluster.name"); cn == "" || cn != c.env(c.nodes[0], "cluster.name") {
 			c.bad("%s: cluster.name %q, %s has %q", n, cn, c.nodes[0], c.env(c.nodes[0], "cluster.name"))
 		}
-		if dt := c.env(n, "discovery.type"); dt != "" {
+		if dt := c.env(n, "discovery.type"); dt != "" && dt != "multi-node" {
 			c.bad("%s: discovery.type %s keeps it out of the cluster", n, dt)
 		}
 		seeds := strings.Split(c.env(n, "discovery.seed_hosts"), ",")

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,29 +71,36 @@ type profileCase struct {
 var profileCases = []profileCase{
 	{
 		name:      "default",
-		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "producer", "logstash"},
-		wantNot:   []string{"consumer", "kafka-ui"},
+		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "kibana-setup", "producer", "logstash"},
+		wantNot:   []string{"consumer", "kafka-ui", "prometheus"},
 		ingestSvc: "logstash",
 	},
 	{
 		name:      "go-consumer",
 		env:       []string{"COMPOSE_PROFILES=go-consumer"},
-		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "producer", "consumer"},
-		wantNot:   []string{"logstash", "kafka-ui"},
+		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "kibana-setup", "producer", "consumer"},
+		wantNot:   []string{"logstash", "kafka-ui", "prometheus"},
 		ingestSvc: "consumer",
 	},
 	{
 		name:      "logstash+kafka-ui",
 		env:       []string{"COMPOSE_PROFILES=logstash,kafka-ui"},
-		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "producer", "logstash", "kafka-ui"},
-		wantNot:   []string{"consumer"},
+		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "kibana-setup", "producer", "logstash", "kafka-ui"},
+		wantNot:   []string{"consumer", "prometheus"},
 		ingestSvc: "logstash",
 	},
 	{
 		name:      "go-consumer+kafka-ui",
 		env:       []string{"COMPOSE_PROFILES=go-consumer,kafka-ui"},
-		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "producer", "consumer", "kafka-ui"},
-		wantNot:   []string{"logstash"},
+		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "kibana-setup", "producer", "consumer", "kafka-ui"},
+		wantNot:   []string{"logstash", "prometheus"},
+		ingestSvc: "consumer",
+	},
+	{
+		name:      "go-consumer+monitoring",
+		env:       []string{"COMPOSE_PROFILES=go-consumer,monitoring"},
+		want:      []string{"kafka", "elasticsearch", "setup", "kibana", "kibana-setup", "producer", "consumer", "prometheus"},
+		wantNot:   []string{"logstash", "kafka-ui"},
 		ingestSvc: "consumer",
 	},
 }
@@ -134,7 +142,7 @@ func TestComposeProfilesSelectExactlyOneIngestPath(t *testing.T) {
 }
 
 // oneShots run once and exit: no health check, no restart.
-var oneShots = []string{"setup", "es-certs"}
+var oneShots = []string{"setup", "kibana-setup", "es-certs"}
 
 func TestComposeServices(t *testing.T) {
 	forEachProfile(t, func(t *testing.T, p *types.Project, _ profileCase) {
@@ -183,19 +191,111 @@ func TestComposeStartOrder(t *testing.T) {
 	forEachProfile(t, func(t *testing.T, p *types.Project, _ profileCase) {
 		dependsOn(t, p, "setup", "kafka", types.ServiceConditionHealthy)
 		dependsOn(t, p, "setup", "elasticsearch", types.ServiceConditionHealthy)
-		// setup must never wait for Kibana's health: Kibana cannot be
-		// healthy before setup sets the kibana_system password.
-		if _, ok := p.Services["setup"].DependsOn["kibana"]; ok {
-			t.Error("setup depends on kibana: deadlock (setup waits for Kibana itself)")
-		}
-		// ...and Kibana must not wait for setup to complete, since setup
-		// waits for Kibana to import the saved objects.
-		dependsOn(t, p, "kibana", "setup", types.ServiceConditionStarted)
+		// Kibana cannot become healthy before setup has set the
+		// kibana_system password; setup no longer waits for Kibana, so
+		// Kibana may wait for setup to complete without a deadlock.
+		dependsOn(t, p, "kibana", "setup", types.ServiceConditionCompletedSuccessfully)
 		dependsOn(t, p, "kibana", "elasticsearch", types.ServiceConditionHealthy)
+		dependsOn(t, p, "kibana-setup", "kibana", types.ServiceConditionHealthy)
 		for _, s := range []string{"logstash", "producer", "consumer"} {
 			dependsOn(t, p, s, "setup", types.ServiceConditionCompletedSuccessfully)
 		}
 		dependsOn(t, p, "kafka-ui", "kafka", types.ServiceConditionHealthy)
+	})
+}
+
+// dependencies returns every service svc waits for, directly or through
+// others, each with the chain that leads to it.
+func dependencies(p *types.Project, svc string) map[string]string {
+	chains := map[string]string{}
+	var walk func(s, chain string)
+	walk = func(s, chain string) {
+		for dep := range p.Services[s].DependsOn {
+			if _, seen := chains[dep]; seen {
+				continue
+			}
+			chains[dep] = chain + " -> " + dep
+			walk(dep, chains[dep])
+		}
+	}
+	walk(svc, svc)
+	return chains
+}
+
+// TestComposeIngestDoesNotWaitForKibana: a slow or failing Kibana (1 GiB,
+// a few minutes to start) must cost the dashboard, never the orders.
+func TestComposeIngestDoesNotWaitForKibana(t *testing.T) {
+	forEachProfile(t, func(t *testing.T, p *types.Project, _ profileCase) {
+		for _, ingest := range []string{"producer", "logstash", "consumer"} {
+			if _, ok := p.Services[ingest]; !ok {
+				continue
+			}
+			deps := dependencies(p, ingest)
+			for _, kib := range []string{"kibana", "kibana-setup"} {
+				if chain, ok := deps[kib]; ok {
+					t.Errorf("%s waits for %s: %s", ingest, kib, chain)
+				}
+			}
+			if _, ok := deps["setup"]; !ok {
+				t.Errorf("%s does not wait for setup (topics, users, template)", ingest)
+			}
+		}
+	})
+}
+
+// TestDependenciesWalksChains: the walk above finds a dependency two
+// services away, so it can fail.
+func TestDependenciesWalksChains(t *testing.T) {
+	svc := func(name string, deps ...string) types.ServiceConfig {
+		s := types.ServiceConfig{Name: name}
+		s.DependsOn = types.DependsOnConfig{}
+		for _, d := range deps {
+			s.DependsOn[d] = types.ServiceDependency{}
+		}
+		return s
+	}
+	p := &types.Project{Services: types.Services{
+		"producer": svc("producer", "setup"),
+		"setup":    svc("setup", "kibana", "kafka"),
+		"kibana":   svc("kibana", "setup"),
+		"kafka":    svc("kafka"),
+	}}
+	got := dependencies(p, "producer")
+	if got["kibana"] != "producer -> setup -> kibana" || got["kafka"] != "producer -> setup -> kafka" || len(got) != 3 {
+		t.Errorf("dependencies = %v", got)
+	}
+}
+
+// TestComposeSetupPartsCoverEverything: the two setup one-shots together
+// run every part of orderctl setup, each part once, and only
+// kibana-setup's needs Kibana.
+func TestComposeSetupPartsCoverEverything(t *testing.T) {
+	forEachProfile(t, func(t *testing.T, p *types.Project, _ profileCase) {
+		parts := map[string]string{}
+		for _, svc := range []string{"setup", "kibana-setup"} {
+			for _, part := range strings.Split(env(t, p, svc, "SETUP_PARTS"), ",") {
+				if other, dup := parts[part]; dup {
+					t.Errorf("part %s runs in both %s and %s", part, other, svc)
+				}
+				parts[part] = svc
+			}
+		}
+		want := map[string]string{"topics": "setup", "security": "setup", "template": "setup", "kibana": "kibana-setup"}
+		if !maps.Equal(parts, want) {
+			t.Errorf("setup parts %v, want %v", parts, want)
+		}
+		if _, ok := p.Services["setup"].Environment["KIBANA_URL"]; ok {
+			t.Error("setup has KIBANA_URL: only kibana-setup talks to Kibana")
+		}
+		if got := env(t, p, "kibana-setup", "KIBANA_URL"); got != contract.KibanaURL {
+			t.Errorf("kibana-setup KIBANA_URL = %q, want %q", got, contract.KibanaURL)
+		}
+		if got := p.Services["kibana-setup"].Command; !slices.Equal([]string(got), []string{"setup"}) {
+			t.Errorf("kibana-setup command = %v, want [setup]", got)
+		}
+		if a, b := p.Services["kibana-setup"].Image, p.Services["setup"].Image; a != b {
+			t.Errorf("kibana-setup runs image %q, setup %q: want the one orderctl image", a, b)
+		}
 	})
 }
 
@@ -290,7 +390,6 @@ func TestComposeEnvironmentAgreesWithContract(t *testing.T) {
 	check("logstash", "LOGSTASH_WRITER_PASSWORD", p.Environment["LOGSTASH_WRITER_PASSWORD"])
 	check("setup", "ES_USERNAME", "elastic")
 	check("setup", "ES_PASSWORD", p.Environment["ELASTIC_PASSWORD"])
-	check("setup", "KIBANA_URL", contract.KibanaURL)
 	check("setup", "KIBANA_PASSWORD", p.Environment["KIBANA_PASSWORD"])
 	check("setup", "LOGSTASH_WRITER_PASSWORD", p.Environment["LOGSTASH_WRITER_PASSWORD"])
 	check("setup", "CONSUMER_ES_PASSWORD", p.Environment["CONSUMER_ES_PASSWORD"])
@@ -321,7 +420,7 @@ func TestComposeBuildsFromTheOneDockerfile(t *testing.T) {
 	p := loadCompose(t, "COMPOSE_PROFILES=logstash,go-consumer")
 	root := repoRoot(t)
 	stages := dockerfileStageNames(t)
-	for _, svc := range []string{"producer", "consumer", "setup"} {
+	for _, svc := range []string{"producer", "consumer", "setup", "kibana-setup"} {
 		b := p.Services[svc].Build
 		if b == nil {
 			t.Errorf("%s is not built", svc)
@@ -333,8 +432,8 @@ func TestComposeBuildsFromTheOneDockerfile(t *testing.T) {
 		if b.Dockerfile != "deploy/docker/Dockerfile" {
 			t.Errorf("%s dockerfile %q, want deploy/docker/Dockerfile", svc, b.Dockerfile)
 		}
-		if b.Target != svc {
-			t.Errorf("%s build target %q, want %q", svc, b.Target, svc)
+		if want := strings.TrimPrefix(svc, "kibana-"); b.Target != want {
+			t.Errorf("%s build target %q, want %q", svc, b.Target, want)
 		}
 		if !slices.Contains(stages, b.Target) {
 			t.Errorf("%s build target %q is not a stage of the Dockerfile (%v)", svc, b.Target, stages)

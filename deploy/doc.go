@@ -5,8 +5,9 @@
 // docker-compose.cluster.yml override (three brokers, two Elasticsearch
 // nodes) at the repository root, deploy/docker/Dockerfile, deploy/elasticsearch (the index
 // template, the single source of the orders mapping), deploy/kibana (saved
-// objects for the "Orders — live" dashboard) and logstash/ (the Kafka to
-// Elasticsearch pipeline). The Go code here only embeds the files other
+// objects for the "Orders — live" dashboard), deploy/prometheus (scrape
+// configuration and alert rules, with promtool unit tests) and logstash/
+// (the Kafka to Elasticsearch pipeline). The Go code here only embeds the files other
 // packages need at run time; the _test.go files load each file with the
 // parser of the tool that will read it (compose-go, BuildKit's Dockerfile
 // parser, a Logstash config reader, encoding/json) and, when

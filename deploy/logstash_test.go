@@ -273,6 +273,13 @@ func TestLogstashPipelineAgreesWithContract(t *testing.T) {
 		}
 	}
 
+	// A replay answers 409 for every version the index already has: the
+	// expected outcome of external versioning, so it must not log a WARN
+	// per document.
+	if got, ok := es.Settings["silence_errors_in_log"].([]string); !ok || !slices.Contains(got, "version_conflict_engine_exception") {
+		t.Errorf("elasticsearch output silence_errors_in_log = %v, want it to list version_conflict_engine_exception", es.Settings["silence_errors_in_log"])
+	}
+
 	dlq := findPlugins(plugins, "output", "kafka")
 	if len(dlq) != 1 {
 		t.Fatalf("want exactly one kafka (DLQ) output, got %d", len(dlq))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ func TestConsumerOverSASLSSL(t *testing.T) {
 			for name, value := range map[string]string{
 				"KAFKA_TOPIC": topic, "DLQ_TOPIC": topic + ".dlq", "DLQ_TOPIC_PARTITIONS": "1", "CONSUMER_GROUP": topic,
 				"ES_ADDRESSES": node.URL, "ES_USERNAME": servicetest.ConsumerUser, "ES_PASSWORD": node.ConsumerPassword,
-				"ES_CA_CERT": node.CACert, "ES_INDEX": index, "OPS_ADDR": freeAddr(t),
+				"ES_CA_CERT": node.CACert, "ES_INDEX": index, "OPS_ADDR": servicetest.FreeAddr(t),
 			} {
 				t.Setenv(name, value)
 			}
@@ -120,15 +119,4 @@ func produceOrders(t *testing.T, brokers []string, topic string, n int) int {
 		t.Fatalf("produce to %s: %v", topic, err)
 	}
 	return len(ids)
-}
-
-// freeAddr returns a loopback address nothing listens on now, for OPS_ADDR.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -105,12 +105,12 @@ func TestDashboardServesWithoutCredentials(t *testing.T) {
 // TestDashboardProbe: -probe answers for a running dashboard and fails for
 // an address nothing serves, as a container health check needs.
 func TestDashboardProbe(t *testing.T) {
-	t.Setenv("DASHBOARD_ADDR", freeAddr(t))
+	t.Setenv("DASHBOARD_ADDR", servicetest.FreeAddr(t))
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"dashboard", "-probe"}, &out, &out); err == nil {
 		t.Fatal("probe of an address nothing serves succeeded")
 	}
-	addr := freeAddr(t)
+	addr := servicetest.FreeAddr(t)
 	t.Setenv("DASHBOARD_ADDR", addr)
 	t.Setenv("ES_ADDRESSES", "http://127.0.0.1:1")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -18,8 +19,6 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
-
-func freeAddr(t *testing.T) string { t.Helper(); return servicetest.FreeAddr(t) }
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
@@ -50,8 +49,10 @@ func TestMakeLocal(t *testing.T) {
 	topic, dlq, index := servicetest.Name(t, "orders"), servicetest.Name(t, "dlq"), servicetest.Name(t, "oplocal")
 	template := servicetest.Name(t, "oplocal-tmpl")
 	dir := t.TempDir()
-	dashboardAddr := freeAddr(t)
+	dashboardAddr := servicetest.FreeAddr(t)
+	promAddr, withProm := servicetest.FreeAddr(t), prometheusInstalled(t)
 	env := append(os.Environ(),
+		"PROMETHEUS_ADDR="+promAddr,
 		"ORDERPIPE_LOCAL_DIR="+dir,
 		"ORDERPIPE_SERVICES_DIR="+servicesDir,
 		"ORDERPIPE_KAFKA_PORT="+kafkaPort,
@@ -59,7 +60,7 @@ func TestMakeLocal(t *testing.T) {
 		"KAFKA_TOPIC="+topic, "DLQ_TOPIC="+dlq, "ES_INDEX="+index,
 		"CONSUMER_GROUP="+servicetest.Name(t, "oplocal-group"),
 		"ES_TEMPLATE_NAME="+template, "ES_TEMPLATE_FILE="+privateTemplate(t, index, nil),
-		"PRODUCER_OPS_ADDR="+freeAddr(t), "CONSUMER_OPS_ADDR="+freeAddr(t), "DASHBOARD_ADDR="+dashboardAddr,
+		"PRODUCER_OPS_ADDR="+servicetest.FreeAddr(t), "CONSUMER_OPS_ADDR="+servicetest.FreeAddr(t), "DASHBOARD_ADDR="+dashboardAddr,
 		"PRODUCER_RATE=50", "PRODUCER_BACKFILL_DAYS=0", "PRODUCER_MALFORMED_SHARE=0.05",
 		"VERIFY_SETTLE=90s",
 	)
@@ -99,8 +100,16 @@ func TestMakeLocal(t *testing.T) {
 			t.Errorf("make local output lacks %q:\n%s", want, out)
 		}
 	}
+	daemons := []string{"producer", "consumer", "dashboard"}
+	if withProm {
+		daemons = append(daemons, "prometheus")
+		if want := "prometheus ready on http://" + promAddr; !strings.Contains(out, want) {
+			t.Errorf("make local output lacks %q:\n%s", want, out)
+		}
+		assertPrometheusServesAlerts(t, promAddr)
+	}
 	pids := map[string]int{}
-	for _, name := range []string{"producer", "consumer", "dashboard"} {
+	for _, name := range daemons {
 		b, err := os.ReadFile(filepath.Join(dir, "run", name+".pid"))
 		if err != nil {
 			t.Fatalf("no pid file for %s: %v", name, err)
@@ -164,6 +173,86 @@ func TestMakeLocal(t *testing.T) {
 	status, err := statusCmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(status), "kafka: running") || !strings.Contains(string(status), "elasticsearch: running") {
 		t.Errorf("local-down touched services it did not start: %v\n%s", err, status)
+	}
+}
+
+// prometheusInstalled reports whether make local will start Prometheus;
+// without it, CI=true fails and a local run says loudly what it skips.
+func prometheusInstalled(t *testing.T) bool {
+	t.Helper()
+	if _, err := exec.LookPath("prometheus"); err == nil {
+		return true
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("prometheus is not installed; CI=true needs it (apt-get install prometheus)")
+	}
+	t.Log("########## prometheus is not installed: make local's Prometheus is NOT tested (apt-get install prometheus) ##########")
+	return false
+}
+
+// assertPrometheusServesAlerts: the Prometheus make local started scrapes
+// both daemons and has loaded the alert rules.
+func assertPrometheusServesAlerts(t *testing.T, addr string) {
+	t.Helper()
+	get := func(path string, v any) {
+		t.Helper()
+		res, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer res.Body.Close()
+		if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var targets struct {
+			Data struct {
+				ActiveTargets []struct {
+					Labels    map[string]string `json:"labels"`
+					Health    string            `json:"health"`
+					LastError string            `json:"lastError"`
+				} `json:"activeTargets"`
+			} `json:"data"`
+		}
+		get("/api/v1/targets", &targets)
+		up := map[string]bool{}
+		for _, tg := range targets.Data.ActiveTargets {
+			up[tg.Labels["job"]] = tg.Health == "up"
+		}
+		if up["orderpipe-producer"] && up["orderpipe-consumer"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus does not scrape both daemons within a minute: %+v", targets.Data.ActiveTargets)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var rules struct {
+		Data struct {
+			Groups []struct {
+				Rules []struct {
+					Name   string `json:"name"`
+					Type   string `json:"type"`
+					Health string `json:"health"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	get("/api/v1/rules", &rules)
+	alerts := 0
+	for _, g := range rules.Data.Groups {
+		for _, r := range g.Rules {
+			if r.Type == "alerting" {
+				alerts++
+			}
+		}
+	}
+	// deploy/prometheus_test.go pins the list; here it is enough that
+	// make local loaded that file, not another.
+	if alerts < 9 {
+		t.Errorf("prometheus has %d alerting rules, want the 9 of deploy/prometheus/orderpipe-rules.yml: %+v", alerts, rules.Data.Groups)
 	}
 }
 

@@ -34,6 +34,9 @@ type setupConfig struct {
 	LogstashPassword string        `envconfig:"LOGSTASH_WRITER_PASSWORD" desc:"password of user logstash_writer, created with role orderpipe_writer (empty: skip)"`
 	ConsumerPassword string        `envconfig:"CONSUMER_ES_PASSWORD" desc:"password of user orderpipe_consumer, created with role orderpipe_writer (empty: skip)"`
 	WaitTimeout      time.Duration `envconfig:"SETUP_TIMEOUT" default:"5m" desc:"longest wait for Kafka and Elasticsearch to answer, and longest Kibana import once Kibana is available"`
+	Parts            string        `envconfig:"SETUP_PARTS" desc:"comma-separated parts to run: topics, security, template, kibana (empty: all)"`
+
+	parts setupParts // Parts, parsed by validate
 }
 
 func (c *setupConfig) validate() error {
@@ -62,12 +65,19 @@ func (c *setupConfig) validate() error {
 	if err := c.TemplateConfig.Validate(); err != nil {
 		return err
 	}
+	parts, err := parseSetupParts(c.Parts)
+	if err != nil {
+		return err
+	}
+	c.parts = parts
 	switch {
+	case parts[partKibana] && !parts.all() && c.KibanaURL == "":
+		return bad("KIBANA_URL", "SETUP_PARTS selects kibana, so KIBANA_URL must name the Kibana to import into")
 	case c.KibanaTimeout <= 0:
 		return bad("KIBANA_TIMEOUT", "must be positive")
 	case c.WaitTimeout <= 0:
 		return bad("SETUP_TIMEOUT", "must be positive")
-	case (c.KibanaPassword != "" || c.LogstashPassword != "" || c.ConsumerPassword != "") && c.Username == "" && c.APIKey == "":
+	case parts[partSecurity] && (c.KibanaPassword != "" || c.LogstashPassword != "" || c.ConsumerPassword != "") && c.Username == "" && c.APIKey == "":
 		return bad("ES_USERNAME", "creating users needs a privileged user (ES_USERNAME/ES_PASSWORD or ES_API_KEY)")
 	}
 	if c.KibanaURL != "" {
@@ -84,7 +94,9 @@ installs the index template, and imports the Kibana saved objects when KIBANA_UR
 set. It is idempotent: on a second run the topics and the template are left untouched
 ("exists"/"unchanged"); the kibana_system password, the role, the users and the Kibana
 saved objects are written again every run ("applied", import with overwrite), which
-leaves them as they were.`
+leaves them as they were. SETUP_PARTS runs only some parts (topics, security, template,
+kibana): docker compose runs the first three in "setup", which ingest waits for, and
+kibana in "kibana-setup", which waits for Kibana.`
 
 func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var cfg setupConfig
@@ -106,33 +118,45 @@ func runSetup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return settings.Usage(err)
 	}
-	admin, err := kafka.NewAdmin(cfg.Config)
-	if err != nil {
-		return settings.Usage(err)
-	}
-	esc, err := elastic.New(cfg.ESConfig.Config)
-	if err != nil {
-		return settings.Usage(err)
-	}
+	cfg.parts.printSkipped(stdout)
 
 	waitCtx, cancel := context.WithTimeout(ctx, cfg.WaitTimeout)
 	defer cancel()
-	for _, t := range []kafka.TopicSpec{
-		cfg.TopicLayout.Spec(cfg.Topic),
-		cfg.DLQLayout.Spec(cfg.DLQTopic),
-	} {
-		if err := setupTopic(waitCtx, admin, t, stdout, log); err != nil {
-			return err
+	if cfg.parts[partTopics] {
+		admin, err := kafka.NewAdmin(cfg.Config)
+		if err != nil {
+			return settings.Usage(err)
+		}
+		for _, t := range []kafka.TopicSpec{
+			cfg.TopicLayout.Spec(cfg.Topic),
+			cfg.DLQLayout.Spec(cfg.DLQTopic),
+		} {
+			if err := setupTopic(waitCtx, admin, t, stdout, log); err != nil {
+				return err
+			}
 		}
 	}
-	if err := waitElasticsearch(waitCtx, esc, log); err != nil {
-		return err
+	if cfg.parts[partSecurity] || cfg.parts[partTemplate] {
+		esc, err := elastic.New(cfg.ESConfig.Config)
+		if err != nil {
+			return settings.Usage(err)
+		}
+		if err := waitElasticsearch(waitCtx, esc, log); err != nil {
+			return err
+		}
+		if cfg.parts[partSecurity] {
+			if err := setupSecurity(waitCtx, esc, cfg, stdout); err != nil {
+				return err
+			}
+		}
+		if cfg.parts[partTemplate] {
+			if err := setupTemplate(waitCtx, esc, tmpl, template, stdout, log); err != nil {
+				return err
+			}
+		}
 	}
-	if err := setupSecurity(waitCtx, esc, cfg, stdout); err != nil {
-		return err
-	}
-	if err := setupTemplate(waitCtx, esc, tmpl, template, stdout, log); err != nil {
-		return err
+	if !cfg.parts[partKibana] {
+		return nil
 	}
 	if cfg.KibanaURL == "" {
 		fmt.Fprintln(stdout, "kibana: skipped (KIBANA_URL not set)")

@@ -103,6 +103,48 @@ func TestKibanaImport(t *testing.T) {
 	}
 }
 
+// TestSetupKibanaPartAlone: SETUP_PARTS=kibana (compose's kibana-setup)
+// imports the saved objects and touches neither Kafka nor Elasticsearch:
+// both point where nothing listens, with a deadline that would end the
+// run if setup waited for them.
+func TestSetupKibanaPartAlone(t *testing.T) {
+	k, imports := fakeKibana(t, 2, `{"success":true,"successCount":7}`)
+	for key, v := range map[string]string{
+		"SETUP_PARTS": "kibana", "KIBANA_URL": k.url, "KIBANA_TIMEOUT": "30s", "SETUP_TIMEOUT": "2s",
+		"KAFKA_BROKERS": servicetest.FreeAddr(t), "ES_ADDRESSES": "http://" + servicetest.FreeAddr(t),
+		"ES_USERNAME": "elastic", "ES_PASSWORD": "pw",
+	} {
+		t.Setenv(key, v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, errOut, err := runCmd(t, ctx, "setup")
+	if err != nil {
+		t.Fatalf("setup with SETUP_PARTS=kibana: %v\n%s\n%s", err, out, errOut)
+	}
+	want := "topics: not selected by SETUP_PARTS\nsecurity: not selected by SETUP_PARTS\ntemplate: not selected by SETUP_PARTS\n" +
+		"kibana: applied 7 saved objects from orders.ndjson (import with overwrite)\n"
+	if out != want {
+		t.Errorf("setup printed\n%s\nwant\n%s", out, want)
+	}
+	if n := len(imports()); n != 1 {
+		t.Errorf("%d imports, want 1", n)
+	}
+}
+
+// TestSetupPartsUsage: a bad SETUP_PARTS is a usage error (exit 2) that
+// names the variable, before anything is contacted.
+func TestSetupPartsUsage(t *testing.T) {
+	for _, value := range []string{"kibana,dashboards", ","} {
+		t.Setenv("SETUP_PARTS", value)
+		var stderr strings.Builder
+		code := exitCode(run(context.Background(), []string{"setup"}, io.Discard, &stderr), &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), "SETUP_PARTS") {
+			t.Errorf("SETUP_PARTS=%q: exit %d, stderr %q; want 2 naming SETUP_PARTS", value, code, stderr.String())
+		}
+	}
+}
+
 // TestSetupKibanaThatNeverAnswers: a Kibana that reports itself available
 // and then never answers the import ends setup with an error, through the
 // per-request timeout and, failing that, through setup's own deadline.

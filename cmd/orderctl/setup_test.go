@@ -177,6 +177,18 @@ func TestSetupTwiceOnRealServices(t *testing.T) {
 	if !strings.Contains(getTemplate(), `"refresh_interval":"5s"`) {
 		t.Errorf("template not updated: %s", getTemplate())
 	}
+
+	// compose's setup: every part but Kibana's, with a KIBANA_URL where
+	// nothing listens, so that contacting Kibana would fail the run.
+	t.Setenv("SETUP_PARTS", "topics,security,template")
+	t.Setenv("KIBANA_URL", "http://"+servicetest.FreeAddr(t))
+	noKibana, errOut, err := runCmd(t, ctx, "setup")
+	if err != nil {
+		t.Fatalf("setup without the kibana part: %v\n%s\n%s", err, noKibana, errOut)
+	}
+	if !strings.HasPrefix(noKibana, "kibana: not selected by SETUP_PARTS\n") || !strings.Contains(noKibana, "template "+template+": unchanged\n") {
+		t.Errorf("setup without the kibana part printed\n%s", noKibana)
+	}
 }
 
 // recorded is one request a fake server saw.
@@ -207,6 +219,13 @@ func TestSetupSettings(t *testing.T) {
 		{"json logs", map[string]string{"LOG_FORMAT": "json"}, ""},
 		{"bad log format", map[string]string{"LOG_FORMAT": "yaml"}, "LOG_FORMAT"},
 		{"bad log level", map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		{"compose setup parts", map[string]string{"SETUP_PARTS": "topics,security,template"}, ""},
+		{"kibana part", map[string]string{"SETUP_PARTS": " kibana ", "KIBANA_URL": "http://kibana:5601"}, ""},
+		{"unknown part", map[string]string{"SETUP_PARTS": "topics,dashboards"}, "SETUP_PARTS"},
+		{"no part", map[string]string{"SETUP_PARTS": " , "}, "SETUP_PARTS"},
+		{"kibana part without kibana", map[string]string{"SETUP_PARTS": "kibana"}, "KIBANA_URL"},
+		{"users without admin, security not selected", map[string]string{"CONSUMER_ES_PASSWORD": "c", "SETUP_PARTS": "topics"}, ""},
+		{"users without admin, security selected", map[string]string{"CONSUMER_ES_PASSWORD": "c", "SETUP_PARTS": "security"}, "ES_USERNAME"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {
@@ -228,6 +247,12 @@ func TestSetupSettings(t *testing.T) {
 				t.Errorf("unexpected error %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("error %v, want one naming %s", err, tc.want)
+			}
+			if tc.name == "compose setup parts" && (!cfg.parts[partTopics] || !cfg.parts[partSecurity] || !cfg.parts[partTemplate] || cfg.parts[partKibana]) {
+				t.Errorf("SETUP_PARTS=topics,security,template selected %v", cfg.parts)
+			}
+			if tc.name == "defaults" && !cfg.parts.all() {
+				t.Errorf("no SETUP_PARTS selected %v, want every part", cfg.parts)
 			}
 			if tc.name == "compose settings" && (cfg.Topic != "orders" || cfg.Orders.Partitions != 6) {
 				t.Errorf("compose names read as topic %q, %d partitions", cfg.Topic, cfg.Orders.Partitions)

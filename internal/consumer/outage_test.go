@@ -2,25 +2,14 @@
 
 package consumer_test
 
-// This test stops and restarts Elasticsearch mid-stream. It does so on a
-// private Elasticsearch node that it starts with scripts/services from the
-// shared unpacked distribution (own state folder and ports), not on the
-// shared one: stopping the shared node would break every other package's
-// tests running at the same time, and scripts/services cannot stop a node
-// that was started from a shell with job control (setsid forks there, so the
-// recorded pid is not the server's). Starting a node costs ~30 s and 400 MB,
-// so the test only builds with the "outage" tag:
+// This test stops and restarts Elasticsearch mid-stream, on a node of its
+// own (servicetest.PrivateES says why), so it only builds with the
+// "outage" tag:
 //
 //	go test -tags outage -run TestElasticsearchOutage -count=1 -timeout 15m ./internal/consumer/
 
 import (
 	"maps"
-	"net"
-	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,87 +19,10 @@ import (
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-// privateES starts an Elasticsearch node of its own for the test and
-// returns its URL and state folder; it is stopped and removed at cleanup.
-func privateES(t *testing.T) (esURL, state string) {
-	t.Helper()
-	shared := servicetest.ServicesDir(t)
-	homes, _ := filepath.Glob(filepath.Join(shared, "elasticsearch-*"))
-	if len(homes) == 0 {
-		t.Fatalf("no unpacked Elasticsearch in %s", shared)
-	}
-	// Not t.TempDir: its 0700 parents would lock out the unprivileged
-	// user Elasticsearch runs as.
-	state, err := os.MkdirTemp("", "orderpipe-outage-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(state, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(homes[0], filepath.Join(state, filepath.Base(homes[0]))); err != nil {
-		t.Fatal(err)
-	}
-	port := freePortPair(t)
-	esURL = "http://127.0.0.1:" + strconv.Itoa(port)
-	t.Cleanup(func() {
-		services(t, state, esURL, "stop-es")
-		_ = os.RemoveAll(state)
-	})
-	services(t, state, esURL, "start-es")
-	return esURL, state
-}
-
-// freePortPair finds a port p such that p and p+100 (the transport port
-// scripts/services derives) are free.
-func freePortPair(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if p+100 > 65535 {
-			continue
-		}
-		ln2, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+100))
-		if err != nil {
-			continue
-		}
-		ln2.Close()
-		return p
-	}
-	t.Fatal("no free port pair")
-	return 0
-}
-
-// services runs scripts/services on the test's private node.
-func services(t *testing.T, state, esURL, action string) {
-	t.Helper()
-	u, err := url.Parse(esURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(filepath.Join(servicetest.ModuleRoot(t), "scripts", "services"), action)
-	cmd.Env = append(os.Environ(),
-		"ORDERPIPE_SERVICES_DIR="+state,
-		"ORDERPIPE_ES_PORT="+u.Port(),
-		"ORDERPIPE_ES_HEAP=384m",
-	)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("scripts/services %s: %v\n%s", action, err, out)
-	}
-	t.Logf("scripts/services %s took %v", action, time.Since(start).Round(time.Millisecond))
-}
-
 func TestElasticsearchOutage(t *testing.T) {
 	servicetest.Heavy(t)
-	esURL, state := privateES(t)
-	s := consumertest.NewStackOn(t, esURL)
+	es := servicetest.StartPrivateES(t)
+	s := consumertest.NewStackOn(t, es.URL)
 	evs := consumertest.Generate(t, consumertest.OrdersForTest(t, 100_000), 0.01)
 	x := consumertest.Expect(evs)
 	s.Produce(t, evs)
@@ -125,11 +37,11 @@ func TestElasticsearchOutage(t *testing.T) {
 	stopped := false
 	t.Cleanup(func() {
 		if stopped {
-			services(t, state, esURL, "start-es") // never leave the shared server down
+			es.Start(t) // never leave the node down for the other cleanups
 		}
 	})
 	stopped = true
-	services(t, state, esURL, "stop-es")
+	es.Stop(t)
 
 	// The consumer stays up and says why it waits.
 	deadline := time.Now().Add(15 * time.Second)
@@ -171,7 +83,7 @@ func TestElasticsearchOutage(t *testing.T) {
 	}
 	retriesDuring := c.Stats().Retries
 
-	services(t, state, esURL, "start-es")
+	es.Start(t)
 	stopped = false
 	took := s.WaitDone(t, x, 10*time.Minute)
 	c.Close()

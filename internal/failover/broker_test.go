@@ -38,7 +38,7 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 		}
 	})
 
-	newLeaders := waitFor(t, time.Minute, "new leaders for the killed broker's partitions", func() bool {
+	newLeaders := servicetest.WaitFor(t, time.Minute, "new leaders for the killed broker's partitions", func() bool {
 		leader, _, err := partitions(t, s, s.Topic)
 		if err != nil {
 			return false
@@ -50,17 +50,17 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, time.Minute, "the producer acknowledged again after the kill", func() bool { return r.lastAcked().After(killed.Add(newLeaders)) })
+	servicetest.WaitFor(t, time.Minute, "the producer acknowledged again after the kill", func() bool { return r.lastAcked().After(killed.Add(newLeaders)) })
 	producerBack := r.lastAcked().Sub(killed)
 	// Some 3,000 messages past the kill: what was in flight then is far fewer.
-	waitFor(t, time.Minute, "the consumer consuming again after the kill", func() bool { return cons.Stats().Consumed > consumedAtKill+3000 })
+	servicetest.WaitFor(t, time.Minute, "the consumer consuming again after the kill", func() bool { return cons.Stats().Consumed > consumedAtKill+3000 })
 	consumerBack := time.Since(killed)
 
 	time.Sleep(time.Until(killed.Add(15 * time.Second)))
 	consumerStalled := stalls()
 	servicetest.Services(t, "start-kafka", strconv.Itoa(victim))
 	down = false
-	inSync := waitFor(t, 2*time.Minute, "every partition back to 3 in-sync replicas", func() bool {
+	inSync := servicetest.WaitFor(t, 2*time.Minute, "every partition back to 3 in-sync replicas", func() bool {
 		_, isr, err := partitions(t, s, s.Topic)
 		if err != nil {
 			return false

@@ -22,20 +22,6 @@ import (
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-// waitFor polls cond every 100 ms until it holds, and returns how long
-// that took; it fails the test after timeout, naming what it waited for.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > timeout {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // partitions returns the leader and the in-sync replicas of each partition
 // of topic, as the cluster reports them now.
 func partitions(t *testing.T, s *consumertest.Stack, topic string) (leader map[int]int, isr map[int]int, err error) {
@@ -162,7 +148,7 @@ func midStream(t *testing.T, kafkaNodes, esNodes int) (servicetest.Cluster, *con
 	orders := consumertest.OrdersForTest(t, 24_000)
 	cons := s.StartConsumer(t, "only")
 	r := startProducer(t, s, orders, 800)
-	waitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
+	servicetest.WaitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
 	return c, s, cons, r
 }
 

@@ -46,7 +46,7 @@ func TestElasticsearchNodeKilledMidStream(t *testing.T) {
 	stalled := stalls()
 	servicetest.Services(t, "start-es", strconv.Itoa(victim))
 	down = false
-	green := waitFor(t, 3*time.Minute, "the index green again (replicas recovered)", func() bool {
+	green := servicetest.WaitFor(t, 3*time.Minute, "the index green again (replicas recovered)", func() bool {
 		var h struct {
 			Status string `json:"status"`
 		}

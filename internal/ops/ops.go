@@ -119,6 +119,21 @@ func (r *Readiness) Reason() string {
 	return ""
 }
 
+// readyMetric is /readyz as a series, so that Prometheus can alert on a
+// program that stays not ready (deploy/prometheus/rules).
+const readyMetric = "orderpipe_ready"
+
+func readyGauge(r *Readiness) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: readyMetric,
+		Help: "1 when /readyz answers ready, 0 when not (/readyz says why)."},
+		func() float64 {
+			if r.Reason() == "" {
+				return 1
+			}
+			return 0
+		})
+}
+
 // NewRegistry returns a registry with the Go runtime and process collectors.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
@@ -154,11 +169,16 @@ func WithPprof(on bool) Option {
 }
 
 // Listen binds addr now, so that a port conflict fails start-up at once and
-// tests can pass ":0" and read Addr.
+// tests can pass ":0" and read Addr. It registers orderpipe_ready, ready's
+// answer as a gauge, on reg.
 func Listen(addr string, reg *prometheus.Registry, ready *Readiness, opts ...Option) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on OPS_ADDR %s: %w", addr, err)
+	}
+	if err := reg.Register(readyGauge(ready)); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("register %s: %w", readyMetric, err)
 	}
 	mux := http.NewServeMux()
 	for _, o := range opts {

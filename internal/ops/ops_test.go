@@ -99,8 +99,11 @@ func TestOpsEndpoints(t *testing.T) {
 	}{
 		{"alive while not ready", func() {}, "/healthz", 200, "ok"},
 		{"not ready says why", func() {}, "/readyz", 503, "connecting to Kafka"},
+		{"not ready as a series", func() {}, "/metrics", 200, "\norderpipe_ready 0\n"},
 		{"ready", ready.Ready, "/readyz", 200, "ready"},
+		{"ready as a series", func() {}, "/metrics", 200, "\norderpipe_ready 1\n"},
 		{"not ready again", func() { ready.NotReady("elasticsearch unavailable") }, "/readyz", 503, "elasticsearch unavailable"},
+		{"not ready again as a series", func() {}, "/metrics", 200, "\norderpipe_ready 0\n"},
 		{"metrics", func() {}, "/metrics", 200, "go_goroutines"},
 	}
 	for _, s := range steps {
