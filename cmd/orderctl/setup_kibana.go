@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -66,7 +67,7 @@ func (k kibana) waitAvailable(ctx context.Context, timeout time.Duration, log *s
 		log.Info("waiting for kibana", "url", k.url, "state", err.Error())
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for kibana at %s: not available within %s (last: %v)", k.url, timeout, err)
+			return fmt.Errorf("wait for kibana at %s: not available within %s (last: %w)", k.url, timeout, err)
 		case <-time.After(every):
 		}
 	}
@@ -95,8 +96,11 @@ func (k kibana) statusLevel(ctx context.Context) (string, error) {
 // with overwrite=true and fails on any per-object error.
 func (k kibana) importObjects(ctx context.Context, timeout time.Duration, objects fs.FS, stdout io.Writer, log *slog.Logger) error {
 	files, err := fs.Glob(objects, "kibana/*.ndjson")
-	if err != nil || len(files) == 0 {
-		return fmt.Errorf("find kibana objects: none embedded (%v)", err)
+	if err != nil {
+		return fmt.Errorf("find kibana objects: %w", err)
+	}
+	if len(files) == 0 {
+		return errors.New("find kibana objects: none embedded")
 	}
 	if err := k.waitAvailable(ctx, timeout, log); err != nil {
 		return err
@@ -112,8 +116,11 @@ func (k kibana) importObjects(ctx context.Context, timeout time.Duration, object
 		if err != nil {
 			return err
 		}
-		part.Write(data)
-		mw.Close()
+		// A bytes.Buffer never fails a write; Close writes the boundary.
+		_, _ = part.Write(data)
+		if err := mw.Close(); err != nil {
+			return fmt.Errorf("encode %s: %w", f, err)
+		}
 		res, err := k.request(ctx, http.MethodPost, "/api/saved_objects/_import?overwrite=true", mw.FormDataContentType(), &body)
 		if err != nil {
 			return fmt.Errorf("import %s into kibana: %w", f, err)
