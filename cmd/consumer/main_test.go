@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
@@ -152,13 +153,7 @@ func TestHealthcheckProbesTheDaemonsAddress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	servicetest.RunUntilCleanup(t, srv.Run)
 	t.Setenv("OPS_ADDR", srv.Addr())
 	if err := run(context.Background(), []string{"healthcheck"}, io.Discard, io.Discard); err != nil {
 		t.Fatalf("healthcheck against the running listener at %s: %v", srv.Addr(), err)

@@ -137,15 +137,7 @@ func start(t *testing.T, o Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("dashboard run: %v", err)
-		}
-	})
+	servicetest.RunUntilCleanup(t, srv.Run)
 	return srv
 }
 

@@ -71,15 +71,7 @@ func TestOpsEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	servicetest.RunUntilCleanup(t, srv.Run)
 	get := func(path string) (int, string) {
 		t.Helper()
 		resp, err := http.Get("http://" + srv.Addr() + path)

@@ -1,7 +1,10 @@
 package servicetest
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"io"
 	"regexp"
 	"strings"
 	"testing"
@@ -12,30 +15,51 @@ import (
 // helpVariable is a variable's row in a -h table: two spaces, then the name.
 var helpVariable = regexp.MustCompile(`(?m)^  ([A-Z][A-Z0-9_]+)\b`)
 
-// AssertHelpHidesSecrets runs help (a program's -h, returning what it
-// printed) once to learn the variables it lists, sets every secret one
-// (settings.IsSecret) to a value of its own, runs help again and fails if
-// any of those values is printed. It fails too when help lists no secret,
-// so a changed -h layout cannot make the check vacuous.
-func AssertHelpHidesSecrets(t *testing.T, help func(t *testing.T) string) {
+// Program is a command as every orderpipe main has it: run(ctx, args,
+// stdout, stderr) and the exit code it maps an error to, for assertions
+// that run the command as a user would.
+type Program struct {
+	Run      func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	ExitCode func(err error, stderr io.Writer) int
+}
+
+// AssertHelpHidesSecrets runs p with each of helpArgs (-h and its
+// spellings, or each subcommand's -h): once to learn the variables it
+// lists, then with every secret one (settings.IsSecret) set to a value of
+// its own, failing if any of those values is printed. It fails too when
+// help lists no secret, so a changed -h layout cannot make the check
+// vacuous.
+func AssertHelpHidesSecrets(t *testing.T, p Program, helpArgs ...[]string) {
 	t.Helper()
-	values := map[string]string{}
-	for _, m := range helpVariable.FindAllStringSubmatch(help(t), -1) {
-		if settings.IsSecret(m[1]) {
-			values[m[1]] = "s3cret-value-of-" + strings.ToLower(m[1])
-		}
-	}
-	if len(values) == 0 {
-		t.Fatal("-h lists no secret variable; has its layout changed?")
-	}
-	for name, value := range values {
-		t.Setenv(name, value)
-	}
-	out := help(t)
-	for name, value := range values {
-		if strings.Contains(out, value) {
-			t.Errorf("-h prints the value of %s", name)
-		}
+	for _, args := range helpArgs {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			help := func() string {
+				t.Helper()
+				var stdout, stderr bytes.Buffer
+				if err := p.Run(context.Background(), args, &stdout, &stderr); p.ExitCode(err, &stderr) != 0 {
+					t.Fatalf("%v: %v\n%s", args, err, stderr.String())
+				}
+				return stdout.String() + stderr.String()
+			}
+			values := map[string]string{}
+			for _, m := range helpVariable.FindAllStringSubmatch(help(), -1) {
+				if settings.IsSecret(m[1]) {
+					values[m[1]] = "s3cret-value-of-" + strings.ToLower(m[1])
+				}
+			}
+			if len(values) == 0 {
+				t.Fatal("-h lists no secret variable; has its layout changed?")
+			}
+			for name, value := range values {
+				t.Setenv(name, value)
+			}
+			out := help()
+			for name, value := range values {
+				if strings.Contains(out, value) {
+					t.Errorf("-h prints the value of %s", name)
+				}
+			}
+		})
 	}
 }
 

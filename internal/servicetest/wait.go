@@ -1,6 +1,7 @@
 package servicetest
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -17,4 +18,20 @@ func WaitFor(tb testing.TB, timeout time.Duration, what string, cond func() bool
 		time.Sleep(100 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// RunUntilCleanup runs run (a server's Run) in the background until the
+// test ends, then cancels its context, waits for it and fails the test if
+// it returned an error: the one owner of such a goroutine in tests.
+func RunUntilCleanup(tb testing.TB, run func(ctx context.Context) error) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Errorf("run until cleanup: %v", err)
+		}
+	})
 }
