@@ -153,7 +153,12 @@ var stoppedBytes = regexp.MustCompile(`"msg":"producer stopped".*"bytes":(\d+)`)
 // left out, as ProducerPerformance leaves out its JVM's start-up.
 func (b *bench) oursOnce(ctx context.Context, run string) (r sideRun, maxRSS int64, err error) {
 	topic := fmt.Sprintf("%sproducer-ours-%s", b.prefix, run)
-	b.topics = append(b.topics, topic)
+	// Created here, as ProducerPerformance's is, not by the producer: a
+	// topic's partitions refuse writes (NOT_LEADER) for a moment after
+	// creation, which neither side should pay for in its timed run.
+	if err := b.ensureTopic(ctx, topic); err != nil {
+		return r, 0, err
+	}
 	port, err := freePort()
 	if err != nil {
 		return r, 0, err

@@ -200,7 +200,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	defer w.Close()
 	out := producer.NewKafkaWriter(w, log, ready, metrics)
-	p, err := producer.New(gen, out, producer.Settings{
+	set := producer.Settings{
 		Rate:                 cfg.Rate,
 		Count:                cfg.Count,
 		BackfillDays:         cfg.BackfillDays,
@@ -209,9 +209,6 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		BatchBytes:           int(cfg.BatchBytes),
 		Linger:               cfg.BatchTimeout,
 		ShutdownTimeout:      cfg.ShutdownTimeout,
-	}, log, metrics)
-	if err != nil {
-		return settings.Usage(err)
 	}
 
 	// The ops server outlives the signal, so /metrics and /readyz still
@@ -227,6 +224,12 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 			return err
 		}
 		log.Info("topic ready", "topic", cfg.Topic, "partitions", partitions)
+		// One lane per partition: a batch in flight to each.
+		set.Lanes = partitions
+		p, err := producer.New(gen, out, set, log, metrics)
+		if err != nil {
+			return settings.Usage(err)
+		}
 		ready.Ready()
 		progressDone := make(chan struct{})
 		progressStopped := make(chan struct{})

@@ -11,7 +11,7 @@ import (
 
 // BenchmarkProduceToKafka measures end-to-end producing throughput into the
 // real broker: generation, JSON, lz4 batches, acks from all replicas.
-// Compare with Kafka's own ProducerPerformance: scripts/bench-producer.
+// make bench compares the binary with Kafka's own ProducerPerformance.
 func BenchmarkProduceToKafka(b *testing.B) {
 	brokers := servicetest.KafkaBrokers(b)
 	topic := servicetest.Name(b, "bench")
@@ -19,7 +19,7 @@ func BenchmarkProduceToKafka(b *testing.B) {
 	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.LifecycleShare = 1, 0
 	p, _, _ := kafkaProducer(b, brokers, topic, cfg, Settings{
-		Count: int64(b.N), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+		Count: int64(b.N), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second, Lanes: 6,
 	})
 	b.ResetTimer()
 	start := time.Now()

@@ -83,6 +83,7 @@ func TestProduceOrdersToRealKafka(t *testing.T) {
 			gcfg.LifecycleShare = 0 // one message per order: ids map 1:1 to messages
 			p, out, rec := kafkaProducer(t, brokers, topic, gcfg, Settings{
 				Count: int64(tc.count), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+				Lanes: partitions,
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()

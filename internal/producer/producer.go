@@ -2,14 +2,17 @@
 // generator, batches its events and hands them to Kafka, and counts a message
 // as produced only once Kafka acknowledged it.
 //
-// Two goroutines share the work. The generator loop owns the generator and
-// the clock: it emits follow-up events as they come due, creates new orders at
-// the configured rate, and closes a batch when it is full or has waited
-// long enough. The sender writes one batch at a time and retries exactly the
-// messages that failed, so a slow or absent broker applies back-pressure to
-// the generator instead of growing a queue. On shutdown the generator stops
-// first; the sender then flushes what is buffered within a deadline, and
-// whatever it could not deliver is reported as abandoned, never as produced.
+// The generator loop owns the generator and the clock: it emits follow-up
+// events as they come due and creates new orders at the configured rate.
+// Each event goes to the lane of its key's partition (lane.go): one sender
+// per lane writes one batch at a time while the next fills, and retries
+// exactly the messages that failed before it writes the next, so one
+// order's events stay in order even across retries, the lanes of different
+// partitions write concurrently, and a slow or absent broker applies
+// back-pressure to the generator instead of growing a queue. On shutdown the
+// generator stops first; the senders then flush what is buffered within a
+// deadline, and whatever they could not deliver is reported as abandoned,
+// never as produced.
 //
 // KafkaWriter connects a Producer to a kafka-go writer; the producer
 // command and in-process tests assemble it alike: generator.New,
@@ -22,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +53,10 @@ type Settings struct {
 	BatchSize  int
 	BatchBytes int
 	Linger     time.Duration
+	// Lanes is how many batches may be in flight at once, one per lane:
+	// the topic's partition count, so that each lane's batches go to one
+	// partition. 0 means 1.
+	Lanes int
 	// ShutdownTimeout bounds the flush after the context ends.
 	ShutdownTimeout time.Duration
 }
@@ -73,7 +81,8 @@ type Stats struct {
 	BackfillDone atomic.Bool
 }
 
-// Observer is told about each batch outcome (for metrics).
+// Observer is told about each batch outcome (for metrics). BatchWritten
+// and Resending are called from every lane's sender, concurrently.
 type Observer interface {
 	// BatchWritten gets the messages Kafka acknowledged.
 	BatchWritten(msgs []kafkago.Message, took time.Duration)
@@ -107,7 +116,10 @@ func New(gen *generator.Generator, out Writer, set Settings, log *slog.Logger, o
 		return nil, errors.New("producer: batch bytes must be at least 1")
 	case set.Linger <= 0:
 		return nil, errors.New("producer: linger must be positive")
+	case set.Lanes < 0:
+		return nil, errors.New("producer: lanes must not be negative")
 	}
+	set.Lanes = max(set.Lanes, 1)
 	if obs == nil {
 		obs = nopObserver{}
 	}
@@ -126,10 +138,9 @@ func (nopObserver) Resending(int, int)                            {}
 // in time at shutdown, or at all because the Writer failed for good (then
 // generation stops at once and the error says why).
 func (p *Producer) Run(ctx context.Context) error {
-	batches := make(chan []kafkago.Message, 1)
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
-	// The sender outlives ctx by up to ShutdownTimeout, to flush.
+	// The senders outlive ctx by up to ShutdownTimeout, to flush.
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
 	// Once ctx ends, the flush gets ShutdownTimeout.
@@ -139,25 +150,71 @@ func (p *Producer) Run(ctx context.Context) error {
 	})
 	defer stopDeadline()
 
-	sendErr := make(chan error, 1)
-	go func() { sendErr <- p.send(sendCtx, stopGen, batches) }()
+	lanes := make([]*lane, p.set.Lanes)
+	var failed failure
+	abandoned := make([]int64, len(lanes))
+	var senders sync.WaitGroup
+	for i := range lanes {
+		lanes[i] = newLane(p.set.BatchSize, p.set.BatchBytes, p.set.Linger)
+		senders.Go(func() { abandoned[i] = p.send(sendCtx, stopGen, lanes[i], &failed) })
+	}
+	p.generate(genCtx, &output{lanes: lanes, route: newRouter(len(lanes))})
+	for _, l := range lanes {
+		l.close()
+	}
+	senders.Wait()
 
-	p.generate(genCtx, batches)
-	close(batches)
-	return <-sendErr
+	var total int64
+	for _, n := range abandoned {
+		total += n
+	}
+	if total == 0 {
+		return nil
+	}
+	p.Stats.Abandoned.Add(total)
+	if cause := failed.cause(); cause != nil {
+		return fmt.Errorf("write to kafka: %w: %d messages: %w", ErrAbandoned, total, cause)
+	}
+	return fmt.Errorf("flush at shutdown: %w: %d messages", ErrAbandoned, total)
 }
 
 // ErrAbandoned reports generated messages that were never delivered.
 var ErrAbandoned = errors.New("producer: buffered messages abandoned at shutdown")
 
-// send writes batches until the channel closes. A write that fails while
-// ctx is alive failed for good (the Writer retries what may pass): it stops
-// generation, and everything still buffered is abandoned with that cause.
-func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, batches <-chan []kafkago.Message) error {
-	var abandoned int64
-	var cause error
-	for batch := range batches {
-		if ctx.Err() != nil || cause != nil {
+// failure is the first write that failed for good, shared by the senders:
+// once one lane's write fails while ctx is alive, every lane abandons what
+// is still buffered.
+type failure struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *failure) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *failure) cause() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// send writes l's batches, one at a time, until the lane is closed and
+// empty, and returns how many messages it abandoned. A write that fails
+// while ctx is alive failed for good (the Writer retries what may pass): it
+// stops generation, and everything still buffered is abandoned with that
+// cause.
+func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, l *lane, failed *failure) (abandoned int64) {
+	for {
+		batch := l.take()
+		if batch == nil {
+			return abandoned
+		}
+		if ctx.Err() != nil || failed.cause() != nil {
 			abandoned += int64(len(batch))
 			continue
 		}
@@ -173,54 +230,24 @@ func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, batches
 		if err != nil {
 			abandoned += int64(len(batch) - len(acked))
 			if ctx.Err() == nil {
-				cause = err
+				failed.set(err)
 				stopGen()
 			}
 		}
 	}
-	if abandoned == 0 {
-		return nil
-	}
-	p.Stats.Abandoned.Add(abandoned)
-	if cause != nil {
-		return fmt.Errorf("write to kafka: %w: %d messages: %w", ErrAbandoned, abandoned, cause)
-	}
-	return fmt.Errorf("flush at shutdown: %w: %d messages", ErrAbandoned, abandoned)
 }
 
-// batcher accumulates messages and hands full or lingering batches over.
-type batcher struct {
-	out      chan<- []kafkago.Message
-	size     int
-	maxBytes int
-	msgs     []kafkago.Message
-	bytes    int
-	deadline time.Time
-	linger   time.Duration
+// output hands each event to the lane of its key.
+type output struct {
+	lanes []*lane
+	route router
 }
 
-func (b *batcher) add(now time.Time, ev generator.Event) {
-	if len(b.msgs) == 0 {
-		b.deadline = now.Add(b.linger)
-		b.msgs = make([]kafkago.Message, 0, b.size)
-	}
-	b.msgs = append(b.msgs, kafkago.Message{Key: ev.Key, Value: ev.Value})
-	b.bytes += len(ev.Key) + len(ev.Value)
-	if len(b.msgs) >= b.size || b.bytes >= b.maxBytes {
-		b.flush()
-	}
+func (o *output) add(ev generator.Event) {
+	o.lanes[o.route.lane(ev.Key)].add(kafkago.Message{Key: ev.Key, Value: ev.Value})
 }
 
-// flush blocks while the sender is busy: that is the back-pressure.
-func (b *batcher) flush() {
-	if len(b.msgs) == 0 {
-		return
-	}
-	b.out <- b.msgs
-	b.msgs, b.bytes = nil, 0
-}
-
-func (p *Producer) emit(b *batcher, now time.Time, ev generator.Event) {
+func (p *Producer) emit(out *output, ev generator.Event) {
 	switch {
 	case ev.Malformed != "":
 		p.Stats.Malformed.Add(1)
@@ -230,26 +257,27 @@ func (p *Producer) emit(b *batcher, now time.Time, ev generator.Event) {
 		p.Stats.Orders.Add(1)
 	}
 	p.obs.Generated(ev)
-	b.add(now, ev)
+	out.add(ev)
 }
 
-func (p *Producer) drainDue(b *batcher, now time.Time) {
+func (p *Producer) drainDue(out *output, now time.Time) {
 	for {
 		ev, ok := p.gen.Due(now)
 		if !ok {
 			break
 		}
-		p.emit(b, now, ev)
+		p.emit(out, ev)
 	}
 	p.Stats.Pending.Store(int64(p.gen.Pending()))
 }
 
-func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Message) {
-	b := &batcher{out: batches, size: p.set.BatchSize, maxBytes: p.set.BatchBytes, linger: p.set.Linger}
-	defer b.flush()
+// fullSpeedStride is how many orders the generator creates at full speed
+// between two looks at the clock (for follow-ups coming due) and at ctx.
+const fullSpeedStride = 64
 
+func (p *Producer) generate(ctx context.Context, out *output) {
 	if p.set.BackfillDays > 0 {
-		p.backfill(ctx, b)
+		p.backfill(ctx, out)
 	}
 	p.Stats.BackfillDone.Store(true)
 
@@ -266,7 +294,7 @@ func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Messag
 			return
 		}
 		now := p.now()
-		p.drainDue(b, now)
+		p.drainDue(out, now)
 		countDone := p.set.Count > 0 && created >= p.set.Count
 		if countDone && p.gen.Pending() == 0 {
 			return
@@ -278,35 +306,29 @@ func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Messag
 			if interval > 0 && now.Sub(nextCreate) > time.Second {
 				nextCreate = now
 			}
-			for (interval == 0 || !nextCreate.After(now)) && (p.set.Count == 0 || created < p.set.Count) {
-				p.emit(b, now, p.gen.Next(now))
+			for n := 0; (interval == 0 || !nextCreate.After(now)) && (p.set.Count == 0 || created < p.set.Count); n++ {
+				if interval == 0 && n == fullSpeedStride {
+					break // look at the clock again
+				}
+				p.emit(out, p.gen.Next(now))
 				created++
 				nextCreate = nextCreate.Add(interval)
-				if interval == 0 && len(b.msgs) == 0 {
-					break // a batch was just handed over: look at the clock again
-				}
 				if ctx.Err() != nil {
 					return
 				}
 			}
 		}
-		if len(b.msgs) > 0 && !b.deadline.After(now) {
-			b.flush()
-		}
 		if interval == 0 && !countDone {
 			continue
 		}
-		// Sleep until the next thing to do: a creation slot, a follow-up
-		// coming due, or the open batch's linger running out.
+		// Sleep until the next thing to do: a creation slot or a
+		// follow-up coming due. The lanes linger on their own.
 		wake := now.Add(time.Second)
 		if !countDone && interval > 0 {
 			wake = nextCreate
 		}
 		if due, ok := p.gen.NextDue(); ok && due.Before(wake) {
 			wake = due
-		}
-		if len(b.msgs) > 0 && b.deadline.Before(wake) {
-			wake = b.deadline
 		}
 		if d := wake.Sub(p.now()); d > 0 {
 			timer.Reset(d)
@@ -323,7 +345,7 @@ func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Messag
 // times follow a daily curve (quiet nights, busy evenings) so the dashboards
 // look like a real shop's; follow-ups due by now are emitted with them, later
 // ones stay scheduled for the live phase.
-func (p *Producer) backfill(ctx context.Context, b *batcher) {
+func (p *Producer) backfill(ctx context.Context, out *output) {
 	end := p.now()
 	start := end.Add(-time.Duration(p.set.BackfillDays) * 24 * time.Hour)
 	total := int64(p.set.BackfillDays) * int64(p.set.BackfillOrdersPerDay)
@@ -334,10 +356,10 @@ func (p *Producer) backfill(ctx context.Context, b *batcher) {
 			return
 		}
 		at := start.Add(warp(float64(i)/float64(total), p.set.BackfillDays, span))
-		p.drainDue(b, at)
-		p.emit(b, at, p.gen.Next(at))
+		p.drainDue(out, at)
+		p.emit(out, p.gen.Next(at))
 	}
-	p.drainDue(b, end)
+	p.drainDue(out, end)
 	p.log.Info("backfill done", "orders", total, "pending_follow_ups", p.gen.Pending())
 }
 

@@ -1,0 +1,142 @@
+package producer
+
+import (
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// A lane is the path of one partition's messages: the generator appends to
+// its open batch, and its sender takes the batch once the batch is full,
+// has lingered long enough, or the lane is closed, and writes it before it
+// takes the next. While a write is in flight the open batch keeps filling
+// (as the Java client's accumulator does), so a slow broker gets bigger
+// batches rather than a queue; only when the open batch is full and the
+// sender still busy does the generator wait: that is the back-pressure.
+//
+// One batch in flight per lane is what keeps a key's events in order under
+// retries: the sender writes the next batch only once every message of the
+// last one is acknowledged or given up, and a key always maps to the same
+// lane. Lanes of different partitions write concurrently.
+type lane struct {
+	size, maxBytes int
+	linger         time.Duration
+
+	mu     sync.Mutex
+	msgs   []kafkago.Message
+	bytes  int
+	opened time.Time // when the open batch got its first message (wall clock)
+	closed bool
+
+	wake  chan struct{} // the sender has something new to look at
+	space chan struct{} // the sender took a batch: a full lane has room again
+	timer *time.Timer   // the sender's linger timer
+}
+
+func newLane(size, maxBytes int, linger time.Duration) *lane {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &lane{size: size, maxBytes: maxBytes, linger: linger,
+		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), timer: t}
+}
+
+// poke leaves a token on a one-slot channel, without blocking.
+func poke(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (l *lane) full() bool { return len(l.msgs) >= l.size || l.bytes >= l.maxBytes }
+
+// add appends m to the open batch, waiting while it is full. The sender
+// always takes a full batch in the end (it abandons what it cannot write),
+// so the wait ends without a context.
+func (l *lane) add(m kafkago.Message) {
+	l.mu.Lock()
+	for l.full() {
+		l.mu.Unlock()
+		<-l.space
+		l.mu.Lock()
+	}
+	if len(l.msgs) == 0 {
+		l.opened = time.Now()
+		l.msgs = make([]kafkago.Message, 0, min(l.size, 1024))
+		poke(l.wake)
+	}
+	l.msgs = append(l.msgs, m)
+	l.bytes += len(m.Key) + len(m.Value)
+	if l.full() {
+		poke(l.wake)
+	}
+	l.mu.Unlock()
+}
+
+// close lets the sender flush what is open and then stop.
+func (l *lane) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	poke(l.wake)
+}
+
+// take returns the next batch to write: the open one once it is full, its
+// linger is over, or the lane is closed. It returns nil when the lane is
+// closed and empty. Only the lane's sender calls it.
+func (l *lane) take() []kafkago.Message {
+	for {
+		l.mu.Lock()
+		n := len(l.msgs)
+		var wait time.Duration
+		if n > 0 {
+			wait = time.Until(l.opened.Add(l.linger))
+		}
+		if n > 0 && (l.closed || l.full() || wait <= 0) {
+			batch := l.msgs
+			l.msgs, l.bytes = nil, 0
+			l.mu.Unlock()
+			poke(l.space)
+			return batch
+		}
+		closed := l.closed
+		l.mu.Unlock()
+		if closed {
+			return nil
+		}
+		var expired <-chan time.Time
+		if n > 0 {
+			l.timer.Reset(wait)
+			expired = l.timer.C
+		}
+		select {
+		case <-l.wake:
+		case <-expired:
+		}
+		l.timer.Stop()
+	}
+}
+
+// router maps a key to its lane the way the writer maps it to a partition
+// (murmur2, as the Java client does), so that with one lane per partition
+// each lane's batches go to one partition.
+type router struct {
+	parts []int
+	bal   kafkago.Murmur2Balancer
+}
+
+func newRouter(lanes int) router {
+	parts := make([]int, lanes)
+	for i := range parts {
+		parts[i] = i
+	}
+	return router{parts: parts, bal: kafkago.Murmur2Balancer{Consistent: true}}
+}
+
+func (r router) lane(key []byte) int {
+	if len(r.parts) == 1 {
+		return 0
+	}
+	return r.bal.Balance(kafkago.Message{Key: key}, r.parts...)
+}
