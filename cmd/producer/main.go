@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/producer"
 	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/traffic"
 )
 
 func main() {
@@ -44,6 +46,7 @@ type config struct {
 	ops.LogConfig
 	ops.DaemonConfig
 	OpsConfig
+	traffic.ShapeConfig
 	Rate           float64       `envconfig:"PRODUCER_RATE" default:"10" desc:"new orders per second; 0 = as fast as Kafka takes them"`
 	Count          int64         `envconfig:"PRODUCER_COUNT" default:"0" desc:"new orders to create, then finish their scheduled lifecycle events and exit; 0 = run until stopped"`
 	Seed           int64         `envconfig:"PRODUCER_SEED" default:"0" desc:"seed for a reproducible stream; 0 = random (the seed is logged)"`
@@ -103,7 +106,8 @@ func (c config) validate() error {
 	case c.BackfillPerDay < 1:
 		return bad("PRODUCER_BACKFILL_ORDERS_PER_DAY", "must be at least 1")
 	}
-	return nil
+	_, err := c.ShapeConfig.Shape(c.Rate, c.Seed)
+	return err
 }
 
 // generatorVariables names the variable behind each generator field, so a
@@ -209,6 +213,13 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		BatchBytes:           int(cfg.BatchBytes),
 		Linger:               cfg.BatchTimeout,
 		ShutdownTimeout:      cfg.ShutdownTimeout,
+		CatchUp:              cfg.CatchUp,
+	}
+	if cfg.Rate > 0 { // 0: as fast as Kafka takes them, no shape
+		if set.Shape, err = cfg.ShapeConfig.Shape(cfg.Rate, gen.Seed()); err != nil {
+			return settings.Usage(err)
+		}
+		log.Info("traffic shape", "shape", cfg.Name, "rate", cfg.Rate, "catch_up", cfg.CatchUp)
 	}
 
 	// The ops server outlives the signal, so /metrics and /readyz still
@@ -250,25 +261,46 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 	})
 }
 
-// reportProgress logs a progress line every interval until done closes.
+// reportProgress logs a progress line every interval until done closes:
+// the target rate of new orders and the rate achieved, and a warning when
+// Kafka does not keep up with the target.
 func reportProgress(done <-chan struct{}, every time.Duration, p *producer.Producer, out *producer.KafkaWriter, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last, lastAt := int64(0), time.Now()
+	lastLive, lastExpected := int64(0), 0.0
 	for {
 		select {
 		case <-done:
 			return
 		case now := <-t.C:
 			s := &p.Stats
-			produced := s.Produced.Load()
+			produced, live, expected := s.Produced.Load(), s.Live.Load(), s.Expected()
+			dt := now.Sub(lastAt)
+			achieved := ops.PerSecond(live-lastLive, dt)
+			// The target over the interval, not at its end, to compare
+			// with what was achieved over it (a ramp's end is above both).
+			target := ops.PerSecond(int64(math.Round(expected-lastExpected)), dt)
 			log.Info("progress",
-				"rate_per_s", ops.PerSecond(produced-last, now.Sub(lastAt)),
+				"target_per_s", target, "achieved_per_s", achieved,
+				"rate_per_s", ops.PerSecond(produced-last, dt),
 				"produced", produced, "failed_attempts", out.Stats.Failed.Load(),
 				"possible_duplicates", out.Stats.PossibleDuplicates.Load(), "bytes", s.Bytes.Load(),
 				"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
-				"pending_follow_ups", s.Pending.Load(), "backfill_done", s.BackfillDone.Load())
-			last, lastAt = produced, now
+				"skipped", s.Skipped.Load(), "pending_follow_ups", s.Pending.Load(), "backfill_done", s.BackfillDone.Load())
+			if behind(float64(live-lastLive), expected-lastExpected) {
+				log.Warn("kafka is not keeping up with the target rate",
+					"target_per_s", target, "achieved_per_s", achieved,
+					"skipped", s.Skipped.Load())
+			}
+			last, lastAt, lastLive, lastExpected = produced, now, live, expected
 		}
 	}
+}
+
+// behind tells whether the orders created over an interval fall short of
+// what the shape asked for by more than a tenth (and more than one order,
+// so a low rate's rounding is not a shortfall).
+func behind(created, asked float64) bool {
+	return asked > 0 && created < 0.9*asked-1
 }

@@ -32,12 +32,20 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/traffic"
 )
 
 // Settings shape a run.
 type Settings struct {
 	// Rate is new orders per second; 0 means as fast as Kafka takes them.
-	Rate float64
+	// Shape, when set, moves the rate over time instead (Rate is then only
+	// checked, not used).
+	Rate  float64
+	Shape traffic.Shape
+	// CatchUp creates the orders missed while the broker held creation
+	// back by more than a second, in a burst; by default they are dropped
+	// and counted in Stats.Skipped.
+	CatchUp bool
 	// Count is how many new orders to create; 0 means until stopped. When it
 	// is reached the producer still emits the follow-ups already scheduled,
 	// as they come due, and then returns.
@@ -79,7 +87,20 @@ type Stats struct {
 	Malformed    atomic.Int64 // deliberately malformed messages generated
 	Pending      atomic.Int64 // follow-ups scheduled but not yet due
 	BackfillDone atomic.Bool
+	Live         atomic.Int64  // new orders created live (after the backfill)
+	Skipped      atomic.Int64  // new orders not created because creation fell behind (see Settings.CatchUp)
+	expected     atomic.Uint64 // float64 bits: see Expected
 }
+
+// asked adds the orders the shape asked for since the generator's last
+// look. Only the generator writes it.
+func (s *Stats) asked(orders float64) {
+	s.expected.Store(math.Float64bits(math.Float64frombits(s.expected.Load()) + orders))
+}
+
+// Expected is how many live orders the shape has asked for so far: what
+// Live would be if the broker had always kept up.
+func (s *Stats) Expected() float64 { return math.Float64frombits(s.expected.Load()) }
 
 // Observer is told about each batch outcome (for metrics). BatchWritten
 // and Resending are called from every lane's sender, concurrently.
@@ -120,6 +141,9 @@ func New(gen *generator.Generator, out Writer, set Settings, log *slog.Logger, o
 		return nil, errors.New("producer: lanes must not be negative")
 	}
 	set.Lanes = max(set.Lanes, 1)
+	if set.Shape == nil && set.Rate > 0 {
+		set.Shape = traffic.Constant{Rate: set.Rate}
+	}
 	if obs == nil {
 		obs = nopObserver{}
 	}
@@ -271,9 +295,18 @@ func (p *Producer) drainDue(out *output, now time.Time) {
 	p.Stats.Pending.Store(int64(p.gen.Pending()))
 }
 
-// fullSpeedStride is how many orders the generator creates at full speed
-// between two looks at the clock (for follow-ups coming due) and at ctx.
+// fullSpeedStride is how many orders the generator creates between two
+// looks at the clock (for follow-ups coming due, the target rate and the
+// lag) and at ctx.
 const fullSpeedStride = 64
+
+// pausedPoll is how often a shape whose rate is 0 is looked at again.
+const pausedPoll = 100 * time.Millisecond
+
+// maxLag is how far creation may fall behind its schedule before the
+// missed orders are dropped (unless CatchUp): a stalled broker must not
+// turn into a burst afterwards.
+const maxLag = time.Second
 
 func (p *Producer) generate(ctx context.Context, out *output) {
 	if p.set.BackfillDays > 0 {
@@ -281,11 +314,13 @@ func (p *Producer) generate(ctx context.Context, out *output) {
 	}
 	p.Stats.BackfillDone.Store(true)
 
-	var interval time.Duration
-	if p.set.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / p.set.Rate)
-	}
-	nextCreate := p.now()
+	start := p.now()
+	// Without a shape (rate 0) orders are created as fast as Kafka takes
+	// them; with one, rate is its target at t.
+	fullSpeed := p.set.Shape == nil
+	rate := func(t time.Time) float64 { return p.set.Shape.At(t.Sub(start), t) }
+	nextCreate := start
+	lastLook := start
 	var created int64
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -299,32 +334,45 @@ func (p *Producer) generate(ctx context.Context, out *output) {
 		if countDone && p.gen.Pending() == 0 {
 			return
 		}
-		if !countDone {
-			// A stalled broker must not turn into a burst afterwards: the
-			// rate is a ceiling, so missed slots older than a second are
-			// dropped rather than caught up.
-			if interval > 0 && now.Sub(nextCreate) > time.Second {
+		if !countDone && !fullSpeed {
+			target := rate(now)
+			p.Stats.asked(target * now.Sub(lastLook).Seconds())
+			lastLook = now
+			if lag := now.Sub(nextCreate); lag > maxLag && !p.set.CatchUp {
+				p.Stats.Skipped.Add(int64(lag.Seconds() * target))
 				nextCreate = now
 			}
-			for n := 0; (interval == 0 || !nextCreate.After(now)) && (p.set.Count == 0 || created < p.set.Count); n++ {
-				if interval == 0 && n == fullSpeedStride {
-					break // look at the clock again
+		}
+		if !countDone {
+			for n := 0; (fullSpeed || !nextCreate.After(now)) && (p.set.Count == 0 || created < p.set.Count); n++ {
+				if n == fullSpeedStride {
+					break // look at the clock (and the lag) again
+				}
+				if !fullSpeed {
+					r := rate(nextCreate)
+					if r <= 0 {
+						nextCreate = nextCreate.Add(pausedPoll)
+						continue
+					}
+					// The slot after this one is spaced by the rate
+					// at this one: the shape is followed slot by slot.
+					nextCreate = nextCreate.Add(time.Duration(float64(time.Second) / r))
 				}
 				p.emit(out, p.gen.Next(now))
 				created++
-				nextCreate = nextCreate.Add(interval)
+				p.Stats.Live.Add(1)
 				if ctx.Err() != nil {
 					return
 				}
 			}
 		}
-		if interval == 0 && !countDone {
-			continue
+		if !countDone && (fullSpeed || !nextCreate.After(p.now())) {
+			continue // more to create now
 		}
 		// Sleep until the next thing to do: a creation slot or a
 		// follow-up coming due. The lanes linger on their own.
 		wake := now.Add(time.Second)
-		if !countDone && interval > 0 {
+		if !countDone {
 			wake = nextCreate
 		}
 		if due, ok := p.gen.NextDue(); ok && due.Before(wake) {
@@ -343,24 +391,61 @@ func (p *Producer) generate(ctx context.Context, out *output) {
 
 // backfill emits BackfillDays of history as fast as Kafka takes it. Event
 // times follow a daily curve (quiet nights, busy evenings) so the dashboards
-// look like a real shop's; follow-ups due by now are emitted with them, later
-// ones stay scheduled for the live phase.
+// look like a real shop's: the shape's own when it has one (diurnal),
+// else a gentle midday swell. Follow-ups due by now are emitted with them,
+// later ones stay scheduled for the live phase.
 func (p *Producer) backfill(ctx context.Context, out *output) {
 	end := p.now()
 	start := end.Add(-time.Duration(p.set.BackfillDays) * 24 * time.Hour)
 	total := int64(p.set.BackfillDays) * int64(p.set.BackfillOrdersPerDay)
 	p.log.Info("backfill started", "days", p.set.BackfillDays, "orders", total, "from", start.UTC().Format(time.RFC3339))
-	span := end.Sub(start)
-	for i := int64(0); i < total; i++ {
+	var emitted int64
+	emit := func(at time.Time) bool {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
-		at := start.Add(warp(float64(i)/float64(total), p.set.BackfillDays, span))
 		p.drainDue(out, at)
 		p.emit(out, p.gen.Next(at))
+		emitted++
+		return true
+	}
+	if daily, ok := p.set.Shape.(traffic.Daily); ok {
+		backfillDaily(start, end, float64(p.set.BackfillOrdersPerDay), daily, emit)
+	} else {
+		span := end.Sub(start)
+		for i := int64(0); i < total; i++ {
+			if !emit(start.Add(warp(float64(i)/float64(total), p.set.BackfillDays, span))) {
+				return
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return
 	}
 	p.drainDue(out, end)
-	p.log.Info("backfill done", "orders", total, "pending_follow_ups", p.gen.Pending())
+	p.log.Info("backfill done", "orders", emitted, "pending_follow_ups", p.gen.Pending())
+}
+
+// backfillDaily calls emit with the creation times of orders from start to
+// end whose density follows daily: perDay times its factor, minute by
+// minute, spread evenly within each minute. It stops when emit says so.
+func backfillDaily(start, end time.Time, perDay float64, daily traffic.Daily, emit func(time.Time) bool) {
+	perMinute := perDay / (24 * 60)
+	var owed float64
+	for t := start; t.Before(end); t = t.Add(time.Minute) {
+		owed += perMinute * daily.Factor(t.Add(30*time.Second))
+		n := int(owed)
+		owed -= float64(n)
+		for j := range n {
+			at := t.Add(time.Duration((float64(j) + 0.5) / float64(n) * float64(time.Minute)))
+			if at.After(end) {
+				return
+			}
+			if !emit(at) {
+				return
+			}
+		}
+	}
 }
 
 // warp maps an even fraction of the backfill span onto a daily traffic curve,
