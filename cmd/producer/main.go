@@ -59,6 +59,7 @@ type config struct {
 	MalformedShare float64       `envconfig:"PRODUCER_MALFORMED_SHARE" default:"0" desc:"share of deliberately malformed messages, to exercise dead-letter paths (0..1)"`
 	BackfillDays   int           `envconfig:"PRODUCER_BACKFILL_DAYS" default:"0" desc:"days of history to emit at full speed before going live"`
 	BackfillPerDay int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
+	Lanes          int           `envconfig:"PRODUCER_LANES" default:"1" desc:"batches written at once, each by a lane that owns a share of the keys (an order's events stay in order); more can help against a distant broker, and cost CPU in smaller requests"`
 }
 
 // OpsConfig is the ops listener's settings, a struct of its own so that
@@ -105,6 +106,8 @@ func (c config) validate() error {
 		return bad("PRODUCER_BACKFILL_DAYS", "must be between 0 and 366")
 	case c.BackfillPerDay < 1:
 		return bad("PRODUCER_BACKFILL_ORDERS_PER_DAY", "must be at least 1")
+	case c.Lanes < 1 || c.Lanes > 64:
+		return bad("PRODUCER_LANES", "must be between 1 and 64")
 	}
 	_, err := c.ShapeConfig.Shape(c.Rate, c.Seed)
 	return err
@@ -214,6 +217,7 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 		Linger:               cfg.BatchTimeout,
 		ShutdownTimeout:      cfg.ShutdownTimeout,
 		CatchUp:              cfg.CatchUp,
+		Lanes:                cfg.Lanes,
 	}
 	if cfg.Rate > 0 { // 0: as fast as Kafka takes them, no shape
 		if set.Shape, err = cfg.ShapeConfig.Shape(cfg.Rate, gen.Seed()); err != nil {
@@ -235,8 +239,6 @@ func produce(ctx context.Context, cfg config, log *slog.Logger) error {
 			return err
 		}
 		log.Info("topic ready", "topic", cfg.Topic, "partitions", partitions)
-		// One lane per partition: a batch in flight to each.
-		set.Lanes = partitions
 		p, err := producer.New(gen, out, set, log, metrics)
 		if err != nil {
 			return settings.Usage(err)

@@ -45,6 +45,7 @@ func TestBadSettingsExit2NamingTheVariable(t *testing.T) {
 		{"LOG_LEVEL", "chatty"},
 		{"LOG_FORMAT", "yaml"},
 		{"PRODUCER_SHAPE", "sawtooth"},
+		{"PRODUCER_LANES", "0"},
 		{"PRODUCER_STEPS", "2x"},
 		{"PRODUCER_RAMP_DURATION", "later"},
 		{"PRODUCER_SPIKE_EVERY", "1s"},

@@ -19,7 +19,7 @@ func BenchmarkProduceToKafka(b *testing.B) {
 	cfg := generator.DefaultConfig()
 	cfg.Seed, cfg.LifecycleShare = 1, 0
 	p, _, _ := kafkaProducer(b, brokers, topic, cfg, Settings{
-		Count: int64(b.N), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second, Lanes: 6,
+		Count: int64(b.N), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
 	})
 	b.ResetTimer()
 	start := time.Now()

@@ -7,9 +7,10 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 )
 
-// A lane is the path of one partition's messages: the generator appends to
-// its open batch, and its sender takes the batch once the batch is full,
-// has lingered long enough, or the lane is closed, and writes it before it
+// A lane is the path of a share of the keys (with one lane, all of them;
+// with one per partition, one partition's): the generator appends to its
+// open batch, and its sender takes the batch once the batch is full, has
+// lingered long enough, or the lane is closed, and writes it before it
 // takes the next. While a write is in flight the open batch keeps filling
 // (as the Java client's accumulator does), so a slow broker gets bigger
 // batches rather than a queue; only when the open batch is full and the
@@ -18,7 +19,7 @@ import (
 // One batch in flight per lane is what keeps a key's events in order under
 // retries: the sender writes the next batch only once every message of the
 // last one is acknowledged or given up, and a key always maps to the same
-// lane. Lanes of different partitions write concurrently.
+// lane. Lanes write concurrently.
 type lane struct {
 	size, maxBytes int
 	linger         time.Duration
@@ -119,8 +120,8 @@ func (l *lane) take() []kafkago.Message {
 }
 
 // router maps a key to its lane the way the writer maps it to a partition
-// (murmur2, as the Java client does), so that with one lane per partition
-// each lane's batches go to one partition.
+// (murmur2, as the Java client does), so that with as many lanes as
+// partitions each lane's batches go to one partition.
 type router struct {
 	parts []int
 	bal   kafkago.Murmur2Balancer
