@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -16,14 +15,13 @@ func BenchmarkProduceToKafka(b *testing.B) {
 	brokers := servicetest.KafkaBrokers(b)
 	topic := servicetest.Name(b, "bench")
 	servicetest.CreateTopic(b, brokers, topic, 6)
-	cfg := generator.DefaultConfig()
-	cfg.Seed, cfg.LifecycleShare = 1, 0
-	p, _, _ := kafkaProducer(b, brokers, topic, cfg, Settings{
-		Count: int64(b.N), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+	d, _ := kafkaProducer(b, brokers, topic, 6, func(c *Config) {
+		c.Rate, c.Count, c.Seed, c.LifecycleShare = 0, int64(b.N), 1, 0
 	})
+	p := d.Producer
 	b.ResetTimer()
 	start := time.Now()
-	if err := p.Run(context.Background()); err != nil {
+	if err := d.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	elapsed := time.Since(start)

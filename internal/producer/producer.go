@@ -14,9 +14,11 @@
 // deadline, and whatever they could not deliver is reported as abandoned,
 // never as produced.
 //
-// KafkaWriter connects a Producer to a kafka-go writer; the producer
-// command and in-process tests assemble it alike: generator.New,
-// kafka.NewWriter, NewKafkaWriter, New, then Run.
+// KafkaWriter connects a Producer to a kafka-go writer. Assemble builds
+// the whole producer from its settings (Config: defaults declared once,
+// the generator, the traffic shape, the writer, the metrics), and
+// Daemon.Run creates the topic, produces and logs progress: the producer
+// command and the tests that run whole producers share that wiring.
 package producer
 
 import (

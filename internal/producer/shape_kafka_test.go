@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 	"github.com/orderpipe/orderpipe/internal/traffic"
 )
@@ -21,11 +20,15 @@ import (
 func TestShapesFollowTheirTargetOnRealKafka(t *testing.T) {
 	tests := []struct {
 		name  string
-		shape traffic.Shape
+		shape func(*Config)
 		run   time.Duration
 	}{
-		{"ramp 10 to 60 per second over 4 s", traffic.Ramp{From: 10, To: 60, Over: 4 * time.Second}, 5 * time.Second},
-		{"spike 15 per second, 4x for 1 s every 3 s", traffic.Spike{Rate: 15, Factor: 4, Length: time.Second, Every: 3 * time.Second, Seed: 7}, 6 * time.Second},
+		{"ramp 10 to 60 per second over 4 s", func(c *Config) {
+			c.Rate, c.Name, c.RampFrom, c.RampDuration = 60, "ramp", 10.0/60, 4*time.Second
+		}, 5 * time.Second},
+		{"spike 15 per second, 4x for 1 s every 3 s", func(c *Config) {
+			c.Rate, c.Name, c.SpikeFactor, c.SpikeLength, c.SpikeEvery, c.Seed = 15, "spike", 4, time.Second, 3*time.Second, 7
+		}, 6 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,20 +36,32 @@ func TestShapesFollowTheirTargetOnRealKafka(t *testing.T) {
 			brokers := servicetest.KafkaBrokers(t)
 			topic := servicetest.Name(t, "shape")
 			servicetest.CreateTopic(t, brokers, topic, 3)
-			gcfg := generator.DefaultConfig()
-			gcfg.LifecycleShare = 0 // one message per order
-			p, _, _ := kafkaProducer(t, brokers, topic, gcfg, Settings{
-				Rate: 1, Shape: tc.shape, BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond,
-				ShutdownTimeout: 10 * time.Second, Lanes: 3,
+			d, _ := kafkaProducer(t, brokers, topic, 3, func(c *Config) {
+				tc.shape(c)
+				c.LifecycleShare, c.Lanes = 0, 3 // one message per order
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), tc.run)
 			defer cancel()
-			start := time.Now()
-			if err := p.Run(ctx); err != nil {
+			if err := d.Run(ctx); err != nil {
 				t.Fatalf("run: %v", err)
 			}
-			got := make([]int, int(tc.run/time.Second))
-			for _, m := range servicetest.ReadAll(t, brokers, topic) {
+			msgs := servicetest.ReadAll(t, brokers, topic)
+			if len(msgs) == 0 {
+				t.Fatal("nothing produced")
+			}
+			// The shape starts with the first creation, after the topic
+			// check; the first message's timestamp is that, late by at
+			// most a linger and a round trip.
+			start := msgs[0].Time
+			for _, m := range msgs {
+				if m.Time.Before(start) {
+					start = m.Time
+				}
+			}
+			// Whole seconds only: the run's last one is cut short by the
+			// time the topic check took.
+			got := make([]int, int(tc.run/time.Second)-1)
+			for _, m := range msgs {
 				if s := int(m.Time.Sub(start) / time.Second); s >= 0 && s < len(got) {
 					got[s]++
 				}
@@ -54,7 +69,7 @@ func TestShapesFollowTheirTargetOnRealKafka(t *testing.T) {
 			var report string
 			failed := false
 			for s, n := range got {
-				want := asked(tc.shape, start, time.Duration(s)*time.Second)
+				want := asked(d.Shape, start, time.Duration(s)*time.Second)
 				report += fmt.Sprintf(" %ds: %d of %.0f;", s, n, want)
 				if math.Abs(float64(n)-want) > 0.25*want+5 {
 					failed = true
