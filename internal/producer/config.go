@@ -29,7 +29,7 @@ type Config struct {
 	MalformedShare float64       `envconfig:"PRODUCER_MALFORMED_SHARE" default:"0" desc:"share of deliberately malformed messages, to exercise dead-letter paths (0..1)"`
 	BackfillDays   int           `envconfig:"PRODUCER_BACKFILL_DAYS" default:"0" desc:"days of history to emit at full speed before going live"`
 	BackfillPerDay int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
-	Lanes          int           `envconfig:"PRODUCER_LANES" default:"1" desc:"batches written at once, each by a lane that owns a share of the keys (an order's events stay in order); more can help against a distant broker, and cost CPU in smaller requests"`
+	Lanes          int           `envconfig:"PRODUCER_LANES" default:"1" desc:"batches written at once: 1, or the topic's partition count for one lane per partition (an order's events stay in order either way); more can help against a distant broker, and cost CPU in smaller requests"`
 	traffic.ShapeConfig
 	ops.DaemonConfig
 }

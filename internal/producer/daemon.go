@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/settings"
 	"github.com/orderpipe/orderpipe/internal/traffic"
 )
 
@@ -134,6 +136,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	log.Info("topic ready", "topic", d.s.Topic.Name, "partitions", partitions)
+	if l := d.s.Config.Lanes; l > 1 && l != partitions {
+		// Lanes not aligned with partitions share them: the writer can
+		// put two lanes' messages into one request and split a lane's
+		// share over two, and a retry could then put an order's older
+		// event behind a newer one.
+		return settings.Usage(&settings.Error{Variable: "PRODUCER_LANES",
+			Reason: fmt.Sprintf("is %d: must be 1 or the topic's partition count, %d", l, partitions)})
+	}
 	if d.Shape != nil {
 		log.Info("traffic shape", "shape", d.s.Config.Name, "rate", d.s.Config.Rate, "catch_up", d.s.Config.CatchUp)
 	}

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -136,5 +137,22 @@ func checkTopicHoldsEachOnce(t *testing.T, brokers []string, topic string, parti
 		if n := perPartition[part]; n < len(acked)/partitions/2 {
 			t.Fatalf("partition %d holds %d messages: keys are not spread (%v)", part, n, perPartition)
 		}
+	}
+}
+
+// TestLanesThatDoNotMatchThePartitionsAreRefused: lanes sharing partitions
+// could reorder an order's events on a retry, so Run stops at once with a
+// usage error naming PRODUCER_LANES.
+func TestLanesThatDoNotMatchThePartitionsAreRefused(t *testing.T) {
+	brokers := servicetest.KafkaBrokers(t)
+	topic := servicetest.Name(t, "lanes")
+	servicetest.CreateTopic(t, brokers, topic, 6)
+	d, _ := kafkaProducer(t, brokers, topic, 6, func(c *Config) { c.Lanes, c.Count = 4, 10 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := d.Run(ctx)
+	var se *settings.Error
+	if !errors.As(err, &se) || se.Variable != "PRODUCER_LANES" || d.Producer.Stats.Produced.Load() != 0 {
+		t.Fatalf("4 lanes on 6 partitions: error %v, %d produced; want a PRODUCER_LANES error before producing", err, d.Producer.Stats.Produced.Load())
 	}
 }

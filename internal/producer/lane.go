@@ -26,7 +26,8 @@ type lane struct {
 
 	mu     sync.Mutex
 	msgs   []kafkago.Message
-	bytes  int
+	bytes  int       // as the writer counts them (messageOverhead)
+	sealed bool      // the next message did not fit: the open batch is full
 	opened time.Time // when the open batch got its first message (wall clock)
 	closed bool
 
@@ -50,14 +51,28 @@ func poke(c chan struct{}) {
 	}
 }
 
-func (l *lane) full() bool { return len(l.msgs) >= l.size || l.bytes >= l.maxBytes }
+// messageOverhead is what the writer counts for a message beyond its key
+// and value (kafka-go: 22 bytes of record fields and a byte for the empty
+// header list), rounded up. Counting it here keeps a batch within the
+// writer's batch bytes, so the writer never splits one of our batches in
+// two for a partition: two requests of which the first could fail and the
+// second pass, putting an order's later event before its earlier one.
+const messageOverhead = 32
 
-// add appends m to the open batch, waiting while it is full. The sender
-// always takes a full batch in the end (it abandons what it cannot write),
-// so the wait ends without a context.
+func (l *lane) full() bool { return len(l.msgs) >= l.size || l.sealed }
+
+// add appends m to the open batch, waiting while it is full or m would
+// take it over the bytes limit. The sender always takes a full batch in
+// the end (it abandons what it cannot write), so the wait ends without a
+// context.
 func (l *lane) add(m kafkago.Message) {
+	size := len(m.Key) + len(m.Value) + messageOverhead
 	l.mu.Lock()
-	for l.full() {
+	for l.full() || (len(l.msgs) > 0 && l.bytes+size > l.maxBytes) {
+		if !l.sealed {
+			l.sealed = true // m does not fit: the batch goes as it is
+			poke(l.wake)
+		}
 		l.mu.Unlock()
 		<-l.space
 		l.mu.Lock()
@@ -68,7 +83,7 @@ func (l *lane) add(m kafkago.Message) {
 		poke(l.wake)
 	}
 	l.msgs = append(l.msgs, m)
-	l.bytes += len(m.Key) + len(m.Value)
+	l.bytes += size
 	if l.full() {
 		poke(l.wake)
 	}
@@ -96,7 +111,7 @@ func (l *lane) take() []kafkago.Message {
 		}
 		if n > 0 && (l.closed || l.full() || wait <= 0) {
 			batch := l.msgs
-			l.msgs, l.bytes = nil, 0
+			l.msgs, l.bytes, l.sealed = nil, 0, false
 			l.mu.Unlock()
 			poke(l.space)
 			return batch

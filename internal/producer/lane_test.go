@@ -107,3 +107,48 @@ func TestRouterSendsAKeyAlwaysToOneLaneAndSpreadsKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestLaneBatchesStayWithinTheWritersBatchBytes: counted as the writer
+// counts them, no batch a lane hands over is over the bytes limit (else
+// kafka-go would split it into two requests for one partition), and a
+// message that does not fit sends the batch at once, without its linger.
+func TestLaneBatchesStayWithinTheWritersBatchBytes(t *testing.T) {
+	const maxBytes = 4096
+	l := newLane(1000, maxBytes, time.Hour) // a linger the test would notice
+	var batches [][]kafkago.Message
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := l.take(); b != nil; b = l.take() {
+			batches = append(batches, b)
+		}
+	}()
+	added := make(chan struct{})
+	go func() {
+		defer close(added)
+		for i := range 100 {
+			l.add(kafkago.Message{Key: fmt.Appendf(nil, "k%d", i), Value: make([]byte, 100+i*7%300)})
+		}
+	}()
+	select {
+	case <-added:
+	case <-time.After(30 * time.Second):
+		t.Fatal("adding 100 messages blocked: a full batch waited for its hour-long linger")
+	}
+	l.close()
+	<-done
+	n := 0
+	for _, b := range batches {
+		var writerBytes int
+		for _, m := range b {
+			writerBytes += 22 + 1 + len(m.Key) + len(m.Value) // kafka-go's Message.totalSize
+		}
+		if writerBytes > maxBytes {
+			t.Errorf("a batch of %d messages is %d bytes to the writer, over %d", len(b), writerBytes, maxBytes)
+		}
+		n += len(b)
+	}
+	if n != 100 || len(batches) < 5 {
+		t.Errorf("%d messages in %d batches", n, len(batches))
+	}
+}

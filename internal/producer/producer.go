@@ -64,8 +64,10 @@ type Settings struct {
 	BatchBytes int
 	Linger     time.Duration
 	// Lanes is how many batches are written at once, one per lane, each
-	// lane owning the keys murmur2 maps to it (with as many lanes as
-	// partitions, one partition each). 0 means 1, which measured fastest
+	// lane owning the keys murmur2 maps to it: 1, or as many as the topic
+	// has partitions, one partition each (Daemon.Run refuses other counts:
+	// lanes sharing a partition could reorder an order's events on a
+	// retry). 0 means 1, which measured fastest
 	// on a busy 2-core machine: a single lane's batch spans every
 	// partition and fills while the last one is in flight, so requests
 	// stay large; more lanes send smaller batches more often, which only
