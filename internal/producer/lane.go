@@ -43,6 +43,10 @@ func newLane(size, maxBytes int, linger time.Duration) *lane {
 		wake: make(chan struct{}, 1), space: make(chan struct{}, 1), timer: t}
 }
 
+// noLinger makes a lane send only full batches, and what is left when it
+// is closed.
+const noLinger time.Duration = -1
+
 // poke leaves a token on a one-slot channel, without blocking.
 func poke(c chan struct{}) {
 	select {
@@ -90,6 +94,16 @@ func (l *lane) add(m kafkago.Message) {
 	l.mu.Unlock()
 }
 
+// seal closes the open batch as it is, for the sender to take.
+func (l *lane) seal() {
+	l.mu.Lock()
+	if len(l.msgs) > 0 && !l.sealed {
+		l.sealed = true
+		poke(l.wake)
+	}
+	l.mu.Unlock()
+}
+
 // close lets the sender flush what is open and then stop.
 func (l *lane) close() {
 	l.mu.Lock()
@@ -106,10 +120,10 @@ func (l *lane) take() []kafkago.Message {
 		l.mu.Lock()
 		n := len(l.msgs)
 		var wait time.Duration
-		if n > 0 {
+		if n > 0 && l.linger != noLinger {
 			wait = time.Until(l.opened.Add(l.linger))
 		}
-		if n > 0 && (l.closed || l.full() || wait <= 0) {
+		if n > 0 && (l.closed || l.full() || (l.linger != noLinger && wait <= 0)) {
 			batch := l.msgs
 			l.msgs, l.bytes, l.sealed = nil, 0, false
 			l.mu.Unlock()
@@ -122,7 +136,7 @@ func (l *lane) take() []kafkago.Message {
 			return nil
 		}
 		var expired <-chan time.Time
-		if n > 0 {
+		if n > 0 && l.linger != noLinger {
 			l.timer.Reset(wait)
 			expired = l.timer.C
 		}

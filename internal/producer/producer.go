@@ -187,7 +187,15 @@ func (p *Producer) Run(ctx context.Context) error {
 	abandoned := make([]int64, len(lanes))
 	var senders sync.WaitGroup
 	for i := range lanes {
-		lanes[i] = newLane(p.set.BatchSize, p.set.BatchBytes, p.set.Linger)
+		linger := p.set.Linger
+		if p.set.Shape == nil {
+			// At full speed more is always coming: a batch goes when
+			// full, as the producer before the lanes sent it, not after
+			// a linger that only shrinks requests; the generator seals
+			// the open batches whenever it stops creating (generate).
+			linger = noLinger
+		}
+		lanes[i] = newLane(p.set.BatchSize, p.set.BatchBytes, linger)
 		senders.Go(func() { abandoned[i] = p.send(sendCtx, stopGen, lanes[i], &failed) })
 	}
 	p.generate(genCtx, &output{lanes: lanes, route: newRouter(len(lanes))})
@@ -273,6 +281,13 @@ func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, l *lane
 type output struct {
 	lanes []*lane
 	route router
+}
+
+// seal sends every lane's open batch as it is.
+func (o *output) seal() {
+	for _, l := range o.lanes {
+		l.seal()
+	}
 }
 
 func (o *output) add(ev generator.Event) {
@@ -376,6 +391,9 @@ func (p *Producer) generate(ctx context.Context, out *output) {
 		}
 		if !countDone && (fullSpeed || !nextCreate.After(p.now())) {
 			continue // more to create now
+		}
+		if fullSpeed {
+			out.seal() // nothing more is coming right now: send what is open
 		}
 		// Sleep until the next thing to do: a creation slot or a
 		// follow-up coming due. The lanes linger on their own.

@@ -112,3 +112,29 @@ func TestAStalledBrokerIsNotMadeUpInABurstUnlessAsked(t *testing.T) {
 		})
 	}
 }
+
+// TestFullSpeedSendsWhatIsOpenWhenItStopsCreating: at full speed a lane
+// sends only full batches, so when the count is reached and the
+// generator waits for follow-ups, it must send the open batch itself.
+func TestFullSpeedSendsWhatIsOpenWhenItStopsCreating(t *testing.T) {
+	w := &fakeWriter{}
+	cfg := generator.DefaultConfig()
+	cfg.Seed, cfg.LifecycleShare, cfg.LifecycleDelay = 6, 1, time.Hour
+	p := newTestProducer(t, cfg, Settings{Count: 5, BatchSize: 1000}, w)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(w.messages()) < 5 {
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("%d of 5 orders sent while the producer waits an hour for follow-ups", len(w.messages()))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
