@@ -414,6 +414,10 @@ func TestComposeEnvironmentAgreesWithContract(t *testing.T) {
 	if c := p.Services["consumer"]; len(c.Ports) != 0 || c.ContainerName != "" {
 		t.Errorf("consumer has ports %v / container_name %q: it could not be scaled", c.Ports, c.ContainerName)
 	}
+	// --scale producer=N (load testing): its ops port is a host range.
+	if pr := p.Services["producer"]; pr.ContainerName != "" || len(pr.Ports) != 1 || !strings.Contains(pr.Ports[0].Published, "-") {
+		t.Errorf("producer has ports %v / container_name %q: it could not be scaled", pr.Ports, pr.ContainerName)
+	}
 }
 
 func TestComposeBuildsFromTheOneDockerfile(t *testing.T) {

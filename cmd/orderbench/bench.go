@@ -27,6 +27,7 @@ type bench struct {
 	stderr   io.Writer
 	root     string // module root: every relative path is taken from here
 	prefix   string // bench-<unix>-: topics, groups, indices and the template
+	seed     int64  // PRODUCER_SEED of every producer run, and of the payload file
 	binDir   string // built producer and consumer, removed at the end
 	dir      string // logs and profiles of this run, kept (gitignored)
 	brokers  string
@@ -58,6 +59,7 @@ func newBench(ctx context.Context, opts options, stderr io.Writer) (*bench, erro
 	}
 	b.root = root
 	b.prefix = fmt.Sprintf("bench-%d-", time.Now().Unix())
+	b.seed = time.Now().Unix()
 	b.dir = filepath.Join(root, opts.workDir, strings.TrimSuffix(b.prefix, "-"))
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create work dir: %w", err)
@@ -216,6 +218,14 @@ func (r report) failed() int {
 // row and the others still run.
 func (b *bench) measure(ctx context.Context) report {
 	var rep report
+	if b.opts.only == "producer" {
+		pp := b.producerThroughput(ctx)
+		rep.rows = append(append(rep.rows, pp.rows()...), memoryRow("producer", pp.maxRSS, pp.err, 64))
+		if ctx.Err() == nil {
+			rep.profiles = append(rep.profiles, b.profileProducer(ctx))
+		}
+		return rep
+	}
 	tp := b.consumerThroughput(ctx)
 	rep.rows = append(rep.rows, tp.row())
 	for _, rate := range b.opts.rates {
@@ -225,7 +235,7 @@ func (b *bench) measure(ctx context.Context) report {
 		rep.rows = append(rep.rows, b.searchLatency(ctx, rate).row())
 	}
 	pp := b.producerThroughput(ctx)
-	rep.rows = append(rep.rows, pp.row(), memoryRow("producer", pp.maxRSS, pp.err, 64), memoryRow("consumer", tp.maxRSS, tp.consumerErr(), 128))
+	rep.rows = append(append(rep.rows, pp.rows()...), memoryRow("producer", pp.maxRSS, pp.err, 64), memoryRow("consumer", tp.maxRSS, tp.consumerErr(), 128))
 
 	if ctx.Err() == nil {
 		rep.profiles = append(rep.profiles, b.profileProducer(ctx))

@@ -54,12 +54,17 @@ type options struct {
 	workDir        string
 	quick          bool
 	rev            string
+	only           string
 }
 
 // String is the command line that reproduces these sizes, for RESULTS.md.
 func (o options) String() string {
-	return fmt.Sprintf("-orders %d -grid-workers %s -grid-batches %s -rates %s -latency-seconds %d -producer-orders %d -pairs %d -profile-seconds %d",
+	s := fmt.Sprintf("-orders %d -grid-workers %s -grid-batches %s -rates %s -latency-seconds %d -producer-orders %d -pairs %d -profile-seconds %d",
 		o.orders, o.gridWorkers, o.gridBatches, o.rates, o.latencySeconds, o.producerOrders, o.pairs, o.profileSeconds)
+	if o.only != "" {
+		s += " -only " + o.only
+	}
+	return s
 }
 
 // intList is a comma-separated flag value such as "1000,5000".
@@ -89,7 +94,7 @@ func (l *intList) Set(v string) error {
 func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{
 		orders: 200_000, gridWorkers: intList{2, 3, 4}, gridBatches: intList{1000, 3000},
-		rates: intList{1000, 5000}, latencySeconds: 30, producerOrders: 200_000, pairs: 2,
+		rates: intList{1000, 5000}, latencySeconds: 30, producerOrders: 200_000, pairs: 5,
 		profileSeconds: 10, results: "cmd/orderbench/RESULTS.md", workDir: ".local/bench",
 	}
 	fs := flag.NewFlagSet("orderbench", flag.ContinueOnError)
@@ -100,7 +105,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.Var(&o.rates, "rates", "produced → searchable latency: producer rates in orders/s")
 	fs.IntVar(&o.latencySeconds, "latency-seconds", o.latencySeconds, "produced → searchable latency: seconds of production per rate")
 	fs.IntVar(&o.producerOrders, "producer-orders", o.producerOrders, "producer throughput: records per run (ours and ProducerPerformance)")
-	fs.IntVar(&o.pairs, "pairs", o.pairs, "producer throughput: ours/theirs pairs to run")
+	fs.IntVar(&o.pairs, "pairs", o.pairs, "producer throughput: ours/theirs pairs to run, after one uncounted warm-up run of each")
+	fs.StringVar(&o.only, "only", "", `"producer": only the producer's rows (throughput, memory, profile)`)
 	fs.IntVar(&o.profileSeconds, "profile-seconds", o.profileSeconds, "length of each CPU profile")
 	fs.StringVar(&o.results, "results", o.results, "markdown file the results are written to (relative to the module root)")
 	fs.StringVar(&o.workDir, "work-dir", o.workDir, "where logs and profiles go (relative to the module root)")
@@ -122,7 +128,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			"rates":           func() { o.rates = intList{1000} },
 			"latency-seconds": func() { o.latencySeconds = 15 },
 			"producer-orders": func() { o.producerOrders = 100_000 },
-			"pairs":           func() { o.pairs = 1 },
+			"pairs":           func() { o.pairs = 2 },
 			"profile-seconds": func() { o.profileSeconds = 5 },
 		}
 		for name, apply := range quick {
@@ -136,6 +142,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-orders and -producer-orders must be at least 1")
 	case o.latencySeconds < 1, o.pairs < 1, o.profileSeconds < 1:
 		return o, errors.New("-latency-seconds, -pairs and -profile-seconds must be at least 1")
+	case o.only != "" && o.only != "producer":
+		return o, fmt.Errorf("-only %q: the only choice is producer", o.only)
 	case len(o.gridWorkers) == 0, len(o.gridBatches) == 0, len(o.rates) == 0:
 		return o, errors.New("-grid-workers, -grid-batches and -rates need at least one value")
 	}

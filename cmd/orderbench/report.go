@@ -146,10 +146,21 @@ const method = `
   the Kafka timestamp (late by up to one poll, never early). Ids not seen
   10 s after the producer finished are missing.
 - **Producer throughput**: our producer binary (PRODUCER_RATE=0, no
-  lifecycle events) vs Kafka's ProducerPerformance with 880-byte records,
-  acks=all, lz4, linger.ms=5, batch.size=1 MiB, each into a fresh 6-partition
-  topic, alternating ours/theirs. Ours is timed from the first message's
-  Kafka timestamp to the process's exit; theirs is the rate it reports.
+  lifecycle events, this run's PRODUCER_SEED) vs Kafka's ProducerPerformance
+  with --payload-file holding the first 20,000 orders of that seed, one JSON
+  document a line (the same orders, sizes and compressibility; it picks one
+  at random per record), acks=all, lz4, linger.ms=5 and batch.size=1 MiB
+  (our KAFKA_BATCH_TIMEOUT and KAFKA_BATCH_BYTES), each into a fresh
+  6-partition topic. The judged row gives its records random keys
+  (--key-distribution random), spread over the partitions by murmur2 as
+  ours are by order id; the other row runs it with null keys, its default,
+  where the sticky partitioner fills one partition's batch at a time, which
+  a producer that keys by order cannot do. One uncounted warm-up run of
+  each, then rounds of ours, keyed, null keys; each ratio is the median of
+  the rounds' ratios, with their range. Ours is timed from the first message's Kafka
+  timestamp to the process's exit, its bytes from its final log line;
+  theirs is the rate it reports (first send to last acknowledgement). MB/s
+  counts value bytes, 1 MB = 2^20 bytes as ProducerPerformance does.
 - **Peak RSS**: the child's VmHWM (/proc/<pid>/status, sampled every 50 ms
   until it exits): the producer's highest over its throughput runs, the
   consumer's over its timed runs. Not rusage's ru_maxrss: Linux carries

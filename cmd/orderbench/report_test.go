@@ -123,10 +123,56 @@ func TestQuickReducesOnlyWhatWasNotSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.orders != 50_000 || o.rates.String() != "500,2000" || o.pairs != 1 || len(o.gridWorkers) != 1 {
+	if o.orders != 50_000 || o.rates.String() != "500,2000" || o.pairs != 2 || len(o.gridWorkers) != 1 {
 		t.Errorf("options = %+v", o)
 	}
 	if _, err := parseOptions([]string{"-rates", "1000,x"}, io.Discard); err == nil {
 		t.Error("a bad rate list is accepted")
+	}
+	if _, err := parseOptions([]string{"-only", "consumer"}, io.Discard); err == nil {
+		t.Error("-only consumer is accepted")
+	}
+	if o, err := parseOptions(nil, io.Discard); err != nil || o.pairs < 5 {
+		t.Errorf("make bench runs %d pairs (err %v), want at least 5", o.pairs, err)
+	}
+}
+
+func TestProducerRowShowsMedianRangeAndBothSides(t *testing.T) {
+	pb := producerBench{
+		ours:         []sideRun{{msgs: 110, mb: 11}, {msgs: 130, mb: 13}, {msgs: 90, mb: 9}},
+		theirs:       []sideRun{{msgs: 100, mb: 10}, {msgs: 100, mb: 10}, {msgs: 100, mb: 10}},
+		ratios:       []float64{1.1, 1.3, 0.9},
+		unkeyed:      []sideRun{{msgs: 200, mb: 20}, {msgs: 200, mb: 20}, {msgs: 200, mb: 20}},
+		unkeyedRatio: []float64{0.55, 0.65, 0.45},
+		payload:      payloadStats{orders: 20_000, meanBytes: 880},
+	}
+	rows := pb.rows()
+	r := rows[0]
+	for _, want := range []string{"**1.10**", "median of 3 pairs", "range 0.90–1.30", "ours 110 msgs/s, 11.0 MB/s", "ProducerPerformance 100 msgs/s, 10.0 MB/s", "mean 880 B"} {
+		if !strings.Contains(r.result, want) {
+			t.Errorf("row %q lacks %q", r.result, want)
+		}
+	}
+	if r.verdict != verdictOK {
+		t.Errorf("median 1.10 judged %q", r.verdict)
+	}
+	if side := rows[1]; !strings.Contains(side.result, "**0.55**") || !strings.Contains(side.result, "ProducerPerformance 200 msgs/s, 20.0 MB/s") || side.verdict == verdictBelow {
+		t.Errorf("null-key row %+v", side)
+	}
+	pb.ratios = []float64{1.0, 1.05, 1.2}
+	if r := pb.rows()[0]; r.verdict != verdictBelow {
+		t.Errorf("median 1.05 judged %q", r.verdict)
+	}
+}
+
+func TestPerfResultReadsRateAndMegabytes(t *testing.T) {
+	line := "200000 records sent, 104970.3 records/sec (88.09 MB/sec), 120.1 ms avg latency, 300.0 ms max latency, 100 ms 50th, 200 ms 95th, 250 ms 99th, 290 ms 99.9th.\n"
+	m := perfResult.FindStringSubmatch(line)
+	if m == nil || m[1] != "200000" || m[2] != "104970.3" || m[3] != "88.09" {
+		t.Errorf("perfResult on %q = %q", line, m)
+	}
+	log := `{"time":"x","level":"INFO","msg":"producer stopped","produced":3,"bytes":2640}`
+	if m := stoppedBytes.FindStringSubmatch(log); m == nil || m[1] != "2640" {
+		t.Errorf("stoppedBytes on %q = %q", log, m)
 	}
 }

@@ -107,6 +107,7 @@ func (b *bench) producerEnv(topic, opsAddr string, rate, count int) []string {
 	return []string{
 		"KAFKA_BROKERS=" + b.brokers, "KAFKA_TOPIC=" + topic, "OPS_ADDR=" + opsAddr, "LOG_LEVEL=info",
 		"PRODUCER_RATE=" + strconv.Itoa(rate), "PRODUCER_COUNT=" + strconv.Itoa(count),
+		"PRODUCER_SEED=" + strconv.FormatInt(b.seed, 10),
 		"PRODUCER_LIFECYCLE_SHARE=0", "PRODUCER_MALFORMED_SHARE=0",
 	}
 }

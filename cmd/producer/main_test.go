@@ -45,10 +45,21 @@ func TestBadSettingsExit2NamingTheVariable(t *testing.T) {
 		{"KAFKA_TOPIC_REPLICATION", "3"}, // renamed: the message names it and its replacement
 		{"LOG_LEVEL", "chatty"},
 		{"LOG_FORMAT", "yaml"},
+		{"PRODUCER_SHAPE", "sawtooth"},
+		{"PRODUCER_LANES", "0"},
+		{"PRODUCER_STEPS", "2x"},
+		{"PRODUCER_RAMP_DURATION", "later"},
+		{"PRODUCER_SPIKE_EVERY", "1s"},
+		{"PRODUCER_DIURNAL_DAY", "1s"},
 	}
+	// The shape's own settings are checked only for the shape in use.
+	shapeOf := map[string]string{"PRODUCER_STEPS": "step", "PRODUCER_SPIKE_EVERY": "spike", "PRODUCER_DIURNAL_DAY": "diurnal"}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
 			t.Setenv(tt.variable, tt.value)
+			if shape := shapeOf[tt.variable]; shape != "" {
+				t.Setenv("PRODUCER_SHAPE", shape)
+			}
 			var stdout, stderr bytes.Buffer
 			err := run(context.Background(), nil, &stdout, &stderr)
 			code := exitCode(err, &stderr)
@@ -72,6 +83,8 @@ func TestHelpListsEveryVariableWithItsDefault(t *testing.T) {
 		"PRODUCER_LIFECYCLE_SHARE", "PRODUCER_MALFORMED_SHARE", "PRODUCER_BACKFILL_DAYS", "KAFKA_ACKS", "all",
 		"KAFKA_COMPRESSION", "KAFKA_BATCH_SIZE", "KAFKA_TOPIC_PARTITIONS", "KAFKA_TOPIC_REPLICATION_FACTOR", "KAFKA_TOPIC_MIN_INSYNC_REPLICAS",
 		"KAFKA_SASL_MECHANISM", "KAFKA_TLS", "OPS_ADDR",
+		"PRODUCER_SHAPE", "constant", "PRODUCER_DIURNAL_DAY", "PRODUCER_RAMP_FROM", "PRODUCER_RAMP_DURATION", "PRODUCER_STEPS",
+		"1:1m,2:1m,5:1m", "PRODUCER_STEPS_REPEAT", "PRODUCER_SPIKE_FACTOR", "PRODUCER_SPIKE_DURATION", "PRODUCER_SPIKE_EVERY", "PRODUCER_CATCH_UP",
 	} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("-h output lacks %q", want)

@@ -20,6 +20,7 @@ import (
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/producer"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // partitions returns the leader and the in-sync replicas of each partition
@@ -156,29 +157,27 @@ func midStream(t *testing.T, kafkaNodes, esNodes int) (servicetest.Cluster, *con
 // followed by its lifecycle within a second, with 1% malformed messages.
 func startProducer(t *testing.T, s *consumertest.Stack, orders int, rate float64) *run {
 	t.Helper()
-	cfg := generator.DefaultConfig()
+	var cfg producer.Config
+	if err := settings.Defaults(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Rate, cfg.Count, cfg.ShutdownTimeout = rate, int64(orders), 30*time.Second
 	cfg.Seed, cfg.MalformedShare, cfg.LifecycleDelay = time.Now().UnixNano(), 0.01, 500*time.Millisecond
-	gen, err := generator.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("generator seed %d", gen.Seed())
-	w, err := kafka.NewWriter(s.Kafka, consumertest.WriterConfig(t), s.Topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = w.Close() })
 	r := &run{acked: map[[32]byte]bool{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("producer", "failover")
-	r.out = producer.NewKafkaWriter(w, log, nil, nil)
-	r.p, err = producer.New(gen, r.out, producer.Settings{
-		Rate: rate, Count: int64(orders), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 30 * time.Second,
-	}, log, r)
+	d, err := producer.Assemble(producer.Setup{
+		Kafka: s.Kafka, Writer: consumertest.WriterConfig(t),
+		// The stack made the topic; one replica asked for is no shortfall.
+		Topic:  kafka.TopicSpec{Name: s.Topic, Partitions: consumertest.Partitions, ReplicationFactor: 1},
+		Config: cfg,
+	}, producer.Options{Log: log, Observer: r})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("generator seed %d", d.Seed())
+	r.p, r.out = d.Producer, d.Out
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { r.done <- r.p.Run(ctx) }()
+	go func() { r.done <- d.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

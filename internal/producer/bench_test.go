@@ -5,25 +5,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // BenchmarkProduceToKafka measures end-to-end producing throughput into the
 // real broker: generation, JSON, lz4 batches, acks from all replicas.
-// Compare with Kafka's own ProducerPerformance: scripts/bench-producer.
+// make bench compares the binary with Kafka's own ProducerPerformance.
 func BenchmarkProduceToKafka(b *testing.B) {
 	brokers := servicetest.KafkaBrokers(b)
 	topic := servicetest.Name(b, "bench")
 	servicetest.CreateTopic(b, brokers, topic, 6)
-	cfg := generator.DefaultConfig()
-	cfg.Seed, cfg.LifecycleShare = 1, 0
-	p, _, _ := kafkaProducer(b, brokers, topic, cfg, Settings{
-		Count: int64(b.N), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+	d, _ := kafkaProducer(b, brokers, topic, 6, func(c *Config) {
+		c.Rate, c.Count, c.Seed, c.LifecycleShare = 0, int64(b.N), 1, 0
 	})
+	p := d.Producer
 	b.ResetTimer()
 	start := time.Now()
-	if err := p.Run(context.Background()); err != nil {
+	if err := d.Run(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	elapsed := time.Since(start)

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -10,11 +11,11 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // recordingWriter remembers the keys its Writer reports acknowledged, so
@@ -35,30 +36,33 @@ func (r *recordingWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) 
 	return acked, err
 }
 
-// kafkaProducer assembles a producer on the real broker the way the
-// producer command does (kafka.NewWriter, NewKafkaWriter, New), with a
+// kafkaProducer assembles a producer on the real broker as the producer
+// command does (Assemble, from the defaults with change applied), with a
 // recorder of what Kafka acknowledged between the producer and its writer.
-func kafkaProducer(tb testing.TB, brokers []string, topic string, gcfg generator.Config, set Settings) (*Producer, *KafkaWriter, *recordingWriter) {
+func kafkaProducer(tb testing.TB, brokers []string, topic string, partitions int, change func(*Config)) (*Daemon, *recordingWriter) {
 	tb.Helper()
-	w, err := kafka.NewWriter(kafka.Config{Brokers: brokers, ClientID: "producer-test"}, kafka.WriterConfig{
-		Acks: "all", BatchConfig: kafka.BatchConfig{Compression: "lz4", BatchSize: set.BatchSize, BatchBytes: 1 << 20, BatchTimeout: 5 * time.Millisecond},
-	}, topic)
-	if err != nil {
-		tb.Fatalf("new writer: %v", err)
+	var cfg Config
+	var wc kafka.WriterConfig
+	if err := settings.Defaults(&cfg); err != nil {
+		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { w.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	out := NewKafkaWriter(w, log, ops.NewReadiness("starting"), nil)
-	rec := &recordingWriter{out: out, acked: make(map[string]int)}
-	gen, err := generator.New(gcfg)
-	if err != nil {
-		tb.Fatalf("new generator: %v", err)
+	if err := settings.Defaults(&wc); err != nil {
+		tb.Fatal(err)
 	}
-	p, err := New(gen, rec, set, log, nil)
+	change(&cfg)
+	rec := &recordingWriter{acked: make(map[string]int)}
+	d, err := Assemble(Setup{
+		Kafka: kafka.Config{Brokers: brokers, ClientID: "producer-test"}, Writer: wc,
+		Topic: kafka.TopicSpec{Name: topic, Partitions: partitions, ReplicationFactor: 1}, Config: cfg,
+	}, Options{
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Ready: ops.NewReadiness("starting"),
+		Wrap:  func(w Writer) Writer { rec.out = w; return rec },
+	})
 	if err != nil {
-		tb.Fatalf("new producer: %v", err)
+		tb.Fatalf("assemble: %v", err)
 	}
-	return p, out, rec
+	return d, rec
 }
 
 func TestProduceOrdersToRealKafka(t *testing.T) {
@@ -79,15 +83,15 @@ func TestProduceOrdersToRealKafka(t *testing.T) {
 			topic := servicetest.Name(t, "orders")
 			const partitions = 6
 			servicetest.CreateTopic(t, brokers, topic, partitions)
-			gcfg := generator.DefaultConfig()
-			gcfg.LifecycleShare = 0 // one message per order: ids map 1:1 to messages
-			p, out, rec := kafkaProducer(t, brokers, topic, gcfg, Settings{
-				Count: int64(tc.count), BatchSize: 1000, BatchBytes: 1 << 20, Linger: 5 * time.Millisecond, ShutdownTimeout: 10 * time.Second,
+			d, rec := kafkaProducer(t, brokers, topic, partitions, func(c *Config) {
+				c.Rate, c.Count, c.Lanes = 0, int64(tc.count), partitions
+				c.LifecycleShare = 0 // one message per order: ids map 1:1 to messages
 			})
+			p, out := d.Producer, d.Out
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			start := time.Now()
-			if err := p.Run(ctx); err != nil {
+			if err := d.Run(ctx); err != nil {
 				t.Fatalf("run: %v", err)
 			}
 			t.Logf("produced %d orders in %v", p.Stats.Produced.Load(), time.Since(start))
@@ -133,5 +137,22 @@ func checkTopicHoldsEachOnce(t *testing.T, brokers []string, topic string, parti
 		if n := perPartition[part]; n < len(acked)/partitions/2 {
 			t.Fatalf("partition %d holds %d messages: keys are not spread (%v)", part, n, perPartition)
 		}
+	}
+}
+
+// TestLanesThatDoNotMatchThePartitionsAreRefused: lanes sharing partitions
+// could reorder an order's events on a retry, so Run stops at once with a
+// usage error naming PRODUCER_LANES.
+func TestLanesThatDoNotMatchThePartitionsAreRefused(t *testing.T) {
+	brokers := servicetest.KafkaBrokers(t)
+	topic := servicetest.Name(t, "lanes")
+	servicetest.CreateTopic(t, brokers, topic, 6)
+	d, _ := kafkaProducer(t, brokers, topic, 6, func(c *Config) { c.Lanes, c.Count = 4, 10 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := d.Run(ctx)
+	var se *settings.Error
+	if !errors.As(err, &se) || se.Variable != "PRODUCER_LANES" || d.Producer.Stats.Produced.Load() != 0 {
+		t.Fatalf("4 lanes on 6 partitions: error %v, %d produced; want a PRODUCER_LANES error before producing", err, d.Producer.Stats.Produced.Load())
 	}
 }

@@ -2,18 +2,23 @@
 // generator, batches its events and hands them to Kafka, and counts a message
 // as produced only once Kafka acknowledged it.
 //
-// Two goroutines share the work. The generator loop owns the generator and
-// the clock: it emits follow-up events as they come due, creates new orders at
-// the configured rate, and closes a batch when it is full or has waited
-// long enough. The sender writes one batch at a time and retries exactly the
-// messages that failed, so a slow or absent broker applies back-pressure to
-// the generator instead of growing a queue. On shutdown the generator stops
-// first; the sender then flushes what is buffered within a deadline, and
-// whatever it could not deliver is reported as abandoned, never as produced.
+// The generator loop owns the generator and the clock: it emits follow-up
+// events as they come due and creates new orders at the configured rate.
+// Each event goes to the lane of its key (lane.go; one lane by default):
+// one sender per lane writes one batch at a time while the next fills, and
+// retries exactly the messages that failed before it writes the next, so
+// one order's events stay in order even across retries, lanes write
+// concurrently, and a slow or absent broker applies back-pressure to the
+// generator instead of growing a queue. On shutdown the
+// generator stops first; the senders then flush what is buffered within a
+// deadline, and whatever they could not deliver is reported as abandoned,
+// never as produced.
 //
-// KafkaWriter connects a Producer to a kafka-go writer; the producer
-// command and in-process tests assemble it alike: generator.New,
-// kafka.NewWriter, NewKafkaWriter, New, then Run.
+// KafkaWriter connects a Producer to a kafka-go writer. Assemble builds
+// the whole producer from its settings (Config: defaults declared once,
+// the generator, the traffic shape, the writer, the metrics), and
+// Daemon.Run creates the topic, produces and logs progress: the producer
+// command and the tests that run whole producers share that wiring.
 package producer
 
 import (
@@ -22,18 +27,27 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/traffic"
 )
 
 // Settings shape a run.
 type Settings struct {
 	// Rate is new orders per second; 0 means as fast as Kafka takes them.
-	Rate float64
+	// Shape, when set, moves the rate over time instead (Rate is then only
+	// checked, not used).
+	Rate  float64
+	Shape traffic.Shape
+	// CatchUp creates the orders missed while the broker held creation
+	// back by more than a second, in a burst; by default they are dropped
+	// and counted in Stats.Skipped.
+	CatchUp bool
 	// Count is how many new orders to create; 0 means until stopped. When it
 	// is reached the producer still emits the follow-ups already scheduled,
 	// as they come due, and then returns.
@@ -49,6 +63,16 @@ type Settings struct {
 	BatchSize  int
 	BatchBytes int
 	Linger     time.Duration
+	// Lanes is how many batches are written at once, one per lane, each
+	// lane owning the keys murmur2 maps to it: 1, or as many as the topic
+	// has partitions, one partition each (Daemon.Run refuses other counts:
+	// lanes sharing a partition could reorder an order's events on a
+	// retry). 0 means 1, which measured fastest
+	// on a busy 2-core machine: a single lane's batch spans every
+	// partition and fills while the last one is in flight, so requests
+	// stay large; more lanes send smaller batches more often, which only
+	// pays when the broker's round trip, not CPU, is the limit.
+	Lanes int
 	// ShutdownTimeout bounds the flush after the context ends.
 	ShutdownTimeout time.Duration
 }
@@ -71,9 +95,23 @@ type Stats struct {
 	Malformed    atomic.Int64 // deliberately malformed messages generated
 	Pending      atomic.Int64 // follow-ups scheduled but not yet due
 	BackfillDone atomic.Bool
+	Live         atomic.Int64  // new orders created live (after the backfill)
+	Skipped      atomic.Int64  // new orders not created because creation fell behind (see Settings.CatchUp)
+	expected     atomic.Uint64 // float64 bits: see Expected
 }
 
-// Observer is told about each batch outcome (for metrics).
+// asked adds the orders the shape asked for since the generator's last
+// look. Only the generator writes it.
+func (s *Stats) asked(orders float64) {
+	s.expected.Store(math.Float64bits(math.Float64frombits(s.expected.Load()) + orders))
+}
+
+// Expected is how many live orders the shape has asked for so far: what
+// Live would be if the broker had always kept up.
+func (s *Stats) Expected() float64 { return math.Float64frombits(s.expected.Load()) }
+
+// Observer is told about each batch outcome (for metrics). BatchWritten
+// and Resending are called from every lane's sender, concurrently.
 type Observer interface {
 	// BatchWritten gets the messages Kafka acknowledged.
 	BatchWritten(msgs []kafkago.Message, took time.Duration)
@@ -107,6 +145,12 @@ func New(gen *generator.Generator, out Writer, set Settings, log *slog.Logger, o
 		return nil, errors.New("producer: batch bytes must be at least 1")
 	case set.Linger <= 0:
 		return nil, errors.New("producer: linger must be positive")
+	case set.Lanes < 0:
+		return nil, errors.New("producer: lanes must not be negative")
+	}
+	set.Lanes = max(set.Lanes, 1)
+	if set.Shape == nil && set.Rate > 0 {
+		set.Shape = traffic.Constant{Rate: set.Rate}
 	}
 	if obs == nil {
 		obs = nopObserver{}
@@ -126,10 +170,9 @@ func (nopObserver) Resending(int, int)                            {}
 // in time at shutdown, or at all because the Writer failed for good (then
 // generation stops at once and the error says why).
 func (p *Producer) Run(ctx context.Context) error {
-	batches := make(chan []kafkago.Message, 1)
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
-	// The sender outlives ctx by up to ShutdownTimeout, to flush.
+	// The senders outlive ctx by up to ShutdownTimeout, to flush.
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
 	// Once ctx ends, the flush gets ShutdownTimeout.
@@ -139,25 +182,79 @@ func (p *Producer) Run(ctx context.Context) error {
 	})
 	defer stopDeadline()
 
-	sendErr := make(chan error, 1)
-	go func() { sendErr <- p.send(sendCtx, stopGen, batches) }()
+	lanes := make([]*lane, p.set.Lanes)
+	var failed failure
+	abandoned := make([]int64, len(lanes))
+	var senders sync.WaitGroup
+	for i := range lanes {
+		linger := p.set.Linger
+		if p.set.Shape == nil {
+			// At full speed more is always coming: a batch goes when
+			// full, as the producer before the lanes sent it, not after
+			// a linger that only shrinks requests; the generator seals
+			// the open batches whenever it stops creating (generate).
+			linger = noLinger
+		}
+		lanes[i] = newLane(p.set.BatchSize, p.set.BatchBytes, linger)
+		senders.Go(func() { abandoned[i] = p.send(sendCtx, stopGen, lanes[i], &failed) })
+	}
+	p.generate(genCtx, &output{lanes: lanes, route: newRouter(len(lanes))})
+	for _, l := range lanes {
+		l.close()
+	}
+	senders.Wait()
 
-	p.generate(genCtx, batches)
-	close(batches)
-	return <-sendErr
+	var total int64
+	for _, n := range abandoned {
+		total += n
+	}
+	if total == 0 {
+		return nil
+	}
+	p.Stats.Abandoned.Add(total)
+	if cause := failed.cause(); cause != nil {
+		return fmt.Errorf("write to kafka: %w: %d messages: %w", ErrAbandoned, total, cause)
+	}
+	return fmt.Errorf("flush at shutdown: %w: %d messages", ErrAbandoned, total)
 }
 
 // ErrAbandoned reports generated messages that were never delivered.
 var ErrAbandoned = errors.New("producer: buffered messages abandoned at shutdown")
 
-// send writes batches until the channel closes. A write that fails while
-// ctx is alive failed for good (the Writer retries what may pass): it stops
-// generation, and everything still buffered is abandoned with that cause.
-func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, batches <-chan []kafkago.Message) error {
-	var abandoned int64
-	var cause error
-	for batch := range batches {
-		if ctx.Err() != nil || cause != nil {
+// failure is the first write that failed for good, shared by the senders:
+// once one lane's write fails while ctx is alive, every lane abandons what
+// is still buffered.
+type failure struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (f *failure) set(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+}
+
+func (f *failure) cause() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// send writes l's batches, one at a time, until the lane is closed and
+// empty, and returns how many messages it abandoned. A write that fails
+// while ctx is alive failed for good (the Writer retries what may pass): it
+// stops generation, and everything still buffered is abandoned with that
+// cause.
+func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, l *lane, failed *failure) (abandoned int64) {
+	for {
+		batch := l.take()
+		if batch == nil {
+			return abandoned
+		}
+		if ctx.Err() != nil || failed.cause() != nil {
 			abandoned += int64(len(batch))
 			continue
 		}
@@ -173,54 +270,31 @@ func (p *Producer) send(ctx context.Context, stopGen context.CancelFunc, batches
 		if err != nil {
 			abandoned += int64(len(batch) - len(acked))
 			if ctx.Err() == nil {
-				cause = err
+				failed.set(err)
 				stopGen()
 			}
 		}
 	}
-	if abandoned == 0 {
-		return nil
-	}
-	p.Stats.Abandoned.Add(abandoned)
-	if cause != nil {
-		return fmt.Errorf("write to kafka: %w: %d messages: %w", ErrAbandoned, abandoned, cause)
-	}
-	return fmt.Errorf("flush at shutdown: %w: %d messages", ErrAbandoned, abandoned)
 }
 
-// batcher accumulates messages and hands full or lingering batches over.
-type batcher struct {
-	out      chan<- []kafkago.Message
-	size     int
-	maxBytes int
-	msgs     []kafkago.Message
-	bytes    int
-	deadline time.Time
-	linger   time.Duration
+// output hands each event to the lane of its key.
+type output struct {
+	lanes []*lane
+	route router
 }
 
-func (b *batcher) add(now time.Time, ev generator.Event) {
-	if len(b.msgs) == 0 {
-		b.deadline = now.Add(b.linger)
-		b.msgs = make([]kafkago.Message, 0, b.size)
-	}
-	b.msgs = append(b.msgs, kafkago.Message{Key: ev.Key, Value: ev.Value})
-	b.bytes += len(ev.Key) + len(ev.Value)
-	if len(b.msgs) >= b.size || b.bytes >= b.maxBytes {
-		b.flush()
+// seal sends every lane's open batch as it is.
+func (o *output) seal() {
+	for _, l := range o.lanes {
+		l.seal()
 	}
 }
 
-// flush blocks while the sender is busy: that is the back-pressure.
-func (b *batcher) flush() {
-	if len(b.msgs) == 0 {
-		return
-	}
-	b.out <- b.msgs
-	b.msgs, b.bytes = nil, 0
+func (o *output) add(ev generator.Event) {
+	o.lanes[o.route.lane(ev.Key)].add(kafkago.Message{Key: ev.Key, Value: ev.Value})
 }
 
-func (p *Producer) emit(b *batcher, now time.Time, ev generator.Event) {
+func (p *Producer) emit(out *output, ev generator.Event) {
 	switch {
 	case ev.Malformed != "":
 		p.Stats.Malformed.Add(1)
@@ -230,34 +304,46 @@ func (p *Producer) emit(b *batcher, now time.Time, ev generator.Event) {
 		p.Stats.Orders.Add(1)
 	}
 	p.obs.Generated(ev)
-	b.add(now, ev)
+	out.add(ev)
 }
 
-func (p *Producer) drainDue(b *batcher, now time.Time) {
+func (p *Producer) drainDue(out *output, now time.Time) {
 	for {
 		ev, ok := p.gen.Due(now)
 		if !ok {
 			break
 		}
-		p.emit(b, now, ev)
+		p.emit(out, ev)
 	}
 	p.Stats.Pending.Store(int64(p.gen.Pending()))
 }
 
-func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Message) {
-	b := &batcher{out: batches, size: p.set.BatchSize, maxBytes: p.set.BatchBytes, linger: p.set.Linger}
-	defer b.flush()
+// fullSpeedStride is how many orders the generator creates between two
+// looks at the clock (for follow-ups coming due, the target rate and the
+// lag) and at ctx.
+const fullSpeedStride = 64
 
+// pausedPoll is how often a shape whose rate is 0 is looked at again.
+const pausedPoll = 100 * time.Millisecond
+
+// maxLag is how far creation may fall behind its schedule before the
+// missed orders are dropped (unless CatchUp): a stalled broker must not
+// turn into a burst afterwards.
+const maxLag = time.Second
+
+func (p *Producer) generate(ctx context.Context, out *output) {
 	if p.set.BackfillDays > 0 {
-		p.backfill(ctx, b)
+		p.backfill(ctx, out)
 	}
 	p.Stats.BackfillDone.Store(true)
 
-	var interval time.Duration
-	if p.set.Rate > 0 {
-		interval = time.Duration(float64(time.Second) / p.set.Rate)
-	}
-	nextCreate := p.now()
+	start := p.now()
+	// Without a shape (rate 0) orders are created as fast as Kafka takes
+	// them; with one, rate is its target at t.
+	fullSpeed := p.set.Shape == nil
+	rate := func(t time.Time) float64 { return p.set.Shape.At(t.Sub(start), t) }
+	nextCreate := start
+	lastLook := start
 	var created int64
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -266,47 +352,57 @@ func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Messag
 			return
 		}
 		now := p.now()
-		p.drainDue(b, now)
+		p.drainDue(out, now)
 		countDone := p.set.Count > 0 && created >= p.set.Count
 		if countDone && p.gen.Pending() == 0 {
 			return
 		}
-		if !countDone {
-			// A stalled broker must not turn into a burst afterwards: the
-			// rate is a ceiling, so missed slots older than a second are
-			// dropped rather than caught up.
-			if interval > 0 && now.Sub(nextCreate) > time.Second {
+		if !countDone && !fullSpeed {
+			target := rate(now)
+			p.Stats.asked(target * now.Sub(lastLook).Seconds())
+			lastLook = now
+			if lag := now.Sub(nextCreate); lag > maxLag && !p.set.CatchUp {
+				p.Stats.Skipped.Add(int64(lag.Seconds() * target))
 				nextCreate = now
 			}
-			for (interval == 0 || !nextCreate.After(now)) && (p.set.Count == 0 || created < p.set.Count) {
-				p.emit(b, now, p.gen.Next(now))
-				created++
-				nextCreate = nextCreate.Add(interval)
-				if interval == 0 && len(b.msgs) == 0 {
-					break // a batch was just handed over: look at the clock again
+		}
+		if !countDone {
+			for n := 0; (fullSpeed || !nextCreate.After(now)) && (p.set.Count == 0 || created < p.set.Count); n++ {
+				if n == fullSpeedStride {
+					break // look at the clock (and the lag) again
 				}
+				if !fullSpeed {
+					r := rate(nextCreate)
+					if r <= 0 {
+						nextCreate = nextCreate.Add(pausedPoll)
+						continue
+					}
+					// The slot after this one is spaced by the rate
+					// at this one: the shape is followed slot by slot.
+					nextCreate = nextCreate.Add(time.Duration(float64(time.Second) / r))
+				}
+				p.emit(out, p.gen.Next(now))
+				created++
+				p.Stats.Live.Add(1)
 				if ctx.Err() != nil {
 					return
 				}
 			}
 		}
-		if len(b.msgs) > 0 && !b.deadline.After(now) {
-			b.flush()
+		if !countDone && (fullSpeed || !nextCreate.After(p.now())) {
+			continue // more to create now
 		}
-		if interval == 0 && !countDone {
-			continue
+		if fullSpeed {
+			out.seal() // nothing more is coming right now: send what is open
 		}
-		// Sleep until the next thing to do: a creation slot, a follow-up
-		// coming due, or the open batch's linger running out.
+		// Sleep until the next thing to do: a creation slot or a
+		// follow-up coming due. The lanes linger on their own.
 		wake := now.Add(time.Second)
-		if !countDone && interval > 0 {
+		if !countDone {
 			wake = nextCreate
 		}
 		if due, ok := p.gen.NextDue(); ok && due.Before(wake) {
 			wake = due
-		}
-		if len(b.msgs) > 0 && b.deadline.Before(wake) {
-			wake = b.deadline
 		}
 		if d := wake.Sub(p.now()); d > 0 {
 			timer.Reset(d)
@@ -321,24 +417,61 @@ func (p *Producer) generate(ctx context.Context, batches chan<- []kafkago.Messag
 
 // backfill emits BackfillDays of history as fast as Kafka takes it. Event
 // times follow a daily curve (quiet nights, busy evenings) so the dashboards
-// look like a real shop's; follow-ups due by now are emitted with them, later
-// ones stay scheduled for the live phase.
-func (p *Producer) backfill(ctx context.Context, b *batcher) {
+// look like a real shop's: the shape's own when it has one (diurnal),
+// else a gentle midday swell. Follow-ups due by now are emitted with them,
+// later ones stay scheduled for the live phase.
+func (p *Producer) backfill(ctx context.Context, out *output) {
 	end := p.now()
 	start := end.Add(-time.Duration(p.set.BackfillDays) * 24 * time.Hour)
 	total := int64(p.set.BackfillDays) * int64(p.set.BackfillOrdersPerDay)
 	p.log.Info("backfill started", "days", p.set.BackfillDays, "orders", total, "from", start.UTC().Format(time.RFC3339))
-	span := end.Sub(start)
-	for i := int64(0); i < total; i++ {
+	var emitted int64
+	emit := func(at time.Time) bool {
 		if ctx.Err() != nil {
-			return
+			return false
 		}
-		at := start.Add(warp(float64(i)/float64(total), p.set.BackfillDays, span))
-		p.drainDue(b, at)
-		p.emit(b, at, p.gen.Next(at))
+		p.drainDue(out, at)
+		p.emit(out, p.gen.Next(at))
+		emitted++
+		return true
 	}
-	p.drainDue(b, end)
-	p.log.Info("backfill done", "orders", total, "pending_follow_ups", p.gen.Pending())
+	if daily, ok := p.set.Shape.(traffic.Daily); ok {
+		backfillDaily(start, end, float64(p.set.BackfillOrdersPerDay), daily, emit)
+	} else {
+		span := end.Sub(start)
+		for i := int64(0); i < total; i++ {
+			if !emit(start.Add(warp(float64(i)/float64(total), p.set.BackfillDays, span))) {
+				return
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	p.drainDue(out, end)
+	p.log.Info("backfill done", "orders", emitted, "pending_follow_ups", p.gen.Pending())
+}
+
+// backfillDaily calls emit with the creation times of orders from start to
+// end whose density follows daily: perDay times its factor, minute by
+// minute, spread evenly within each minute. It stops when emit says so.
+func backfillDaily(start, end time.Time, perDay float64, daily traffic.Daily, emit func(time.Time) bool) {
+	perMinute := perDay / (24 * 60)
+	var owed float64
+	for t := start; t.Before(end); t = t.Add(time.Minute) {
+		owed += perMinute * daily.Factor(t.Add(30*time.Second))
+		n := int(owed)
+		owed -= float64(n)
+		for j := range n {
+			at := t.Add(time.Duration((float64(j) + 0.5) / float64(n) * float64(time.Minute)))
+			if at.After(end) {
+				return
+			}
+			if !emit(at) {
+				return
+			}
+		}
+	}
 }
 
 // warp maps an even fraction of the backfill span onto a daily traffic curve,
