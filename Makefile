@@ -72,13 +72,13 @@ test-cluster:
 	echo "failover figures:"; cat $(RESULTS)/failover.txt 2>/dev/null || echo "  (none recorded)"; exit $$status
 
 ## bench: the producer and consumer binaries end to end on real Kafka and
-## Elasticsearch against their ceilings; one table, also in cmd/orderbench/RESULTS.md
+## Elasticsearch against their ceilings; one table, also in tools/orderbench/RESULTS.md
 bench:
-	$(SERVICES) $(GO) run ./cmd/orderbench
+	$(SERVICES) $(GO) run ./tools/orderbench
 
 ## bench-quick: the same at reduced sizes, a few minutes (CI smoke)
 bench-quick:
-	$(SERVICES) $(GO) run ./cmd/orderbench -quick
+	$(SERVICES) $(GO) run ./tools/orderbench -quick
 
 ## bench-micro: the Go microbenchmarks (generator, pipeline, producing into the real Kafka)
 bench-micro:

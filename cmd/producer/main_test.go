@@ -111,7 +111,7 @@ func buildProducer(t *testing.T) string {
 		builtBin = filepath.Join(dir, "producer")
 		out, err := exec.Command("go", "build", "-race", "-o", builtBin, ".").CombinedOutput()
 		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -269,10 +269,10 @@ func TestUnreachableKafkaIsRetriedAndReported(t *testing.T) {
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatalf("log line is not JSON: %q", sc.Text())
 		}
-		switch {
-		case l.Msg == "ops listener up":
+		switch l.Msg {
+		case "ops listener up":
 			opsAddr = l.Addr
-		case l.Msg == "kafka not ready, retrying":
+		case "kafka not ready, retrying":
 			if l.Level != "WARN" || l.Error == "" {
 				t.Fatalf("retry line should be a warning with the error: %s", sc.Text())
 			}

@@ -29,7 +29,7 @@ func (b *bench) profileProducer(ctx context.Context) string {
 	if err != nil {
 		return "producer: profile FAILED: " + err.Error()
 	}
-	defer c.stop()
+	defer func() { _ = c.stop() }() // a cleanup: the measurement has its result already
 	if _, err := waitFirst(ctx, c, port, "orderpipe_producer_produced_total", time.Minute); err != nil {
 		return "producer: profile FAILED: " + err.Error()
 	}

@@ -90,7 +90,7 @@ func newBench(ctx context.Context, opts options, stderr io.Writer) (*bench, erro
 }
 
 // moduleRoot walks up from the working directory to go.mod, so `go run
-// ./cmd/orderbench` works from any folder of the repository.
+// ./tools/orderbench` works from any folder of the repository.
 func moduleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {

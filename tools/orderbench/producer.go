@@ -132,8 +132,9 @@ func (b *bench) writePayload() (payloadStats, error) {
 			return st, fmt.Errorf("order %s holds a newline: it cannot be one line of the payload file", ev.OrderID)
 		}
 		total += len(ev.Value)
-		w.Write(ev.Value)
-		w.WriteByte('\n')
+		// A bufio.Writer keeps its first error and returns it from Flush.
+		_, _ = w.Write(ev.Value)
+		_ = w.WriteByte('\n')
 	}
 	if err := w.Flush(); err != nil {
 		return st, fmt.Errorf("write the payload file: %w", err)

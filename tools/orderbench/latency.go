@@ -56,7 +56,7 @@ func (b *bench) searchLatency(ctx context.Context, rate int) latency {
 		l.err = err
 		return l
 	}
-	defer cons.stop()
+	defer func() { _ = cons.stop() }() // a cleanup: the measurement has its result already
 	if l.err = b.waitAssigned(ctx, cons, b.prefix+name, topic, 2*time.Minute); l.err != nil {
 		return l
 	}
@@ -135,10 +135,10 @@ func (b *bench) waitAssigned(ctx context.Context, c *child, group, topic string,
 			}
 		}
 		if !c.running() {
-			return fmt.Errorf("%s exited before joining its group: %v (log: %s)", c.name, c.err, c.logPath)
+			return fmt.Errorf("%s exited before joining its group: %w (log: %s)", c.name, because(c.err), c.logPath)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: group %s not stable after %v (last error: %v)", c.name, group, timeout, err)
+			return fmt.Errorf("%s: group %s not stable after %v (last error: %w)", c.name, group, timeout, because(err))
 		}
 		select {
 		case <-ctx.Done():

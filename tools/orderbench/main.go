@@ -2,7 +2,7 @@
 // consumer binaries end to end on the real local Kafka and Elasticsearch
 // that scripts/with-services starts, against ceilings that need no orderpipe
 // code (a plain Kafka → _bulk loop, Kafka's own ProducerPerformance), and
-// prints one markdown table, which it also writes to cmd/orderbench/RESULTS.md
+// prints one markdown table, which it also writes to tools/orderbench/RESULTS.md
 // with the machine it ran on.
 //
 // It drives the programs the way an operator would, as child processes
@@ -95,7 +95,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o := options{
 		orders: 200_000, gridWorkers: intList{2, 3, 4}, gridBatches: intList{1000, 3000},
 		rates: intList{1000, 5000}, latencySeconds: 30, producerOrders: 200_000, pairs: 5,
-		profileSeconds: 10, results: "cmd/orderbench/RESULTS.md", workDir: ".local/bench",
+		profileSeconds: 10, results: "tools/orderbench/RESULTS.md", workDir: ".local/bench",
 	}
 	fs := flag.NewFlagSet("orderbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)

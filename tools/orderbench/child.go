@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -89,6 +90,18 @@ func baseEnv() []string {
 }
 
 // exitErr is the child's exit status as an error naming its log.
+// because is err for a message that explains a failure, or errNone where
+// there was no error to name (a child that exited 0, a check that was not
+// yet true), so the message never reads %!w(<nil>).
+func because(err error) error {
+	if err == nil {
+		return errNone
+	}
+	return err
+}
+
+var errNone = errors.New("no error")
+
 func (c *child) exitErr() error {
 	if c.err != nil {
 		return fmt.Errorf("%s: %w (log: %s)", c.name, c.err, c.logPath)
@@ -114,10 +127,10 @@ func (c *child) wait(ctx context.Context, timeout time.Duration) error {
 	case <-c.done:
 		return c.exitErr()
 	case <-ctx.Done():
-		c.stop()
+		_ = c.stop() // the reason to report is ctx's, not how the child took the stop
 		return ctx.Err()
 	case <-t.C:
-		c.stop()
+		_ = c.stop()
 		return fmt.Errorf("%s did not finish within %v (log: %s)", c.name, timeout, c.logPath)
 	}
 }
@@ -284,10 +297,10 @@ func (c *child) pollUntil(ctx context.Context, what string, timeout time.Duratio
 			return time.Now(), nil
 		}
 		if !c.running() {
-			return time.Time{}, fmt.Errorf("%s exited before %s: %v (log: %s)", c.name, what, c.err, c.logPath)
+			return time.Time{}, fmt.Errorf("%s exited before %s: %w (log: %s)", c.name, what, because(c.err), c.logPath)
 		}
 		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("%s: not %s after %v (last error: %v; log: %s)", c.name, what, timeout, err, c.logPath)
+			return time.Time{}, fmt.Errorf("%s: not %s after %v (last error: %w; log: %s)", c.name, what, timeout, because(err), c.logPath)
 		}
 		select {
 		case <-ctx.Done():

@@ -103,7 +103,7 @@ func fmtSec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) 
 func (b *bench) writeResults(rep report, table string) error {
 	var w strings.Builder
 	fmt.Fprintf(&w, "# orderbench results\n\n")
-	fmt.Fprintf(&w, "Written by `make bench` (`go run ./cmd/orderbench`), which overwrites this file on each run.\n\n")
+	fmt.Fprintf(&w, "Written by `make bench` (`go run ./tools/orderbench`), which overwrites this file on each run.\n\n")
 	fmt.Fprintf(&w, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&w, "- machine: %d cores, %s memory (Kafka, Elasticsearch, the programs and the bench share them)\n", runtime.NumCPU(), totalMemory())
 	fmt.Fprintf(&w, "- Go: %s\n", b.output("go", "env", "GOVERSION"))
