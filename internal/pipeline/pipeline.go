@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/ops"
 )
 
 // Fetcher is the consumer-group side of Kafka; *kafkago.Reader with a
@@ -185,19 +186,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer stopIntake(nil)
 	// Work in flight outlives intake by at most DrainTimeout, so SIGTERM
 	// does not throw away a bulk request that is about to succeed.
-	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	work, cancelWork := ops.Outlive(intake, p.cfg.DrainTimeout)
 	defer cancelWork()
 	// Commits outlive intake by at most DrainTimeout + CommitTimeout, the
 	// one in flight and the final one alike, so that Run returns within
 	// that of its context ending, however slow the group coordinator.
-	commits, cancelCommits := context.WithCancel(context.WithoutCancel(ctx))
+	commits, cancelCommits := ops.Outlive(intake, p.cfg.DrainTimeout+p.cfg.CommitTimeout)
 	defer cancelCommits()
-	stopDrain := context.AfterFunc(intake, func() {
-		t := time.AfterFunc(p.cfg.DrainTimeout, cancelWork)
-		context.AfterFunc(work, func() { t.Stop() })
-		time.AfterFunc(p.cfg.DrainTimeout+p.cfg.CommitTimeout, cancelCommits)
-	})
-	defer stopDrain()
 
 	l := newLedger()
 	l.limit = p.cfg.MaxUncommitted

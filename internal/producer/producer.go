@@ -34,6 +34,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/generator"
+	"github.com/orderpipe/orderpipe/internal/ops"
 	"github.com/orderpipe/orderpipe/internal/traffic"
 )
 
@@ -173,14 +174,8 @@ func (p *Producer) Run(ctx context.Context) error {
 	genCtx, stopGen := context.WithCancel(ctx)
 	defer stopGen()
 	// The senders outlive ctx by up to ShutdownTimeout, to flush.
-	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	sendCtx, cancelSend := ops.Outlive(ctx, p.set.ShutdownTimeout)
 	defer cancelSend()
-	// Once ctx ends, the flush gets ShutdownTimeout.
-	stopDeadline := context.AfterFunc(ctx, func() {
-		deadline := time.AfterFunc(p.set.ShutdownTimeout, cancelSend)
-		context.AfterFunc(sendCtx, func() { deadline.Stop() })
-	})
-	defer stopDeadline()
 
 	lanes := make([]*lane, p.set.Lanes)
 	var failed failure
