@@ -3,11 +3,11 @@ package main
 import (
 	"testing"
 
-	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 )
 
 // TestREADMESettingsTable: the README's consumer table lists what -h lists,
 // rendered from the same declarations; `make docs` rewrites it.
 func TestREADMESettingsTable(t *testing.T) {
-	servicetest.AssertREADMESettings(t, "consumer", &config{})
+	settingstest.AssertREADMESettings(t, "consumer", &config{})
 }

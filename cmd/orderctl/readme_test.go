@@ -5,8 +5,8 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/orderpipe/orderpipe/internal/servicetest"
 	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 )
 
 // TestREADMESettingsTable: the README's orderctl table lists what the
@@ -30,5 +30,5 @@ func TestREADMESettingsTable(t *testing.T) {
 	if err := settings.MarkdownCommands(&table, cmds...); err != nil {
 		t.Fatal(err)
 	}
-	servicetest.AssertREADMESection(t, "orderctl", table.Bytes())
+	settingstest.AssertREADMESection(t, "orderctl", table.Bytes())
 }

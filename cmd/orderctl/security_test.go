@@ -17,6 +17,7 @@ import (
 	"github.com/orderpipe/orderpipe/deploy"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 )
 
 // securedEnv points orderctl's ES_* variables at the secured node as
@@ -93,7 +94,7 @@ func TestSecuredSetupTemplate(t *testing.T) {
 			if tc.wantErr {
 				out, errOut, err := runCmd(t, ctx, "setup")
 				assertNoSecret(t, node, out, errOut, err, wrong)
-				servicetest.AssertErrorNames(t, "setup", err, tc.want...)
+				settingstest.AssertErrorNames(t, "setup", err, tc.want...)
 				return
 			}
 			for _, state := range tc.want {
@@ -176,7 +177,7 @@ func TestSecuredVerify(t *testing.T) {
 			out, errOut, err := runCmd(t, ctx, "verify")
 			assertNoSecret(t, node, out, errOut, err, wrong)
 			if tc.wantErr {
-				servicetest.AssertErrorNames(t, "verify", err, tc.want...)
+				settingstest.AssertErrorNames(t, "verify", err, tc.want...)
 				return
 			}
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -232,7 +233,7 @@ func TestBrowserDashboard(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !filepath.IsAbs(path) {
-			path = filepath.Join(servicetest.ModuleRoot(t), path)
+			path = filepath.Join(settingstest.ModuleRoot(t), path)
 		}
 		if err := os.WriteFile(path, png, 0o644); err != nil {
 			t.Fatal(err)

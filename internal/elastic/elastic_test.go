@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 )
 
 func validConfig() Config {
@@ -33,7 +33,7 @@ func TestConfigValidateNamesVariable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := validConfig()
 			tc.mutate(&c)
-			servicetest.AssertNamesVariable(t, c.Validate(), tc.want)
+			settingstest.AssertNamesVariable(t, c.Validate(), tc.want)
 		})
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 )
 
 func TestConfigValidateNamesTheVariable(t *testing.T) {
@@ -30,7 +30,7 @@ func TestConfigValidateNamesTheVariable(t *testing.T) {
 			c := good
 			tt.mutate(&c)
 			err := c.Validate()
-			servicetest.AssertNamesVariable(t, err, tt.variable)
+			settingstest.AssertNamesVariable(t, err, tt.variable)
 		})
 	}
 }
@@ -55,7 +55,7 @@ func TestWriterConfigValidateNamesTheVariable(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := good
 			tt.mutate(&c)
-			servicetest.AssertNamesVariable(t, c.Validate(), tt.variable)
+			settingstest.AssertNamesVariable(t, c.Validate(), tt.variable)
 		})
 	}
 }
@@ -67,7 +67,7 @@ func TestTLSWithACertificateThatIsNotPEMIsRejected(t *testing.T) {
 	}
 	c := Config{Brokers: []string{"127.0.0.1:9092"}, TLS: true, TLSCACert: path}
 	_, err := c.Transport()
-	servicetest.AssertNamesVariable(t, err, "KAFKA_TLS_CA_CERT")
+	settingstest.AssertNamesVariable(t, err, "KAFKA_TLS_CA_CERT")
 }
 
 // kafka-go re-reads metadata only on its TTL, so the TTL bounds how long

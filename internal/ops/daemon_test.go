@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/servicetest"
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 )
 
 func TestDaemonConfigValidateNamesTheVariable(t *testing.T) {
@@ -25,7 +25,7 @@ func TestDaemonConfigValidateNamesTheVariable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := ok
 			tc.change(&c)
-			servicetest.AssertNamesVariable(t, c.Validate(), tc.variable)
+			settingstest.AssertNamesVariable(t, c.Validate(), tc.variable)
 		})
 	}
 }

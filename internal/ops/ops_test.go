@@ -11,6 +11,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 	"github.com/orderpipe/orderpipe/internal/settings"
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 )
 
 func TestNewLoggerRejectsAnUnknownLevel(t *testing.T) {
@@ -35,7 +36,7 @@ func TestNewLoggerFormats(t *testing.T) {
 		t.Run(tc.format, func(t *testing.T) {
 			var out strings.Builder
 			log, err := NewLogger(&out, LogConfig{LogLevel: "info", LogFormat: tc.format}, "x")
-			servicetest.AssertNamesVariable(t, err, tc.wantErr)
+			settingstest.AssertNamesVariable(t, err, tc.wantErr)
 			if tc.wantErr != "" {
 				return
 			}

@@ -1,6 +1,7 @@
 package servicetest
 
 import (
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,7 +71,7 @@ func atoi(tb testing.TB, name string) int {
 // the test with the script's output if the script fails.
 func Services(tb testing.TB, args ...string) {
 	tb.Helper()
-	cmd := exec.Command(filepath.Join(ModuleRoot(tb), "scripts", "services"), args...)
+	cmd := exec.Command(filepath.Join(settingstest.ModuleRoot(tb), "scripts", "services"), args...)
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -1,6 +1,7 @@
 package servicetest
 
 import (
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 	"net"
 	"os"
 	"os/exec"
@@ -61,7 +62,7 @@ func (es *PrivateES) Start(tb testing.TB) { tb.Helper(); es.services(tb, "start-
 func (es *PrivateES) services(tb testing.TB, action string) {
 	tb.Helper()
 	_, port, _ := net.SplitHostPort(es.URL[len("http://"):])
-	cmd := exec.Command(filepath.Join(ModuleRoot(tb), "scripts", "services"), action)
+	cmd := exec.Command(filepath.Join(settingstest.ModuleRoot(tb), "scripts", "services"), action)
 	cmd.Env = append(os.Environ(),
 		"ORDERPIPE_SERVICES_DIR="+es.state,
 		"ORDERPIPE_ES_PORT="+port,

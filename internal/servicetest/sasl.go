@@ -1,6 +1,7 @@
 package servicetest
 
 import (
+	"github.com/orderpipe/orderpipe/internal/settings/settingstest"
 	"strings"
 	"testing"
 )
@@ -99,7 +100,7 @@ func (k SASLKafka) AssertRun(tb testing.TB, c SASLCase, what, output string, err
 // variable of c.WantErr; what names the program in the messages.
 func (c SASLCase) AssertErrNames(tb testing.TB, what string, err error) {
 	tb.Helper()
-	AssertErrorNames(tb, what, err, c.WantErr...)
+	settingstest.AssertErrorNames(tb, what, err, c.WantErr...)
 }
 
 // Setenv points the KAFKA_* connection variables every program reads at

@@ -1,4 +1,4 @@
-package servicetest
+package settingstest
 
 import (
 	"os"
