@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -35,7 +35,7 @@ type process struct {
 	out *os.File
 }
 
-func startProcess(t *testing.T, s *consumertest.Stack, bin string, run int) *process {
+func startProcess(t *testing.T, s *e2e.Stack, bin string, run int) *process {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "consumer.log")
 	f, err := os.Create(logPath)
@@ -87,10 +87,10 @@ func tail(data []byte, lines int) string {
 
 func TestKill9ThreeTimes(t *testing.T) {
 	servicetest.Heavy(t)
-	s := consumertest.NewStack(t)
+	s := e2e.NewStack(t)
 	bin := buildConsumer(t)
-	evs := consumertest.Generate(t, consumertest.OrdersForTest(t, 100_000), 0.01)
-	x := consumertest.Expect(evs)
+	evs := e2e.Generate(t, e2e.OrdersForTest(t, 100_000), 0.01)
+	x := e2e.Expect(evs)
 	s.Produce(t, evs)
 
 	for run := 1; run <= 3; run++ {

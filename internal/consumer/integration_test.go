@@ -2,7 +2,7 @@ package consumer_test
 
 // Whole consumers, assembled as cmd/consumer assembles them, against the
 // real Kafka and Elasticsearch of scripts/with-services; the helpers and
-// the exact-result assertions are in consumertest.
+// the exact-result assertions are in internal/e2e.
 
 import (
 	"bytes"
@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
 	"github.com/orderpipe/orderpipe/internal/deadletter"
+	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/order"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
@@ -19,9 +19,9 @@ import (
 
 func TestConsumerExactResult(t *testing.T) {
 	servicetest.Heavy(t)
-	s := consumertest.NewStack(t)
-	evs := consumertest.Generate(t, consumertest.OrdersForTest(t, 100_000), 0.01)
-	x := consumertest.Expect(evs)
+	s := e2e.NewStack(t)
+	evs := e2e.Generate(t, e2e.OrdersForTest(t, 100_000), 0.01)
+	x := e2e.Expect(evs)
 	start := time.Now()
 	s.Produce(t, evs)
 	t.Logf("produced %d messages (%d orders, %d malformed) in %v", len(evs), len(x.Final), len(x.Malformed), time.Since(start))
@@ -38,9 +38,9 @@ func TestConsumerExactResult(t *testing.T) {
 
 func TestTwoConsumersOneLeaves(t *testing.T) {
 	servicetest.Heavy(t)
-	s := consumertest.NewStack(t)
-	evs := consumertest.Generate(t, consumertest.OrdersForTest(t, 100_000), 0.01)
-	x := consumertest.Expect(evs)
+	s := e2e.NewStack(t)
+	evs := e2e.Generate(t, e2e.OrdersForTest(t, 100_000), 0.01)
+	x := e2e.Expect(evs)
 	s.Produce(t, evs)
 
 	a := s.StartConsumer(t, "a")
@@ -65,8 +65,8 @@ func TestTwoConsumersOneLeaves(t *testing.T) {
 }
 
 func TestMappingRejectionGoesToDLQ(t *testing.T) {
-	s := consumertest.NewStack(t)
-	evs := consumertest.Generate(t, 200, 0)
+	s := e2e.NewStack(t)
+	evs := e2e.Generate(t, 200, 0)
 	// An order that passes order.Validate (Decode ignores unknown fields)
 	// but that the strict mapping refuses: an extra top-level field.
 	victim := evs[len(evs)/2]
@@ -88,7 +88,7 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 	}
 	// Of a second order only the latest version is refused: the index must
 	// keep the version before it, as a one-at-a-time consumer would.
-	x0 := consumertest.Expect(evs)
+	x0 := e2e.Expect(evs)
 	var latestOnly generator.Event
 	for _, ev := range evs {
 		if ev.OrderID != victim.OrderID && ev.Malformed == "" && x0.Final[ev.OrderID].Version >= 3 {
@@ -110,7 +110,7 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 			kept = append(kept, ev)
 		}
 	}
-	x := consumertest.Expect(kept)
+	x := e2e.Expect(kept)
 	delete(x.Final, victim.OrderID)
 	if got := x.Final[latestOnly.OrderID].Version; got != latestOnly.Version-1 {
 		t.Fatalf("expected version %d of %s, want %d", got, latestOnly.OrderID, latestOnly.Version-1)
@@ -133,7 +133,7 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 		} else if string(d.Key) != victim.OrderID {
 			t.Errorf("unexpected dead letter %s", d.Key)
 		}
-		r := consumertest.Header(d, deadletter.HeaderError)
+		r := e2e.Header(d, deadletter.HeaderError)
 		if !strings.Contains(r, "strict_dynamic_mapping_exception") || !strings.Contains(r, "coupon") {
 			t.Errorf("reason %q does not carry Elasticsearch's mapping error", r)
 		}
@@ -144,5 +144,5 @@ func TestMappingRejectionGoesToDLQ(t *testing.T) {
 	if !latestDead {
 		t.Errorf("the refused latest version of %s was not dead-lettered", latestOnly.OrderID)
 	}
-	t.Logf("dead letter reason: %s", consumertest.Header(dead[0], deadletter.HeaderError))
+	t.Logf("dead letter reason: %s", e2e.Header(dead[0], deadletter.HeaderError))
 }

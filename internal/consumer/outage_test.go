@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
@@ -22,12 +22,12 @@ import (
 func TestElasticsearchOutage(t *testing.T) {
 	servicetest.Heavy(t)
 	es := servicetest.StartPrivateES(t)
-	s := consumertest.NewStackOn(t, es.URL)
-	evs := consumertest.Generate(t, consumertest.OrdersForTest(t, 100_000), 0.01)
-	x := consumertest.Expect(evs)
+	s := e2e.NewStackOn(t, es.URL)
+	evs := e2e.Generate(t, e2e.OrdersForTest(t, 100_000), 0.01)
+	x := e2e.Expect(evs)
 	s.Produce(t, evs)
 
-	cfg := consumertest.Config(t)
+	cfg := e2e.Config(t)
 	cfg.BulkSize, cfg.BulkWorkers = 200, 1 // slow enough to still be mid-stream when ES stops
 	c := s.StartConsumerWith(t, "only", cfg)
 	for s.Count(t) < len(x.Final)/4 {
@@ -59,9 +59,9 @@ func TestElasticsearchOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	offsets := func() map[int]int64 {
-		ctx, cancel := consumertest.ContextWithTimeout(10 * time.Second)
+		ctx, cancel := e2e.ContextWithTimeout(10 * time.Second)
 		defer cancel()
-		o, err := admin.GroupOffsets(ctx, s.Group, s.Topic, consumertest.AllPartitions())
+		o, err := admin.GroupOffsets(ctx, s.Group, s.Topic, e2e.AllPartitions())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,8 +10,8 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
 	"github.com/orderpipe/orderpipe/internal/deadletter"
+	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 )
 
@@ -32,7 +32,7 @@ func TestOversizedMalformedMessageIsDeadLetteredTruncated(t *testing.T) {
 		{"dead-letter topic with a lower limit", 1_047_000, 500_000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := consumertest.NewStack(t)
+			s := e2e.NewStack(t)
 			if tc.dlqLimit > 0 {
 				setTopicConfig(t, s, s.DLQTopic, "max.message.bytes", strconv.Itoa(tc.dlqLimit))
 			}
@@ -42,8 +42,8 @@ func TestOversizedMalformedMessageIsDeadLetteredTruncated(t *testing.T) {
 			}
 			big[0] = '~' // not JSON, whatever the random bytes
 			produceRaw(t, s, kafkago.Message{Key: []byte("oversized"), Value: big, Headers: []kafkago.Header{{Key: "trace", Value: []byte("t-1")}}})
-			evs := consumertest.Generate(t, 500, 0)
-			x := consumertest.Expect(evs)
+			evs := e2e.Generate(t, 500, 0)
+			x := e2e.Expect(evs)
 			s.Produce(t, evs)
 
 			c := s.StartConsumer(t, "only")
@@ -63,14 +63,14 @@ func TestOversizedMalformedMessageIsDeadLetteredTruncated(t *testing.T) {
 				t.Fatalf("%d dead letters, want 1", len(dead))
 			}
 			d := dead[0]
-			if got := consumertest.Header(d, deadletter.HeaderTruncated); got != strconv.Itoa(tc.size) {
+			if got := e2e.Header(d, deadletter.HeaderTruncated); got != strconv.Itoa(tc.size) {
 				t.Errorf("%s = %q, want %d", deadletter.HeaderTruncated, got, tc.size)
 			}
 			if len(d.Value) == 0 || len(d.Value) >= tc.size || !bytes.HasPrefix(big, d.Value) {
 				t.Errorf("dead letter value: %d bytes, want a shorter prefix of the %d-byte original", len(d.Value), tc.size)
 			}
-			if string(d.Key) != "oversized" || consumertest.Header(d, "trace") != "t-1" {
-				t.Errorf("key %q, trace header %q: want both kept", d.Key, consumertest.Header(d, "trace"))
+			if string(d.Key) != "oversized" || e2e.Header(d, "trace") != "t-1" {
+				t.Errorf("key %q, trace header %q: want both kept", d.Key, e2e.Header(d, "trace"))
 			}
 			src, reason, err := deadletter.ParseDLQHeaders(d.Headers)
 			if err != nil || src.Topic != s.Topic || reason == "" {
@@ -84,9 +84,9 @@ func TestOversizedMalformedMessageIsDeadLetteredTruncated(t *testing.T) {
 
 // produceRaw writes m uncompressed, with room for one message near the
 // broker's limit.
-func produceRaw(t *testing.T, s *consumertest.Stack, m kafkago.Message) {
+func produceRaw(t *testing.T, s *e2e.Stack, m kafkago.Message) {
 	t.Helper()
-	wc := consumertest.WriterConfig(t)
+	wc := e2e.WriterConfig(t)
 	wc.Compression, wc.BatchBytes = "none", 4<<20
 	w, err := kafka.NewWriter(s.Kafka, wc, s.Topic)
 	if err != nil {
@@ -100,7 +100,7 @@ func produceRaw(t *testing.T, s *consumertest.Stack, m kafkago.Message) {
 	}
 }
 
-func setTopicConfig(t *testing.T, s *consumertest.Stack, topic, name, value string) {
+func setTopicConfig(t *testing.T, s *e2e.Stack, topic, name, value string) {
 	t.Helper()
 	client, err := s.Kafka.Client()
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
@@ -15,7 +15,7 @@ import (
 // A consumer started before its topic exists waits quietly, says why on
 // /readyz, and consumes once the topic is created.
 func TestConsumerWaitsQuietlyForAMissingTopic(t *testing.T) {
-	s := consumertest.NewStack(t)
+	s := e2e.NewStack(t)
 	s.Topic += "-later" // NewStack made the other one; this one does not exist yet
 	t.Cleanup(func() { servicetest.DeleteTopic(t, s.Kafka.Brokers, s.Topic) })
 	logs := &servicetest.SyncBuffer{}
@@ -42,11 +42,11 @@ func TestConsumerWaitsQuietlyForAMissingTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.EnsureTopic(ctx, kafka.TopicSpec{Name: s.Topic, Partitions: consumertest.Partitions, ReplicationFactor: 1, MinInsyncReplicas: 1}, slog.New(slog.DiscardHandler)); err != nil {
+	if _, err := admin.EnsureTopic(ctx, kafka.TopicSpec{Name: s.Topic, Partitions: e2e.Partitions, ReplicationFactor: 1, MinInsyncReplicas: 1}, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
-	evs := consumertest.Generate(t, 500, 0)
-	x := consumertest.Expect(evs)
+	evs := e2e.Generate(t, 500, 0)
+	x := e2e.Expect(evs)
 	s.Produce(t, evs)
 	s.WaitDone(t, x, 2*time.Minute)
 	s.AssertIndex(t, x)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -26,7 +26,7 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 			t.Fatalf("ORDERPIPE_TEST_KILL_BROKER=%q is not a broker id from 1 to %d", v, c.KafkaNodes)
 		}
 	}
-	t.Logf("killing broker %d, leader of %d of %d partitions, after %d messages acknowledged", victim, led, consumertest.Partitions, r.p.Stats.Produced.Load())
+	t.Logf("killing broker %d, leader of %d of %d partitions, after %d messages acknowledged", victim, led, e2e.Partitions, r.p.Stats.Produced.Load())
 	consumedAtKill := cons.Stats().Consumed
 	stalls := watchStalls(t, func() int64 { return cons.Stats().Consumed })
 	killed := time.Now()
@@ -74,7 +74,7 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 	})
 
 	r.wait(t, 3*time.Minute)
-	x := consumertest.Expect(r.generated)
+	x := e2e.Expect(r.generated)
 	caughtUp := s.WaitDone(t, x, 3*time.Minute)
 	s.AssertIndex(t, x)
 	s.AssertDLQ(t, x)

@@ -15,7 +15,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/producer"
@@ -25,7 +25,7 @@ import (
 
 // partitions returns the leader and the in-sync replicas of each partition
 // of topic, as the cluster reports them now.
-func partitions(t *testing.T, s *consumertest.Stack, topic string) (leader map[int]int, isr map[int]int, err error) {
+func partitions(t *testing.T, s *e2e.Stack, topic string) (leader map[int]int, isr map[int]int, err error) {
 	t.Helper()
 	client, err := s.Kafka.Client()
 	if err != nil {
@@ -48,7 +48,7 @@ func partitions(t *testing.T, s *consumertest.Stack, topic string) (leader map[i
 }
 
 // busiestLeader is the broker that leads the most partitions of topic.
-func busiestLeader(t *testing.T, s *consumertest.Stack, topic string) (id, led int) {
+func busiestLeader(t *testing.T, s *e2e.Stack, topic string) (id, led int) {
 	t.Helper()
 	leader, _, err := partitions(t, s, topic)
 	if err != nil {
@@ -142,11 +142,11 @@ func (r *run) lastAcked() time.Time {
 // and a producer writing 800 new orders a second, some 80,000 messages over
 // about 30 s; it returns once a third of the orders is produced, when the
 // test kills its node.
-func midStream(t *testing.T, kafkaNodes, esNodes int) (servicetest.Cluster, *consumertest.Stack, *consumertest.Consumer, *run) {
+func midStream(t *testing.T, kafkaNodes, esNodes int) (servicetest.Cluster, *e2e.Stack, *e2e.Consumer, *run) {
 	t.Helper()
 	c := servicetest.RequireCluster(t, kafkaNodes, esNodes)
-	s := consumertest.NewClusterStack(t, c)
-	orders := consumertest.OrdersForTest(t, 24_000)
+	s := e2e.NewClusterStack(t, c)
+	orders := e2e.OrdersForTest(t, 24_000)
 	cons := s.StartConsumer(t, "only")
 	r := startProducer(t, s, orders, 800)
 	servicetest.WaitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
@@ -155,7 +155,7 @@ func midStream(t *testing.T, kafkaNodes, esNodes int) (servicetest.Cluster, *con
 
 // startProducer produces orders new orders at rate per second, each
 // followed by its lifecycle within a second, with 1% malformed messages.
-func startProducer(t *testing.T, s *consumertest.Stack, orders int, rate float64) *run {
+func startProducer(t *testing.T, s *e2e.Stack, orders int, rate float64) *run {
 	t.Helper()
 	var cfg producer.Config
 	if err := settings.Defaults(&cfg); err != nil {
@@ -166,9 +166,9 @@ func startProducer(t *testing.T, s *consumertest.Stack, orders int, rate float64
 	r := &run{acked: map[[32]byte]bool{}, done: make(chan error, 1)}
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})).With("producer", "failover")
 	d, err := producer.Assemble(producer.Setup{
-		Kafka: s.Kafka, Writer: consumertest.WriterConfig(t),
+		Kafka: s.Kafka, Writer: e2e.WriterConfig(t),
 		// The stack made the topic; one replica asked for is no shortfall.
-		Topic:  kafka.TopicSpec{Name: s.Topic, Partitions: consumertest.Partitions, ReplicationFactor: 1},
+		Topic:  kafka.TopicSpec{Name: s.Topic, Partitions: e2e.Partitions, ReplicationFactor: 1},
 		Config: cfg,
 	}, producer.Options{Log: log, Observer: r})
 	if err != nil {
@@ -214,7 +214,7 @@ func (l testLog) Write(p []byte) (int, error) {
 // acknowledged is in the topic, and that the copies in the topic (resends
 // after a lost acknowledgement) are no more than the producer reported as
 // possible duplicates; it returns both counts.
-func assertAckedInTopic(t *testing.T, s *consumertest.Stack, r *run) (duplicates int, possible int64) {
+func assertAckedInTopic(t *testing.T, s *e2e.Stack, r *run) (duplicates int, possible int64) {
 	t.Helper()
 	inTopic := map[[32]byte]int{}
 	for _, m := range s.ReadTopic(t, s.Topic) {

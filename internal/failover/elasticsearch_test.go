@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/orderpipe/orderpipe/internal/consumer/consumertest"
+	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
@@ -54,7 +54,7 @@ func TestElasticsearchNodeKilledMidStream(t *testing.T) {
 	})
 
 	r.wait(t, 3*time.Minute)
-	x := consumertest.Expect(r.generated)
+	x := e2e.Expect(r.generated)
 	caughtUp := s.WaitDone(t, x, 3*time.Minute)
 	s.AssertIndex(t, x)
 	s.AssertDLQ(t, x)

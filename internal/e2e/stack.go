@@ -1,11 +1,4 @@
-// Package consumertest runs whole consumers in-process, assembled by
-// internal/consumer, against the real Kafka and Elasticsearch of
-// scripts/with-services, and asserts their exact result: every valid order
-// in Elasticsearch once, at its latest version and status, nothing else;
-// the dead-letter topic holding exactly the malformed messages. It is the
-// one home of these helpers for the tests of internal/consumer and of the
-// cmd/consumer binary. Each Stack has its own topics, group and index.
-package consumertest
+package e2e
 
 import (
 	"context"

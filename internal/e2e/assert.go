@@ -1,4 +1,4 @@
-package consumertest
+package e2e
 
 // The exact-result assertions: the index and the dead-letter topic against
 // what the produced events must lead to.
