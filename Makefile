@@ -43,10 +43,11 @@ test-rules:
 test-go:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/suite.json -- -race -count=1 -timeout 25m ./...
 
-# The 100,000-order fault runs and the 50,000-order producer run
-# (servicetest.Heavy) skip under -race, which only slows them 5-10x; here
-# they run without it, after the suite.
-HEAVY := ^(TestConsumerExactResult|TestTwoConsumersOneLeaves|TestKill9ThreeTimes|TestProduceOrdersToRealKafka)$$
+# The 100,000-order fault runs (the single node's runs of the exact-result
+# suite, internal/e2e, with Features.Heavy) and the 50,000-order producer
+# run (servicetest.Heavy) skip under -race, which only slows them 5-10x;
+# here they run without it, after the suite.
+HEAVY := ^(TestConsumerExactResult|TestKill9ThreeTimes|TestProduceOrdersToRealKafka)$$
 test-heavy:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/heavy.json -- -count=1 -timeout 25m -run '$(HEAVY)' ./internal/consumer/ ./cmd/consumer/ ./internal/producer/
 

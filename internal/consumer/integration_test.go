@@ -14,54 +14,66 @@ import (
 	"github.com/orderpipe/orderpipe/internal/e2e"
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/order"
-	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
+// TestConsumerExactResult runs the exact-result suite on the single node
+// with the faults an in-process consumer can meet: none, and a consumer
+// of two leaving the group halfway. cmd/consumer adds SIGKILL, the outage
+// tests an Elasticsearch stop, internal/failover the cluster's nodes dying.
 func TestConsumerExactResult(t *testing.T) {
-	servicetest.Heavy(t)
-	s := e2e.NewStack(t)
-	evs := e2e.Generate(t, e2e.OrdersForTest(t, 100_000), 0.01)
-	x := e2e.Expect(evs)
-	start := time.Now()
-	s.Produce(t, evs)
-	t.Logf("produced %d messages (%d orders, %d malformed) in %v", len(evs), len(x.Final), len(x.Malformed), time.Since(start))
-
-	c := s.StartConsumer(t, "only")
-	took := s.WaitDone(t, x, 10*time.Minute)
-	c.Close()
-	st := c.Stats()
-	t.Logf("consumed %d messages in %v (%.0f msgs/s, %.0f orders/s): %+v", st.Consumed, took,
-		float64(st.Consumed)/took.Seconds(), float64(len(x.Final))/took.Seconds(), st)
-	s.AssertIndex(t, x)
-	s.AssertDLQ(t, x)
+	e2e.RunExactSuite(t, e2e.Features{Heavy: true}, oneConsumer, consumerLeaves)
 }
 
-func TestTwoConsumersOneLeaves(t *testing.T) {
-	servicetest.Heavy(t)
-	s := e2e.NewStack(t)
-	evs := e2e.Generate(t, e2e.OrdersForTest(t, 100_000), 0.01)
-	x := e2e.Expect(evs)
-	s.Produce(t, evs)
-
-	a := s.StartConsumer(t, "a")
-	b := s.StartConsumer(t, "b")
-	deadline := time.Now().Add(10 * time.Minute)
-	for s.Count(t) < len(x.Final)/2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("half the orders not indexed after 10 minutes")
+var oneConsumer = e2e.Case{
+	Name: "one consumer",
+	Run: func(t *testing.T, s *e2e.Stack, orders int) e2e.Outcome {
+		evs := e2e.Generate(t, orders, 0.01)
+		x := e2e.Expect(evs)
+		start := time.Now()
+		s.Produce(t, evs)
+		t.Logf("produced %d messages (%d orders, %d malformed) in %v", len(evs), len(x.Final), len(x.Malformed), time.Since(start))
+		c := s.StartConsumer(t, "only")
+		return e2e.Outcome{
+			Written: func(*testing.T) []generator.Event { return evs },
+			Settled: func(t *testing.T, took time.Duration) {
+				c.Close()
+				st := c.Stats()
+				t.Logf("consumed %d messages in %v (%.0f msgs/s, %.0f orders/s): %+v", st.Consumed, took,
+					float64(st.Consumed)/took.Seconds(), float64(len(x.Final))/took.Seconds(), st)
+			},
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	a.Close() // leaves the group halfway; b takes over its partitions
-	s.WaitDone(t, x, 10*time.Minute)
-	b.Close()
-	sa, sb := a.Stats(), b.Stats()
-	t.Logf("a consumed %d, b consumed %d (of %d messages)", sa.Consumed, sb.Consumed, x.Messages)
-	if sa.Consumed == 0 || sb.Consumed == 0 {
-		t.Errorf("the partitions were not shared: a consumed %d, b %d", sa.Consumed, sb.Consumed)
-	}
-	s.AssertIndex(t, x)
-	s.AssertDLQ(t, x)
+	},
+}
+
+var consumerLeaves = e2e.Case{
+	Name: "two consumers, one leaves",
+	Run: func(t *testing.T, s *e2e.Stack, orders int) e2e.Outcome {
+		evs := e2e.Generate(t, orders, 0.01)
+		x := e2e.Expect(evs)
+		s.Produce(t, evs)
+
+		a := s.StartConsumer(t, "a")
+		b := s.StartConsumer(t, "b")
+		deadline := time.Now().Add(10 * time.Minute)
+		for s.Count(t) < len(x.Final)/2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("half the orders not indexed after 10 minutes")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		a.Close() // leaves the group halfway; b takes over its partitions
+		return e2e.Outcome{
+			Written: func(*testing.T) []generator.Event { return evs },
+			Settled: func(t *testing.T, _ time.Duration) {
+				b.Close()
+				sa, sb := a.Stats(), b.Stats()
+				t.Logf("a consumed %d, b consumed %d (of %d messages)", sa.Consumed, sb.Consumed, x.Messages)
+				if sa.Consumed == 0 || sb.Consumed == 0 {
+					t.Errorf("the partitions were not shared: a consumed %d, b %d", sa.Consumed, sb.Consumed)
+				}
+			},
+		}
+	},
 }
 
 func TestMappingRejectionGoesToDLQ(t *testing.T) {

@@ -9,16 +9,38 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/e2e"
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-// TestLeaderBrokerKilledMidStream kills the broker that leads the most
-// partitions of the orders topic with SIGKILL while the producer writes at
-// a steady rate and the consumer indexes, restarts it 15 s later, and
-// checks nothing the producer counted as sent was lost, nor anything the
-// index should hold.
-func TestLeaderBrokerKilledMidStream(t *testing.T) {
-	c, s, cons, r := midStream(t, 3, 1)
+// TestFailover runs the exact-result suite on the replicated cluster with
+// the cases that kill a node mid-stream, while the producer writes at a
+// steady rate and the consumer indexes; beyond the suite's checks, nothing
+// the producer counted as sent may be lost.
+func TestFailover(t *testing.T) {
+	c := servicetest.RequireCluster(t, 3, 2)
+	e2e.RunExactSuite(t, e2e.Features{Cluster: &c},
+		e2e.Case{
+			Name:       "leader broker killed",
+			KafkaNodes: 3, // 2 in sync remain
+			Run: func(t *testing.T, s *e2e.Stack, orders int) e2e.Outcome {
+				return leaderBrokerKilled(t, c, s, orders)
+			},
+		},
+		e2e.Case{
+			Name:    "Elasticsearch node killed",
+			ESNodes: 2, // the replica serves
+			Run: func(t *testing.T, s *e2e.Stack, orders int) e2e.Outcome {
+				return elasticsearchNodeKilled(t, c, s, orders)
+			},
+		},
+	)
+}
+
+// leaderBrokerKilled kills the broker that leads the most partitions of
+// the orders topic with SIGKILL and restarts it 15 s later.
+func leaderBrokerKilled(t *testing.T, c servicetest.Cluster, s *e2e.Stack, orders int) e2e.Outcome {
+	cons, r := midStream(t, s, orders)
 	victim, led := busiestLeader(t, s, s.Topic)
 	if v := os.Getenv("ORDERPIPE_TEST_KILL_BROKER"); v != "" { // to try a given broker, e.g. the first bootstrap address
 		var err error
@@ -73,14 +95,16 @@ func TestLeaderBrokerKilledMidStream(t *testing.T) {
 		return true
 	})
 
-	r.wait(t, 3*time.Minute)
-	x := e2e.Expect(r.generated)
-	caughtUp := s.WaitDone(t, x, 3*time.Minute)
-	s.AssertIndex(t, x)
-	s.AssertDLQ(t, x)
-	duplicates, possible := assertAckedInTopic(t, s, r)
-	report(t, "broker %d killed: new leaders after %v; producer acknowledging again after %v (longest wait between acknowledged batches %v); "+
-		"consumer consuming again after %v (stood still %v at most); restarted broker back in sync %v after it served again; %d messages acknowledged, all in the topic, %d duplicates in the topic (the producer reported %d possible); consumer caught up %v after the producer finished",
-		victim, newLeaders.Round(time.Millisecond), producerBack.Round(time.Millisecond), r.longestGap().Round(time.Millisecond),
-		consumerBack.Round(time.Millisecond), consumerStalled.Round(time.Millisecond), inSync.Round(time.Millisecond), len(r.acked), duplicates, possible, caughtUp.Round(time.Millisecond))
+	var duplicates int
+	var possible int64
+	return e2e.Outcome{
+		Written: func(t *testing.T) []generator.Event { return r.wait(t, 3*time.Minute) },
+		Settled: func(t *testing.T, _ time.Duration) { duplicates, possible = assertAckedInTopic(t, s, r) },
+		Passed: func(t *testing.T, caughtUp time.Duration) {
+			report(t, "broker %d killed: new leaders after %v; producer acknowledging again after %v (longest wait between acknowledged batches %v); "+
+				"consumer consuming again after %v (stood still %v at most); restarted broker back in sync %v after it served again; %d messages acknowledged, all in the topic, %d duplicates in the topic (the producer reported %d possible); consumer caught up %v after the producer finished",
+				victim, newLeaders.Round(time.Millisecond), producerBack.Round(time.Millisecond), r.longestGap().Round(time.Millisecond),
+				consumerBack.Round(time.Millisecond), consumerStalled.Round(time.Millisecond), inSync.Round(time.Millisecond), len(r.acked), duplicates, possible, caughtUp.Round(time.Millisecond))
+		},
+	}
 }

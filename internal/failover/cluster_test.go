@@ -4,10 +4,10 @@ package failover_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -86,16 +86,6 @@ type run struct {
 	gaps      []time.Duration // between consecutive acknowledged batches
 }
 
-func digest(key, value []byte) [32]byte {
-	h := sha256.New()
-	h.Write(key)
-	h.Write([]byte{0})
-	h.Write(value)
-	var d [32]byte
-	h.Sum(d[:0])
-	return d
-}
-
 func (r *run) Generated(ev generator.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -112,7 +102,7 @@ func (r *run) BatchWritten(msgs []kafkago.Message, _ time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, m := range msgs {
-		r.acked[digest(m.Key, m.Value)] = true
+		r.acked[e2e.Digest(m.Key, m.Value)] = true
 	}
 	if !r.lastAck.IsZero() {
 		r.gaps = append(r.gaps, now.Sub(r.lastAck))
@@ -137,20 +127,16 @@ func (r *run) lastAcked() time.Time {
 	return r.lastAck
 }
 
-// midStream starts a test's pipeline on the cluster (which must have at
-// least kafkaNodes brokers and esNodes Elasticsearch nodes): its consumer,
-// and a producer writing 800 new orders a second, some 80,000 messages over
-// about 30 s; it returns once a third of the orders is produced, when the
-// test kills its node.
-func midStream(t *testing.T, kafkaNodes, esNodes int) (servicetest.Cluster, *e2e.Stack, *e2e.Consumer, *run) {
+// midStream starts a case's pipeline on the cluster: its consumer, and a
+// producer writing 800 new orders a second, some 80,000 messages for
+// 24,000 orders over about 30 s; it returns once a third of the orders is
+// produced, when the case kills its node.
+func midStream(t *testing.T, s *e2e.Stack, orders int) (*e2e.Consumer, *run) {
 	t.Helper()
-	c := servicetest.RequireCluster(t, kafkaNodes, esNodes)
-	s := e2e.NewClusterStack(t, c)
-	orders := e2e.OrdersForTest(t, 24_000)
 	cons := s.StartConsumer(t, "only")
 	r := startProducer(t, s, orders, 800)
 	servicetest.WaitFor(t, 2*time.Minute, "a third of the orders produced", func() bool { return r.p.Stats.Orders.Load() >= int64(orders/3) })
-	return c, s, cons, r
+	return cons, r
 }
 
 // startProducer produces orders new orders at rate per second, each
@@ -189,8 +175,9 @@ func startProducer(t *testing.T, s *e2e.Stack, orders int, rate float64) *run {
 	return r
 }
 
-// wait waits for the producer to finish its orders.
-func (r *run) wait(t *testing.T, timeout time.Duration) {
+// wait waits for the producer to finish its orders and returns every
+// event it generated.
+func (r *run) wait(t *testing.T, timeout time.Duration) []generator.Event {
 	t.Helper()
 	select {
 	case err := <-r.done:
@@ -201,6 +188,9 @@ func (r *run) wait(t *testing.T, timeout time.Duration) {
 	case <-time.After(timeout):
 		t.Fatalf("producer did not finish within %v (produced %d)", timeout, r.p.Stats.Produced.Load())
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.generated)
 }
 
 type testLog struct{ t *testing.T }
@@ -218,7 +208,7 @@ func assertAckedInTopic(t *testing.T, s *e2e.Stack, r *run) (duplicates int, pos
 	t.Helper()
 	inTopic := map[[32]byte]int{}
 	for _, m := range s.ReadTopic(t, s.Topic) {
-		inTopic[digest(m.Key, m.Value)]++
+		inTopic[e2e.Digest(m.Key, m.Value)]++
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

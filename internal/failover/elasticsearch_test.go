@@ -9,16 +9,16 @@ import (
 	"time"
 
 	"github.com/orderpipe/orderpipe/internal/e2e"
+	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
-// TestElasticsearchNodeKilledMidStream kills an Elasticsearch data node with
-// SIGKILL while the producer writes at a steady rate and the consumer
-// indexes into an index with one replica (the template's
-// auto_expand_replicas on two nodes), restarts it 15 s later, and checks the
-// index and the dead-letter topic exactly.
-func TestElasticsearchNodeKilledMidStream(t *testing.T) {
-	c, s, cons, r := midStream(t, 1, 2)
+// elasticsearchNodeKilled kills an Elasticsearch data node with SIGKILL
+// while the consumer indexes into an index with one replica (the
+// template's auto_expand_replicas on two nodes), and restarts it 15 s
+// later.
+func elasticsearchNodeKilled(t *testing.T, c servicetest.Cluster, s *e2e.Stack, orders int) e2e.Outcome {
+	cons, r := midStream(t, s, orders)
 	// Node 1 is the master the tests never kill (with two nodes the only
 	// master-eligible one); the last node holds half of the shards.
 	victim := c.ESNodes
@@ -53,13 +53,13 @@ func TestElasticsearchNodeKilledMidStream(t *testing.T) {
 		return s.ES(t, http.MethodGet, "/_cluster/health/"+s.Index, nil, &h) == http.StatusOK && h.Status == "green"
 	})
 
-	r.wait(t, 3*time.Minute)
-	x := e2e.Expect(r.generated)
-	caughtUp := s.WaitDone(t, x, 3*time.Minute)
-	s.AssertIndex(t, x)
-	s.AssertDLQ(t, x)
-	assertAckedInTopic(t, s, r)
-	report(t, "Elasticsearch node %d killed after %d documents indexed: indexing stood still for %v at most while it was down; index green %v after the node served again; "+
-		"consumer caught up %v after the producer finished; %d documents retried", victim, indexedAtKill, stalled.Round(time.Millisecond), green.Round(time.Millisecond),
-		caughtUp.Round(time.Millisecond), cons.Stats().Retries)
+	return e2e.Outcome{
+		Written: func(t *testing.T) []generator.Event { return r.wait(t, 3*time.Minute) },
+		Settled: func(t *testing.T, _ time.Duration) { assertAckedInTopic(t, s, r) },
+		Passed: func(t *testing.T, caughtUp time.Duration) {
+			report(t, "Elasticsearch node %d killed after %d documents indexed: indexing stood still for %v at most while it was down; index green %v after the node served again; "+
+				"consumer caught up %v after the producer finished; %d documents retried", victim, indexedAtKill, stalled.Round(time.Millisecond), green.Round(time.Millisecond),
+				caughtUp.Round(time.Millisecond), cons.Stats().Retries)
+		},
+	}
 }
