@@ -1,4 +1,6 @@
-# orderpipe's entry points. `make test` is what CI runs (.ci/run).
+# orderpipe's entry points. `make test` is what CI runs (.ci/run). Every
+# recipe is one command: the shell lives in scripts/, where `make lint`
+# checks it with shellcheck.
 GO        ?= go
 SERVICES  := scripts/with-services
 GOTESTSUM := $(GO) tool gotestsum
@@ -11,14 +13,10 @@ RESULTS   := .local/test-results
 ## -race, the heavy fault runs without, then the failover tests on a
 ## replicated cluster
 test: fmt-check vet lint test-rules
-	@rm -rf $(RESULTS) && mkdir -p $(RESULTS)
-	@status=0; $(SERVICES) $(MAKE) -k --no-print-directory test-go test-heavy test-outage || status=$$?; \
-	$(MAKE) --no-print-directory test-cluster || status=$$?; \
-	scripts/test-summary $(RESULTS)/*.json || status=1; exit $$status
+	@RESULTS=$(RESULTS) scripts/test-all
 
 fmt-check:
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
-	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@scripts/gofmt-check
 
 ## lint: golangci-lint (.golangci.yml, pinned in tools/lint.mod) and shellcheck on every shell script
 lint:
@@ -29,14 +27,10 @@ vet:
 	$(GO) vet -tags outage ./...
 	$(GO) vet -tags cluster ./...
 
-# The Prometheus configuration and alert rules in deploy/prometheus, with
-# promtool (Debian's prometheus package, which .ci/run installs): the
-# config and rules must load, and every alert's unit tests (fires when it
-# should, silent when it should not) must pass. Without promtool a local
-# run says so loudly and skips; with CI=true it fails.
-PROMTOOL ?= promtool
+# The Prometheus configuration and alert rules (deploy/prometheus) load, and
+# every alert's promtool unit tests pass (scripts/test-rules).
 test-rules:
-	@if ! command -v $(PROMTOOL) >/dev/null; then 	  if [ "$${CI:-}" = "true" ]; then echo "test-rules: $(PROMTOOL) not found; CI=true needs it (apt-get install prometheus)" >&2; exit 1; fi; 	  echo "################################################################################"; 	  echo "# test-rules: $(PROMTOOL) not found: the alert rules are NOT tested (SKIPPED)."; 	  echo "# Install it with: apt-get install prometheus"; 	  echo "################################################################################"; 	  exit 0; 	fi; 	cd deploy/prometheus && $(PROMTOOL) check config prometheus.yml && 	$(PROMTOOL) check rules orderpipe-rules.yml && $(PROMTOOL) test rules orderpipe-rules.test.yml
+	@scripts/test-rules
 
 # The parallel suite: every package shares the one Kafka + Elasticsearch pair,
 # each test under its own topic and index names.
@@ -58,19 +52,10 @@ test-heavy:
 test-outage:
 	$(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/outage.json -- -count=1 -p 1 -timeout 20m -tags outage -run Outage ./internal/consumer/ ./deploy/
 
-# The failover tests (build tag "cluster") kill a node of a real 3-broker
-# KRaft cluster and a 2-node Elasticsearch cluster, which with-services
-# starts on ports and a state folder of their own after the single-node
-# suite has finished (and, unless ORDERPIPE_KEEP_SERVICES=1, stopped its
-# services: both sets do not fit two cores at once). Their recovery figures
-# are printed at the end.
-CLUSTER := ORDERPIPE_KAFKA_NODES=3 ORDERPIPE_ES_NODES=2 ORDERPIPE_KAFKA_HEAP=256m ORDERPIPE_ES_HEAP=384m \
-	ORDERPIPE_SERVICES_DIR=/tmp/orderpipe-cluster-services ORDERPIPE_KAFKA_PORT=29092 ORDERPIPE_ES_PORT=29200
+# The failover tests on a real 3-broker KRaft cluster and a 2-node
+# Elasticsearch cluster, on ports of their own (scripts/test-cluster).
 test-cluster:
-	@mkdir -p $(RESULTS) && rm -f $(RESULTS)/failover.txt
-	@status=0; $(CLUSTER) ORDERPIPE_FAILOVER_REPORT=$(CURDIR)/$(RESULTS)/failover.txt $(SERVICES) \
-	  $(GOTESTSUM) --format pkgname-and-test-fails --jsonfile $(RESULTS)/cluster.json -- -count=1 -timeout 15m -tags cluster ./internal/failover/ || status=$$?; \
-	echo "failover figures:"; cat $(RESULTS)/failover.txt 2>/dev/null || echo "  (none recorded)"; exit $$status
+	@RESULTS=$(RESULTS) scripts/test-cluster
 
 ## bench: the producer and consumer binaries end to end on real Kafka and
 ## Elasticsearch against their ceilings; one table, also in tools/orderbench/RESULTS.md
@@ -87,11 +72,7 @@ bench-micro:
 
 ## fuzz: a short run of every fuzz target
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
-	  done; \
-	done
+	@GO=$(GO) scripts/fuzz
 
 ## docs: rewrite the README's settings tables (between its settings:* markers)
 ## from the programs' settings declarations, the ones -h prints; each

@@ -552,7 +552,7 @@ func TestComposeDashboard(t *testing.T) {
 			for key, want := range map[string]string{
 				"DASHBOARD_ADDR": ":5602", "KAFKA_BROKERS": contract.InternalBootstrap, "KAFKA_TOPIC": contract.Topic,
 				"DLQ_TOPIC": contract.DLQTopic, "CONSUMER_GROUP": contract.ConsumerGroup, "ES_ADDRESSES": contract.ESURL,
-				"ES_INDEX": contract.Index, "ES_PASSWORD": p.Environment["ELASTIC_PASSWORD"],
+				"ES_INDEX": contract.Index, "ES_USERNAME": "orderpipe_dashboard", "ES_PASSWORD": p.Environment["DASHBOARD_ES_PASSWORD"],
 				"DASHBOARD_PRODUCER_METRICS": "http://producer:" + portOf(contract.ProducerOpsAddr) + "/metrics",
 				"DASHBOARD_CONSUMER_METRICS": "http://consumer:" + portOf(contract.ConsumerOpsAddr) + "/metrics",
 			} {
@@ -562,6 +562,11 @@ func TestComposeDashboard(t *testing.T) {
 			}
 			dependsOn(t, p, "dashboard", "elasticsearch", types.ServiceConditionHealthy)
 			dependsOn(t, p, "dashboard", "kafka", types.ServiceConditionHealthy)
+			// It reads as the read-only user setup makes, never as elastic.
+			dependsOn(t, p, "dashboard", "setup", types.ServiceConditionCompletedSuccessfully)
+			if pw := env(t, p, "setup", "DASHBOARD_ES_PASSWORD"); pw == "" || pw != p.Environment["DASHBOARD_ES_PASSWORD"] {
+				t.Errorf("setup DASHBOARD_ES_PASSWORD = %q: setup must create the dashboard's user with the password the dashboard reads with", pw)
+			}
 		})
 	}
 }

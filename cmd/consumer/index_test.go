@@ -26,14 +26,8 @@ func TestIndexTheTemplateDoesNotGovernExitsTwo(t *testing.T) {
 	prefix := servicetest.Name(t, "gov")
 	// The built-in template under this test's name and patterns, so that
 	// the shared Elasticsearch's other indices are not touched.
-	var body map[string]any
-	if err := json.Unmarshal(deploy.OrdersTemplate, &body); err != nil {
-		t.Fatal(err)
-	}
-	body["index_patterns"] = []string{prefix + "-orders*"}
-	body["priority"] = 900
 	file := filepath.Join(t.TempDir(), "template.json")
-	raw, _ := json.Marshal(body)
+	raw, _ := json.Marshal(servicetest.ScopedTemplate(t, deploy.OrdersTemplate, []string{prefix + "-orders*"}, nil))
 	if err := os.WriteFile(file, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}

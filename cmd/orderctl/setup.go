@@ -28,13 +28,14 @@ type setupConfig struct {
 	kafka.DLQLayout
 	elastic.TemplateConfig
 	ops.ToolLogConfig
-	KibanaURL        string        `envconfig:"KIBANA_URL" desc:"Kibana to import deploy/kibana/*.ndjson into (empty: skip)"`
-	KibanaTimeout    time.Duration `envconfig:"KIBANA_TIMEOUT" default:"5m" desc:"longest wait for Kibana to report itself available"`
-	KibanaPassword   string        `envconfig:"KIBANA_PASSWORD" desc:"password to set for the built-in kibana_system user (empty: skip)"`
-	LogstashPassword string        `envconfig:"LOGSTASH_WRITER_PASSWORD" desc:"password of user logstash_writer, created with role orderpipe_writer (empty: skip)"`
-	ConsumerPassword string        `envconfig:"CONSUMER_ES_PASSWORD" desc:"password of user orderpipe_consumer, created with role orderpipe_writer (empty: skip)"`
-	WaitTimeout      time.Duration `envconfig:"SETUP_TIMEOUT" default:"5m" desc:"longest wait for Kafka and Elasticsearch to answer, and longest Kibana import once Kibana is available"`
-	Parts            string        `envconfig:"SETUP_PARTS" desc:"comma-separated parts to run: topics, security, template, kibana (empty: all)"`
+	KibanaURL         string        `envconfig:"KIBANA_URL" desc:"Kibana to import deploy/kibana/*.ndjson into (empty: skip)"`
+	KibanaTimeout     time.Duration `envconfig:"KIBANA_TIMEOUT" default:"5m" desc:"longest wait for Kibana to report itself available"`
+	KibanaPassword    string        `envconfig:"KIBANA_PASSWORD" desc:"password to set for the built-in kibana_system user (empty: skip)"`
+	LogstashPassword  string        `envconfig:"LOGSTASH_WRITER_PASSWORD" desc:"password of user logstash_writer, created with role orderpipe_writer (empty: skip)"`
+	ConsumerPassword  string        `envconfig:"CONSUMER_ES_PASSWORD" desc:"password of user orderpipe_consumer, created with role orderpipe_writer (empty: skip)"`
+	DashboardPassword string        `envconfig:"DASHBOARD_ES_PASSWORD" desc:"password of user orderpipe_dashboard, created with the read-only role orderpipe_reader for orderctl dashboard (empty: skip)"`
+	WaitTimeout       time.Duration `envconfig:"SETUP_TIMEOUT" default:"5m" desc:"longest wait for Kafka and Elasticsearch to answer, and longest Kibana import once Kibana is available"`
+	Parts             string        `envconfig:"SETUP_PARTS" desc:"comma-separated parts to run: topics, security, template, kibana (empty: all)"`
 
 	parts setupParts // Parts, parsed by validate
 }
@@ -77,7 +78,7 @@ func (c *setupConfig) validate() error {
 		return bad("KIBANA_TIMEOUT", "must be positive")
 	case c.WaitTimeout <= 0:
 		return bad("SETUP_TIMEOUT", "must be positive")
-	case parts[partSecurity] && (c.KibanaPassword != "" || c.LogstashPassword != "" || c.ConsumerPassword != "") && c.Username == "" && c.APIKey == "":
+	case parts[partSecurity] && (c.KibanaPassword != "" || c.LogstashPassword != "" || c.ConsumerPassword != "" || c.DashboardPassword != "") && c.Username == "" && c.APIKey == "":
 		return bad("ES_USERNAME", "creating users needs a privileged user (ES_USERNAME/ES_PASSWORD or ES_API_KEY)")
 	}
 	if c.KibanaURL != "" {

@@ -1,15 +1,16 @@
 package main
 
 // The Elasticsearch security part of orderctl setup: the kibana_system
-// password, the orderpipe_writer role and the users that hold it.
+// password, the orderpipe_writer role and the users that hold it, and the
+// read-only orderpipe_reader role and the dashboard's user.
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-
 	"path"
+	"slices"
 
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/changepassword"
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/putrole"
@@ -60,43 +61,63 @@ func setupSecurity(ctx context.Context, esc *elastic.Client, cfg setupConfig, st
 		}
 		fmt.Fprintln(stdout, "user kibana_system: password applied")
 	}
-	users := []struct{ name, password string }{{"logstash_writer", cfg.LogstashPassword}, {"orderpipe_consumer", cfg.ConsumerPassword}}
-	if cfg.LogstashPassword == "" && cfg.ConsumerPassword == "" {
+	if cfg.LogstashPassword == "" && cfg.ConsumerPassword == "" && cfg.DashboardPassword == "" {
 		if cfg.KibanaPassword == "" {
 			fmt.Fprintln(stdout, "security: skipped (no passwords set)")
 		}
 		return nil
 	}
-	roleReq, err := writerRoleRequest(cfg.Index, stdout)
+	writerRole, err := writerRoleRequest(cfg.Index, stdout)
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(roleReq)
-	if err != nil {
-		return fmt.Errorf("encode role %s: %w", deploy.WriterRoleName, err)
+	readerRole := putrole.NewRequest()
+	if err := json.Unmarshal(deploy.ReaderRole, readerRole); err != nil {
+		return fmt.Errorf("decode role %s: %w", deploy.ReaderRoleName, err)
 	}
-	created, err := esc.PutRole(ctx, deploy.WriterRoleName, body)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "role %s: %s\n", deploy.WriterRoleName, createdOr(created, "applied"))
-	for _, u := range users {
-		if u.password == "" {
+	// A role is made only when one of its users is, so a stack without a
+	// dashboard gets no reader role it does not use.
+	for _, r := range []struct {
+		role  string
+		body  *putrole.Request
+		users []user
+	}{
+		{deploy.WriterRoleName, writerRole, []user{{"logstash_writer", cfg.LogstashPassword}, {"orderpipe_consumer", cfg.ConsumerPassword}}},
+		{deploy.ReaderRoleName, readerRole, []user{{"orderpipe_dashboard", cfg.DashboardPassword}}},
+	} {
+		if !slices.ContainsFunc(r.users, func(u user) bool { return u.password != "" }) {
 			continue
 		}
-		fullName := "orderpipe " + u.name
-		body, err := json.Marshal(&putuser.Request{Password: &u.password, Roles: []string{deploy.WriterRoleName}, FullName: &fullName})
+		body, err := json.Marshal(r.body)
 		if err != nil {
-			return fmt.Errorf("encode user %s: %w", u.name, err)
+			return fmt.Errorf("encode role %s: %w", r.role, err)
 		}
-		created, err := esc.PutUser(ctx, u.name, body)
+		created, err := esc.PutRole(ctx, r.role, body)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "user %s: %s\n", u.name, createdOr(created, "applied"))
+		fmt.Fprintf(stdout, "role %s: %s\n", r.role, createdOr(created, "applied"))
+		for _, u := range r.users {
+			if u.password == "" {
+				continue
+			}
+			fullName := "orderpipe " + u.name
+			body, err := json.Marshal(&putuser.Request{Password: &u.password, Roles: []string{r.role}, FullName: &fullName})
+			if err != nil {
+				return fmt.Errorf("encode user %s: %w", u.name, err)
+			}
+			created, err := esc.PutUser(ctx, u.name, body)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "user %s: %s\n", u.name, createdOr(created, "applied"))
+		}
 	}
 	return nil
 }
+
+// user is a user setup creates when its password is set.
+type user struct{ name, password string }
 
 func createdOr(created bool, otherwise string) string {
 	if created {

@@ -131,16 +131,21 @@ func TestSetupSecurity(t *testing.T) {
 	if err := json.Unmarshal(deploy.WriterRole, &role); err != nil {
 		t.Fatal(err)
 	}
-	user := func(name, pw string) map[string]any {
-		return map[string]any{"password": pw, "roles": []any{"orderpipe_writer"}, "full_name": "orderpipe " + name}
+	var reader map[string]any
+	if err := json.Unmarshal(deploy.ReaderRole, &reader); err != nil {
+		t.Fatal(err)
 	}
+	userIn := func(role, name, pw string) map[string]any {
+		return map[string]any{"password": pw, "roles": []any{role}, "full_name": "orderpipe " + name}
+	}
+	user := func(name, pw string) map[string]any { return userIn("orderpipe_writer", name, pw) }
 	// Each case runs setup twice against one (stateful) fake: the second
 	// run sends the same upserts and says "applied", not "created".
 	for _, tc := range []struct {
-		name                string
-		kibana, ls, consumr string
-		want                []recorded
-		first, second       string
+		name                           string
+		kibana, ls, consumr, dashboard string
+		want                           []recorded
+		first, second                  string
 	}{
 		{name: "nothing set", first: "security: skipped (no passwords set)\n", second: "security: skipped (no passwords set)\n"},
 		{name: "kibana only", kibana: "k", want: []recorded{
@@ -154,6 +159,10 @@ func TestSetupSecurity(t *testing.T) {
 		},
 			first:  "user kibana_system: password applied\nrole orderpipe_writer: created\nuser logstash_writer: created\nuser orderpipe_consumer: created\n",
 			second: "user kibana_system: password applied\nrole orderpipe_writer: applied\nuser logstash_writer: applied\nuser orderpipe_consumer: applied\n"},
+		{name: "dashboard only: the reader role, not the writer's", dashboard: "d", want: []recorded{
+			{"PUT", "/_security/role/orderpipe_reader", "", reader},
+			{"PUT", "/_security/user/orderpipe_dashboard", "", userIn("orderpipe_reader", "orderpipe_dashboard", "d")},
+		}, first: "role orderpipe_reader: created\nuser orderpipe_dashboard: created\n", second: "role orderpipe_reader: applied\nuser orderpipe_dashboard: applied\n"},
 		{name: "consumer only", consumr: "c", want: []recorded{
 			{"PUT", "/_security/role/orderpipe_writer", "", role},
 			{"PUT", "/_security/user/orderpipe_consumer", "", user("orderpipe_consumer", "c")},
@@ -161,7 +170,7 @@ func TestSetupSecurity(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client, requests := fakeES(t)
-			cfg := setupConfig{KibanaPassword: tc.kibana, LogstashPassword: tc.ls, ConsumerPassword: tc.consumr}
+			cfg := setupConfig{KibanaPassword: tc.kibana, LogstashPassword: tc.ls, ConsumerPassword: tc.consumr, DashboardPassword: tc.dashboard}
 			cfg.Index = "orders"
 			for run, want := range []string{tc.first, tc.second} {
 				var out strings.Builder

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,16 +25,7 @@ import (
 // packages install in the shared Elasticsearch.
 func privateTemplate(t *testing.T, index string, edit func(map[string]any)) string {
 	t.Helper()
-	var tmpl map[string]any
-	if err := json.Unmarshal(deploy.OrdersTemplate, &tmpl); err != nil {
-		t.Fatal(err)
-	}
-	tmpl["index_patterns"] = []string{index + "*"}
-	tmpl["priority"] = 100000 + rand.IntN(1000000)
-	if edit != nil {
-		edit(tmpl)
-	}
-	data, _ := json.Marshal(tmpl)
+	data, _ := json.Marshal(servicetest.ScopedTemplate(t, deploy.OrdersTemplate, []string{index + "*"}, edit))
 	file := filepath.Join(t.TempDir(), "template.json")
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)

@@ -133,13 +133,7 @@ func (s *Stack) topicSpec(name string) kafka.TopicSpec {
 
 func testTemplate(t testing.TB, index string) []byte {
 	t.Helper()
-	var tmpl map[string]any
-	if err := json.Unmarshal(deploy.OrdersTemplate, &tmpl); err != nil {
-		t.Fatalf("parse deploy.OrdersTemplate: %v", err)
-	}
-	tmpl["index_patterns"] = []string{index}
-	tmpl["priority"] = 500
-	body, err := json.Marshal(tmpl)
+	body, err := json.Marshal(servicetest.ScopedTemplate(t, deploy.OrdersTemplate, []string{index}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -131,13 +131,7 @@ func TestOrderIndexRuleOnRealElasticsearch(t *testing.T) {
 	prefix := servicetest.Name(t, "rule")
 	// The built-in template, scoped to this test's names so that parallel
 	// packages' indices are not affected.
-	var body map[string]any
-	if err := json.Unmarshal(deploy.OrdersTemplate, &body); err != nil {
-		t.Fatal(err)
-	}
-	body["index_patterns"] = []string{prefix + "-orders*"}
-	body["priority"] = 900
-	raw, _ := json.Marshal(body)
+	raw, _ := json.Marshal(servicetest.ScopedTemplate(t, deploy.OrdersTemplate, []string{prefix + "-orders*"}, nil))
 	tmpl, err := ParseTemplate(prefix, raw)
 	if err != nil {
 		t.Fatal(err)

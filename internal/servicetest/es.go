@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"testing"
@@ -59,4 +60,26 @@ func ESExpect(tb testing.TB, url, method, path string, body any, want ...int) []
 		tb.Fatalf("%s %s: status %d, want %v: %s", method, path, code, want, data)
 	}
 	return data
+}
+
+// ScopedTemplate is an index template for this test's own indices: body
+// (deploy.OrdersTemplate, mostly; servicetest cannot import deploy, whose
+// tests use it) with index_patterns
+// replaced by patterns and a priority above the built-in's 200, random, so
+// that overlapping patterns of two tests never tie (Elasticsearch refuses
+// a second template of one priority whose patterns overlap). edit, when
+// set, changes it further. Tests install it under a name of their own, so
+// parallel packages never replace each other's templates.
+func ScopedTemplate(tb testing.TB, body []byte, patterns []string, edit func(map[string]any)) map[string]any {
+	tb.Helper()
+	var tmpl map[string]any
+	if err := json.Unmarshal(body, &tmpl); err != nil {
+		tb.Fatalf("decode the index template: %v", err)
+	}
+	tmpl["index_patterns"] = patterns
+	tmpl["priority"] = 1000 + rand.IntN(1_000_000)
+	if edit != nil {
+		edit(tmpl)
+	}
+	return tmpl
 }

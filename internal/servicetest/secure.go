@@ -171,13 +171,7 @@ func (s SecureES) OtherIndex(tb testing.TB, template []byte) string {
 
 func (s SecureES) installTemplate(tb testing.TB, index string, template []byte) {
 	tb.Helper()
-	var tmpl map[string]any
-	if err := json.Unmarshal(template, &tmpl); err != nil {
-		tb.Fatalf("decode the index template: %v", err)
-	}
-	tmpl["index_patterns"] = []string{index}
-	tmpl["priority"] = 500
-	s.Admin(tb, http.MethodPut, "/_index_template/"+index, tmpl)
+	s.Admin(tb, http.MethodPut, "/_index_template/"+index, ScopedTemplate(tb, template, []string{index}, nil))
 	tb.Cleanup(func() {
 		s.Admin(tb, http.MethodDelete, "/"+index, nil, http.StatusOK, http.StatusNotFound)
 		s.Admin(tb, http.MethodDelete, "/_index_template/"+index, nil, http.StatusOK, http.StatusNotFound)
