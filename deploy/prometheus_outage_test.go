@@ -136,26 +136,37 @@ type firing struct {
 	State  string            `json:"state"`
 }
 
+// promAPI GETs path from Prometheus's HTTP API and decodes its "data"
+// into data; false while Prometheus does not answer yet.
+func promAPI(t *testing.T, promURL, path string, data any) bool {
+	t.Helper()
+	res, err := http.Get(promURL + path)
+	if err != nil {
+		t.Logf("prometheus: %v", err)
+		return false
+	}
+	defer res.Body.Close()
+	body := struct {
+		Data any `json:"data"`
+	}{Data: data}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
 // alerts returns Prometheus's active alerts named name (none while
 // Prometheus does not answer yet).
 func alerts(t *testing.T, promURL, name string) []firing {
 	t.Helper()
-	res, err := http.Get(promURL + "/api/v1/alerts")
-	if err != nil {
-		t.Logf("prometheus: %v", err)
-		return nil
-	}
-	defer res.Body.Close()
-	var body struct {
-		Data struct {
-			Alerts []firing `json:"alerts"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
+	var data struct {
+		Alerts []firing `json:"alerts"`
 	}
 	var out []firing
-	for _, a := range body.Data.Alerts {
+	if !promAPI(t, promURL, "/api/v1/alerts", &data) {
+		return nil
+	}
+	for _, a := range data.Alerts {
 		if a.Labels["alertname"] == name {
 			out = append(out, a)
 		}
@@ -167,25 +178,17 @@ func alerts(t *testing.T, promURL, name string) []firing {
 // Prometheus does not answer yet).
 func query(t *testing.T, promURL, q string) map[string]string {
 	t.Helper()
-	res, err := http.Get(promURL + "/api/v1/query?query=" + url.QueryEscape(q))
-	if err != nil {
-		t.Logf("prometheus: %v", err)
+	var data struct {
+		Result []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
+	}
+	if !promAPI(t, promURL, "/api/v1/query?query="+url.QueryEscape(q), &data) {
 		return nil
 	}
-	defer res.Body.Close()
-	var body struct {
-		Data struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, r := range body.Data.Result {
+	for _, r := range data.Result {
 		out[r.Metric["job"]] = fmt.Sprint(r.Value[1])
 	}
 	return out
