@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path"
 	"slices"
 
 	"github.com/elastic/go-elasticsearch/v8/typedapi/security/changepassword"
@@ -35,10 +34,8 @@ func writerRoleRequest(index string, stdout io.Writer) (*putrole.Request, error)
 		return nil, fmt.Errorf("decode role %s: %w", deploy.WriterRoleName, err)
 	}
 	for _, ip := range req.Indices {
-		for _, p := range ip.Names {
-			if ok, _ := path.Match(p, index); ok {
-				return req, nil
-			}
+		if elastic.PatternsCover(ip.Names, index) {
+			return req, nil
 		}
 	}
 	fmt.Fprintf(stdout, "role %s: WARNING its index patterns do not match ES_INDEX %q: writers would be refused (403)\n", deploy.WriterRoleName, index)

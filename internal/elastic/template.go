@@ -62,8 +62,13 @@ func ParseTemplate(name string, body []byte) (Template, error) {
 
 // Covers reports whether a new index of that name would be created from
 // the template.
-func (t Template) Covers(index string) bool {
-	for _, p := range t.Patterns {
+func (t Template) Covers(index string) bool { return PatternsCover(t.Patterns, index) }
+
+// PatternsCover reports whether any of Elasticsearch's index name patterns
+// (a template's index_patterns, a role's names) matches index, as
+// Elasticsearch matches them.
+func PatternsCover(patterns []string, index string) bool {
+	for _, p := range patterns {
 		if simpleMatch(p, index) {
 			return true
 		}
