@@ -6,3 +6,6 @@ var (
 	MustEncode  = mustEncode
 	EqualOrders = equalOrders
 )
+
+// SameAsReference is for the encoder's fuzz target in package order_test.
+var SameAsReference = sameAsReference
