@@ -49,6 +49,11 @@ func TestLz4CodecRoundTripsWithSmallBlocks(t *testing.T) {
 		if id := frame[5] >> 4 & 7; id != 4 {
 			t.Fatalf("round %d: block size id %d, want 4 (64 KiB)", round, id)
 		}
+		// FLG, the byte before, holds the content checksum flag in bit 2:
+		// off, as in the Java client's frames.
+		if frame[4]&0x04 != 0 {
+			t.Fatalf("round %d: FLG %08b has a content checksum", round, frame[4])
+		}
 		rc := codec.NewReader(bytes.NewReader(frame))
 		got, err = io.ReadAll(rc)
 		if err != nil || !bytes.Equal(got, data) {
