@@ -29,7 +29,7 @@ type Config struct {
 	MalformedShare float64       `envconfig:"PRODUCER_MALFORMED_SHARE" default:"0" desc:"share of deliberately malformed messages, to exercise dead-letter paths (0..1)"`
 	BackfillDays   int           `envconfig:"PRODUCER_BACKFILL_DAYS" default:"0" desc:"days of history to emit at full speed before going live"`
 	BackfillPerDay int           `envconfig:"PRODUCER_BACKFILL_ORDERS_PER_DAY" default:"2000" desc:"orders per day of history"`
-	Lanes          int           `envconfig:"PRODUCER_LANES" default:"1" desc:"batches written at once: 1, or the topic's partition count for one lane per partition (an order's events stay in order either way); more can help against a distant broker, and cost CPU in smaller requests"`
+	Lanes          int           `envconfig:"PRODUCER_LANES" default:"0" desc:"batches written at once, each lane sending its own partitions' batches in order; 0 = one per partition, up to 8 (the largest divisor of the partition count that is at most 8); otherwise a divisor of the partition count, such as 1 for one batch at a time"`
 	traffic.ShapeConfig
 	ops.DaemonConfig
 }
@@ -59,8 +59,8 @@ func (c Config) Validate() error {
 		return bad("PRODUCER_BACKFILL_DAYS", "must be between 0 and 366")
 	case c.BackfillPerDay < 1:
 		return bad("PRODUCER_BACKFILL_ORDERS_PER_DAY", "must be at least 1")
-	case c.Lanes < 1 || c.Lanes > 64:
-		return bad("PRODUCER_LANES", "must be between 1 and 64")
+	case c.Lanes < 0 || c.Lanes > maxLanes:
+		return bad("PRODUCER_LANES", "must be between 0 and %d", maxLanes)
 	}
 	_, err := c.ShapeConfig.Shape(c.Rate, c.Seed)
 	return err

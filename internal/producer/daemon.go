@@ -2,7 +2,6 @@ package producer
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -135,15 +134,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		return err
 	}
-	log.Info("topic ready", "topic", d.s.Topic.Name, "partitions", partitions)
-	if l := d.s.Config.Lanes; l > 1 && l != partitions {
-		// Lanes not aligned with partitions share them: the writer can
-		// put two lanes' messages into one request and split a lane's
-		// share over two, and a retry could then put an order's older
-		// event behind a newer one.
-		return settings.Usage(&settings.Error{Variable: "PRODUCER_LANES",
-			Reason: fmt.Sprintf("is %d: must be 1 or the topic's partition count, %d", l, partitions)})
+	lanes, err := lanesFor(d.s.Config.Lanes, partitions)
+	if err != nil {
+		return settings.Usage(err)
 	}
+	d.Producer.set.Lanes = lanes
+	log.Info("topic ready", "topic", d.s.Topic.Name, "partitions", partitions, "lanes", lanes)
 	if d.Shape != nil {
 		log.Info("traffic shape", "shape", d.s.Config.Name, "rate", d.s.Config.Rate, "catch_up", d.s.Config.CatchUp)
 	}

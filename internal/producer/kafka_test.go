@@ -84,8 +84,8 @@ func TestProduceOrdersToRealKafka(t *testing.T) {
 			const partitions = 6
 			servicetest.CreateTopic(t, brokers, topic, partitions)
 			d, rec := kafkaProducer(t, brokers, topic, partitions, func(c *Config) {
-				c.Rate, c.Count, c.Lanes = 0, int64(tc.count), partitions
-				c.LifecycleShare = 0 // one message per order: ids map 1:1 to messages
+				c.Rate, c.Count = 0, int64(tc.count) // lanes: the default, one per partition
+				c.LifecycleShare = 0                 // one message per order: ids map 1:1 to messages
 			})
 			p, out := d.Producer, d.Out
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -141,8 +141,9 @@ func checkTopicHoldsEachOnce(t *testing.T, brokers []string, topic string, parti
 }
 
 // TestLanesThatDoNotMatchThePartitionsAreRefused: lanes sharing partitions
-// could reorder an order's events on a retry, so Run stops at once with a
-// usage error naming PRODUCER_LANES.
+// (with 4 lanes on 6 partitions, partition 0 gets keys from lanes 0 and 2)
+// could reorder an order's events on a retry, so Run
+// stops at once with a usage error naming PRODUCER_LANES.
 func TestLanesThatDoNotMatchThePartitionsAreRefused(t *testing.T) {
 	brokers := servicetest.KafkaBrokers(t)
 	topic := servicetest.Name(t, "lanes")

@@ -1,10 +1,13 @@
 package producer
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // A lane is the path of a share of the keys (with one lane, all of them;
@@ -148,9 +151,46 @@ func (l *lane) take() []kafkago.Message {
 	}
 }
 
+// maxLanes bounds PRODUCER_LANES; maxAutoLanes bounds the lanes chosen for
+// 0. Each lane holds up to two batches (the one in flight and the one
+// filling), up to KAFKA_BATCH_BYTES each, so the lanes, not the partitions,
+// set the producer's memory: eight lanes of 1 MiB batches stay within its
+// 64 MB, where one lane per partition of a 48-partition topic would not.
+const (
+	maxLanes     = 64
+	maxAutoLanes = 8
+)
+
+// lanesFor returns how many lanes to run on a topic of the given
+// partitions for the configured PRODUCER_LANES. The lanes must divide the
+// partitions: a key's lane is murmur2(key) mod lanes and its partition
+// murmur2(key) mod partitions, so with a divisor every partition belongs to
+// exactly one lane, and only that lane, one batch at a time, writes to it.
+// Lanes sharing a partition would let the writer put two lanes' messages
+// into one request, and a retry could then put an order's older event
+// behind a newer one. 0 picks the largest divisor up to maxAutoLanes: one
+// lane per partition on the usual topics, where six lanes measured half as
+// fast again as one (more batches in flight, and each lane's batch bound
+// for one partition, so requests carry bigger per-partition batches).
+func lanesFor(configured, partitions int) (int, error) {
+	if configured == 0 {
+		for n := min(partitions, maxAutoLanes); n > 1; n-- {
+			if partitions%n == 0 {
+				return n, nil
+			}
+		}
+		return 1, nil
+	}
+	if partitions%configured != 0 {
+		return 0, &settings.Error{Variable: "PRODUCER_LANES",
+			Reason: fmt.Sprintf("is %d: must divide the topic's partition count, %d (or 0 to choose)", configured, partitions)}
+	}
+	return configured, nil
+}
+
 // router maps a key to its lane the way the writer maps it to a partition
-// (murmur2, as the Java client does), so that with as many lanes as
-// partitions each lane's batches go to one partition.
+// (murmur2, as the Java client does), so that with lanes dividing the
+// partitions each partition's batches come from one lane (lanesFor).
 type router struct {
 	parts []int
 	bal   kafkago.Murmur2Balancer

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/orderpipe/orderpipe/internal/generator"
 	"github.com/orderpipe/orderpipe/internal/order"
+	"github.com/orderpipe/orderpipe/internal/settings"
 )
 
 // flakyBroker is a kafka.MessageWriter that refuses every fourth call
@@ -150,5 +152,64 @@ func TestLaneBatchesStayWithinTheWritersBatchBytes(t *testing.T) {
 	}
 	if n != 100 || len(batches) < 5 {
 		t.Errorf("%d messages in %d batches", n, len(batches))
+	}
+}
+
+func TestLanesFor(t *testing.T) {
+	tests := []struct {
+		configured, partitions, want int
+		wantErr                      bool
+	}{
+		{0, 6, 6, false},  // one per partition
+		{0, 1, 1, false},  // a single partition
+		{0, 7, 7, false},  // prime, within the automatic bound
+		{0, 12, 6, false}, // the largest divisor up to 8
+		{0, 16, 8, false}, // the bound itself
+		{0, 48, 8, false}, // many partitions: memory bounds the lanes
+		{0, 17, 1, false}, // prime above the bound: one lane
+		{1, 6, 1, false},  // one batch at a time
+		{3, 6, 3, false},  // a divisor
+		{6, 6, 6, false},  // the partition count
+		{4, 6, 0, true},   // partition 0 would get keys from lanes 0 and 2
+		{12, 6, 0, true},  // more lanes than partitions
+		{64, 128, 64, false},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprintf("%d lanes on %d partitions", tc.configured, tc.partitions), func(t *testing.T) {
+			got, err := lanesFor(tc.configured, tc.partitions)
+			var se *settings.Error
+			switch {
+			case tc.wantErr && (!errors.As(err, &se) || se.Variable != "PRODUCER_LANES"):
+				t.Fatalf("error %v, want a settings.Error naming PRODUCER_LANES", err)
+			case !tc.wantErr && (err != nil || got != tc.want):
+				t.Fatalf("got %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEveryPartitionHasOneLane: with lanes dividing the partitions, the
+// router and kafka-go's murmur2 balancer agree, so all of a partition's
+// keys go through one lane, the one sender that orders its batches.
+func TestEveryPartitionHasOneLane(t *testing.T) {
+	for _, c := range []struct{ lanes, partitions int }{{1, 6}, {2, 6}, {3, 6}, {6, 6}, {4, 12}, {8, 16}} {
+		r := newRouter(c.lanes)
+		parts := make([]int, c.partitions)
+		for i := range parts {
+			parts[i] = i
+		}
+		bal := kafkago.Murmur2Balancer{Consistent: true}
+		laneOf := map[int]int{}
+		for i := range 5_000 {
+			key := []byte(fmt.Sprintf("order-%d", i))
+			p, l := bal.Balance(kafkago.Message{Key: key}, parts...), r.lane(key)
+			if was, ok := laneOf[p]; ok && was != l {
+				t.Fatalf("%d lanes on %d partitions: partition %d gets keys from lanes %d and %d", c.lanes, c.partitions, p, was, l)
+			}
+			laneOf[p] = l
+		}
+		if len(laneOf) != c.partitions {
+			t.Fatalf("%d lanes on %d partitions: keys reached %d partitions", c.lanes, c.partitions, len(laneOf))
+		}
 	}
 }

@@ -65,14 +65,9 @@ type Settings struct {
 	BatchBytes int
 	Linger     time.Duration
 	// Lanes is how many batches are written at once, one per lane, each
-	// lane owning the keys murmur2 maps to it: 1, or as many as the topic
-	// has partitions, one partition each (Daemon.Run refuses other counts:
-	// lanes sharing a partition could reorder an order's events on a
-	// retry). 0 means 1, which measured fastest
-	// on a busy 2-core machine: a single lane's batch spans every
-	// partition and fills while the last one is in flight, so requests
-	// stay large; more lanes send smaller batches more often, which only
-	// pays when the broker's round trip, not CPU, is the limit.
+	// lane owning the keys murmur2 maps to it; 0 means 1. Daemon.Run sets
+	// it from PRODUCER_LANES and the topic's partitions (lanesFor): a
+	// divisor of the partition count, so no two lanes share a partition.
 	Lanes int
 	// ShutdownTimeout bounds the flush after the context ends.
 	ShutdownTimeout time.Duration
