@@ -99,8 +99,8 @@ func (c Config) drainTimeout() time.Duration { return c.ShutdownTimeout * 2 / 3 
 // the drain that the final commit does not take.
 func (c Config) closeTimeout() time.Duration { return (c.ShutdownTimeout - c.drainTimeout()) / 2 }
 
-// readerConfig is the group reader's configuration; kafka-go prefetches
-// up to one batch of messages.
-func (c Config) readerConfig(topic string) kafka.GroupReaderConfig {
-	return kafka.GroupReaderConfig{Topic: topic, GroupID: c.Group, SessionTimeout: c.SessionTimeout, QueueCapacity: c.BulkSize}
+// memberConfig is the group member's configuration; it reads ahead about
+// one batch of messages.
+func (c Config) memberConfig(topic string) kafka.GroupMemberConfig {
+	return kafka.GroupMemberConfig{Topic: topic, GroupID: c.Group, SessionTimeout: c.SessionTimeout, QueueCapacity: c.BulkSize}
 }

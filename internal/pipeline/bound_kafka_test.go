@@ -53,7 +53,7 @@ func TestStuckDocumentHoldsBackTheRealReader(t *testing.T) {
 
 	var logs servicetest.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	reader, err := kafka.NewGroupReader(cfg, kafka.GroupReaderConfig{Topic: topic, GroupID: group, SessionTimeout: 6 * time.Second, QueueCapacity: 500}, log)
+	reader, err := kafka.NewGroupMember(cfg, kafka.GroupMemberConfig{Topic: topic, GroupID: group, SessionTimeout: 6 * time.Second, QueueCapacity: 500}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
