@@ -105,7 +105,7 @@ func ProduceTo(tb testing.TB, brokers []string, topic string, msgs []kafkago.Mes
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, RequiredAcks: kafkago.RequireAll,
-		Balancer: kafkago.BalancerFunc(func(m kafkago.Message, _ ...int) int { return m.Partition }),
+		Balancer:  kafkago.BalancerFunc(func(m kafkago.Message, _ ...int) int { return m.Partition }),
 		BatchSize: 10_000, BatchBytes: 8 << 20, BatchTimeout: 5 * time.Millisecond, Compression: kafkago.Lz4}
 	defer w.Close()
 	const chunk = 100_000
