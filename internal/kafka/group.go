@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -54,12 +55,18 @@ type TopicPartition struct {
 	Partition int
 }
 
-// Fetched is what a GroupMember delivers: a message or, with Revoked set
-// instead, the partitions that a new generation of the group no longer
-// assigns to this member.
+// Fetched is one message a GroupMember delivers, with the generation of the
+// group that read it (they count up from 1 in each member).
 type Fetched struct {
-	Message kafkago.Message
-	Revoked []TopicPartition
+	Message    kafkago.Message
+	Generation int64
+}
+
+// Revocation names the partitions that a generation of the group no longer
+// assigns to this member, which it had in the generation before.
+type Revocation struct {
+	Generation int64
+	Partitions []TopicPartition
 }
 
 // ErrNotAssigned is returned by CommitMessages between two generations of
@@ -71,9 +78,11 @@ var ErrNotAssigned = errors.New("no partitions assigned: the group is rebalancin
 // ConsumerGroup rather than its group Reader so that it reads each assigned
 // partition on its own: one partition can be paused (its messages stay in
 // Kafka) while the others flow, and when a new generation of the group
-// takes partitions away the member says which, in order with its messages.
+// takes partitions away the member says which, before it reads anything.
 //
-// Per generation it runs one partition reader per assigned partition, each
+// Per generation it first hands over, on Revocations, the partitions the
+// generation took away, then runs one partition reader per assigned
+// partition, each
 // starting at the partition's committed offset (the first offset for a new
 // group), feeding one queue; messages of a generation that ended are
 // dropped from that queue, as the next generation reads their partitions
@@ -87,7 +96,11 @@ type GroupMember struct {
 	prefetch int                  // QueueCapacity, split between the partitions
 
 	queue  chan delivery
-	cancel context.CancelFunc // ends run
+	// revocations is unbuffered: a revocation is handed over before the
+	// generation reads anything; subscribed says someone takes them.
+	revocations chan Revocation
+	subscribed  atomic.Bool
+	cancel      context.CancelFunc // ends run
 	done   chan struct{}      // closed by Close
 	// commitSlot holds one commit at a time: two in flight could land in
 	// either order, and Kafka keeps the last one.
@@ -104,10 +117,9 @@ type GroupMember struct {
 
 // delivery is one item of the member's queue.
 type delivery struct {
-	seq     int64 // the generation that read it
-	msg     kafkago.Message
-	err     error
-	revoked []TopicPartition
+	seq int64 // the generation that read it; 0 for an error joining the group
+	msg kafkago.Message
+	err error
 }
 
 // NewGroupMember joins group rc.GroupID on rc.Topic: the same settings as
@@ -147,7 +159,7 @@ func NewGroupMember(cfg Config, rc GroupMemberConfig, log *slog.Logger) (*GroupM
 		topic: rc.Topic, group: group, prefetch: rc.QueueCapacity,
 		reader: kafkago.ReaderConfig{Brokers: cfg.Brokers, Topic: rc.Topic, Dialer: dialer,
 			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 250 * time.Millisecond, ErrorLogger: errLog},
-		queue: make(chan delivery, rc.QueueCapacity), cancel: cancel, done: make(chan struct{}),
+		queue: make(chan delivery, rc.QueueCapacity), revocations: make(chan Revocation), cancel: cancel, done: make(chan struct{}),
 		commitSlot: make(chan struct{}, 1),
 	}
 	m.wg.Add(1)
@@ -196,11 +208,13 @@ func (m *GroupMember) run(ctx context.Context) {
 			}
 		}
 		owned = now
-		if len(revoked) > 0 {
+		if len(revoked) > 0 && m.subscribed.Load() {
 			slices.SortFunc(revoked, func(a, b TopicPartition) int { return a.Partition - b.Partition })
-			// Before any message of this generation: what the pipeline
-			// fetches after it must not land in books it is dropping.
-			if !m.put(ctx, delivery{seq: seq, revoked: revoked}) {
+			// Handed over before this generation reads anything, so
+			// that no message of it can reach books that are dropped.
+			select {
+			case m.revocations <- Revocation{Generation: seq, Partitions: revoked}:
+			case <-ctx.Done():
 				return
 			}
 		}
@@ -260,10 +274,9 @@ func (m *GroupMember) readPartition(ctx context.Context, seq int64, a kafkago.Pa
 }
 
 // Fetch returns the next message of a partition this member is assigned,
-// or the partitions a new generation took away from it, in the order they
-// happened. It returns io.EOF once the member is closed, and the errors of
-// the partition readers and of joining the group as they come (kafka-go
-// retries on its own).
+// with the generation that read it. It returns io.EOF once the member is
+// closed, and the errors of the partition readers and of joining the group
+// as they come (kafka-go retries on its own).
 func (m *GroupMember) Fetch(ctx context.Context) (Fetched, error) {
 	for {
 		select {
@@ -272,9 +285,6 @@ func (m *GroupMember) Fetch(ctx context.Context) (Fetched, error) {
 		case <-m.done:
 			return Fetched{}, fmt.Errorf("fetch: group member closed: %w", io.EOF)
 		case d := <-m.queue:
-			if d.revoked != nil {
-				return Fetched{Revoked: d.revoked}, nil
-			}
 			if d.err != nil && d.seq == 0 {
 				return Fetched{}, d.err
 			}
@@ -287,20 +297,25 @@ func (m *GroupMember) Fetch(ctx context.Context) (Fetched, error) {
 			if d.err != nil {
 				return Fetched{}, d.err
 			}
-			return Fetched{Message: d.msg}, nil
+			return Fetched{Message: d.msg, Generation: d.seq}, nil
 		}
 	}
 }
 
-// FetchMessage is Fetch for a caller that does not care which partitions
-// were taken away: it skips the revocations.
+// FetchMessage is Fetch without the generation.
 func (m *GroupMember) FetchMessage(ctx context.Context) (kafkago.Message, error) {
-	for {
-		f, err := m.Fetch(ctx)
-		if err != nil || f.Revoked == nil {
-			return f.Message, err
-		}
-	}
+	f, err := m.Fetch(ctx)
+	return f.Message, err
+}
+
+// Revocations delivers, from the first call on, a Revocation for each
+// generation that took partitions away from this member, before that
+// generation reads anything: a message of a revoked partition that Fetch
+// returns afterwards with an older generation was read before the
+// partition was lost. The member waits for each to be taken (or for Close).
+func (m *GroupMember) Revocations() <-chan Revocation {
+	m.subscribed.Store(true)
+	return m.revocations
 }
 
 // Pause stops reading a partition of the current generation until Resume;

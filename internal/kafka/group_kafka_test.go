@@ -109,9 +109,6 @@ func TestGroupMemberPausesOnePartitionWhileTheOthersFlow(t *testing.T) {
 	next := map[int]int64{}
 	take := func(f Fetched) {
 		t.Helper()
-		if f.Revoked != nil {
-			t.Fatalf("revoked %v with one member in the group", f.Revoked)
-		}
 		msg := f.Message
 		if msg.Offset != next[msg.Partition] {
 			t.Fatalf("partition %d: offset %d after %d", msg.Partition, msg.Offset, next[msg.Partition]-1)
@@ -139,7 +136,7 @@ func TestGroupMemberPausesOnePartitionWhileTheOthersFlow(t *testing.T) {
 }
 
 // When a second member joins, the first one is told which partitions it
-// lost, before any message of the new generation, and it no longer commits
+// lost, before the new generation reads anything, and it no longer commits
 // them; what it kept it commits through the new generation.
 func TestGroupMemberReportsRevokedPartitionsAndStopsCommittingThem(t *testing.T) {
 	brokers := servicetest.KafkaBrokers(t)
@@ -148,37 +145,41 @@ func TestGroupMemberReportsRevokedPartitionsAndStopsCommittingThem(t *testing.T)
 	servicetest.ProduceTo(t, brokers, topic, perPartition(map[int]int{0: 20, 1: 20, 2: 20, 3: 20}))
 
 	a := newMember(t, brokers, topic, group, 10)
+	revocations := a.Revocations()
 	last := map[int]kafkago.Message{}
+	var firstGen int64
 	for len(last) < 4 {
-		msg := fetch(t, a).Message
-		last[msg.Partition] = msg
+		f := fetch(t, a)
+		last[f.Message.Partition] = f.Message
+		firstGen = f.Generation
 	}
 	b := newMember(t, brokers, topic, group, 10)
-	var revoked []TopicPartition
-	for revoked == nil {
-		f := fetch(t, a)
-		if f.Revoked != nil {
-			revoked = f.Revoked
-			break
-		}
-		last[f.Message.Partition] = f.Message
+	var r Revocation
+	select {
+	case r = <-revocations:
+	case <-time.After(time.Minute):
+		t.Fatal("a was not told of a revocation within a minute of b joining")
 	}
-	if len(revoked) == 0 || len(revoked) == 4 {
-		t.Fatalf("revoked %v, want some of the 4 partitions", revoked)
+	if r.Generation <= firstGen || len(r.Partitions) == 0 || len(r.Partitions) == 4 {
+		t.Fatalf("revocation %+v after generation %d, want a later generation and some of the 4 partitions", r, firstGen)
 	}
 	lost := map[int]bool{}
-	for _, tp := range revoked {
+	for _, tp := range r.Partitions {
 		if tp.Topic != topic {
 			t.Fatalf("revoked %v, not of topic %s", tp, topic)
 		}
 		lost[tp.Partition] = true
+	}
+	// What a fetches now is of what it kept, read by the new generation.
+	if f := fetch(t, a); lost[f.Message.Partition] || f.Generation < r.Generation {
+		t.Fatalf("after losing %v, a fetched partition %d of generation %d", lost, f.Message.Partition, f.Generation)
 	}
 	// b reads what a lost, from the start (nothing was committed).
 	seen := map[int]bool{}
 	for len(seen) < len(lost) {
 		msg := fetch(t, b).Message
 		if !lost[msg.Partition] {
-			t.Fatalf("b fetched partition %d, which a kept (a lost %v)", msg.Partition, revoked)
+			t.Fatalf("b fetched partition %d, which a kept (a lost %v)", msg.Partition, r.Partitions)
 		}
 		seen[msg.Partition] = true
 	}

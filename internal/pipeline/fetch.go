@@ -10,8 +10,8 @@ import (
 	"github.com/orderpipe/orderpipe/internal/kafka"
 )
 
-// fetchLoop fetches messages (and, from a PartitionFetcher, revocations,
-// in their order) into out, ahead of the batches in flight,
+// fetchLoop fetches messages (from a PartitionFetcher, with their
+// generation) into out, ahead of the batches in flight,
 // until ctx ends (nil) or the reader is closed (an error). It closes out
 // when it returns.
 //
@@ -44,13 +44,6 @@ func (p *Pipeline) fetchLoop(ctx context.Context, out chan<- kafka.Fetched) erro
 	for {
 		m, err := fetch(ctx)
 		switch {
-		case err == nil && m.Revoked != nil:
-			select {
-			case out <- m:
-			case <-ctx.Done():
-				return nil
-			}
-			continue
 		case err == nil:
 			streak = 0
 			if failing {

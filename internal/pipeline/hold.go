@@ -19,12 +19,14 @@ import (
 // read again (see the package's Rebalances).
 type PartitionFetcher interface {
 	Fetcher
-	// Fetch returns the next message or, instead, the partitions a new
-	// generation of the group no longer assigns to this member, in the
-	// order they happened: a message returned after a revocation belongs
-	// to a revoked partition only if a later generation assigned it again,
-	// and then it was read again from the committed offset.
+	// Fetch is FetchMessage that also says which generation of the group
+	// read the message (a number that grows with each generation).
 	Fetch(ctx context.Context) (kafka.Fetched, error)
+	// Revocations delivers the partitions each new generation took away
+	// from this member, before that generation reads anything: a message
+	// of a revoked partition fetched afterwards with an older generation
+	// was read before it was lost.
+	Revocations() <-chan kafka.Revocation
 	// Pause stops reading one partition, Resume reads it again from where
 	// it stopped; messages already on their way may still come after
 	// Pause. A new generation reads every partition it assigns from its
@@ -45,6 +47,9 @@ type partitionHolds struct {
 	pf     PartitionFetcher // nil: hold back the whole fetch
 	paused map[topicPartition]*pausedPartition
 	ready  []kafkago.Message // parked messages of resumed partitions, in fetch order
+	// lostAt holds, per revoked partition, the generation that revoked it:
+	// its messages read by an older one, still on their way, are dropped.
+	lostAt map[topicPartition]int64
 }
 
 type pausedPartition struct {
@@ -54,7 +59,30 @@ type pausedPartition struct {
 
 func newPartitionHolds(f Fetcher, l *ledger) *partitionHolds {
 	pf, _ := f.(PartitionFetcher)
-	return &partitionHolds{l: l, pf: pf, paused: map[topicPartition]*pausedPartition{}}
+	return &partitionHolds{l: l, pf: pf, paused: map[topicPartition]*pausedPartition{}, lostAt: map[topicPartition]int64{}}
+}
+
+// revocations is the Fetcher's channel of revocations (nil: it has none).
+func (in *partitionHolds) revocations() <-chan kafka.Revocation {
+	if in.pf == nil {
+		return nil
+	}
+	return in.pf.Revocations()
+}
+
+// stale reports whether f was read before its partition was revoked: the
+// new owner reads it again.
+func (in *partitionHolds) stale(f kafka.Fetched) bool {
+	tp := topicPartition{f.Message.Topic, f.Message.Partition}
+	g, lost := in.lostAt[tp]
+	if !lost {
+		return false
+	}
+	if f.Generation < g {
+		return true
+	}
+	delete(in.lostAt, tp) // assigned to this member again
+	return false
 }
 
 // holdsAll reports whether a partition over its bound stops the whole
@@ -111,16 +139,18 @@ func (in *partitionHolds) next() (kafkago.Message, bool) {
 }
 
 // revoke forgets the partitions this member lost: their books, what is
-// parked or ready of them, and their messages in b, which is not sent
-// yet. It returns how many of b's messages it took out.
-func (in *partitionHolds) revoke(b *batch, revoked []kafka.TopicPartition) int {
-	lost := make(map[topicPartition]bool, len(revoked))
-	tps := make([]topicPartition, 0, len(revoked))
-	for _, r := range revoked {
-		tp := topicPartition{r.Topic, r.Partition}
+// parked or ready of them, their messages in b, which is not sent yet, and
+// those still on their way (stale). It returns how many of b's messages it
+// took out.
+func (in *partitionHolds) revoke(b *batch, r kafka.Revocation) int {
+	lost := make(map[topicPartition]bool, len(r.Partitions))
+	tps := make([]topicPartition, 0, len(r.Partitions))
+	for _, p := range r.Partitions {
+		tp := topicPartition{p.Topic, p.Partition}
 		lost[tp] = true
 		tps = append(tps, tp)
 		delete(in.paused, tp)
+		in.lostAt[tp] = r.Generation
 	}
 	in.l.revoke(tps)
 	kept := in.ready[:0]

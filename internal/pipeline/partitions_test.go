@@ -15,10 +15,10 @@ import (
 
 // partitionFetcher is a PartitionFetcher, like kafka.GroupMember: each
 // partition is read on its own, round robin, from source, and a paused one
-// is not read at all; revoke takes partitions away, reported through Fetch
-// before any later message, and from then on they are neither read nor
-// committed (a commit naming one is counted, as the broker would refuse it
-// from this member).
+// is not read at all; revoke starts a generation that takes partitions
+// away, handed over on Revocations before it reads anything, and from then
+// on they are neither read nor committed (a commit naming one is counted,
+// as the broker would refuse it from this member).
 type partitionFetcher struct {
 	mu      sync.Mutex
 	source  func(p int, o int64) (kafkago.Message, bool)
@@ -26,7 +26,8 @@ type partitionFetcher struct {
 	fetched []int64 // per partition, messages handed out
 	owned   []bool
 	paused  []bool
-	pending [][]kafka.TopicPartition
+	gen     int64
+	revoked chan kafka.Revocation
 	turn    int
 
 	pauses, resumes int
@@ -36,7 +37,7 @@ type partitionFetcher struct {
 
 func newPartitionFetcher(partitions int, source func(p int, o int64) (kafkago.Message, bool)) *partitionFetcher {
 	f := &partitionFetcher{source: source, next: make([]int64, partitions), fetched: make([]int64, partitions),
-		owned: make([]bool, partitions), paused: make([]bool, partitions), committed: map[int]int64{}}
+		owned: make([]bool, partitions), paused: make([]bool, partitions), gen: 1, revoked: make(chan kafka.Revocation), committed: map[int]int64{}}
 	for p := range f.owned {
 		f.owned[p] = true
 	}
@@ -60,12 +61,6 @@ func listSource(msgs []kafkago.Message) func(p int, o int64) (kafkago.Message, b
 func (f *partitionFetcher) Fetch(ctx context.Context) (kafka.Fetched, error) {
 	for {
 		f.mu.Lock()
-		if len(f.pending) > 0 {
-			r := f.pending[0]
-			f.pending = f.pending[1:]
-			f.mu.Unlock()
-			return kafka.Fetched{Revoked: r}, nil
-		}
 		for range f.next {
 			p := f.turn
 			f.turn = (f.turn + 1) % len(f.next)
@@ -75,8 +70,9 @@ func (f *partitionFetcher) Fetch(ctx context.Context) (kafka.Fetched, error) {
 			if m, ok := f.source(p, f.next[p]); ok {
 				f.next[p]++
 				f.fetched[p]++
+				gen := f.gen
 				f.mu.Unlock()
-				return kafka.Fetched{Message: m}, nil
+				return kafka.Fetched{Message: m, Generation: gen}, nil
 			}
 		}
 		f.mu.Unlock()
@@ -89,13 +85,11 @@ func (f *partitionFetcher) Fetch(ctx context.Context) (kafka.Fetched, error) {
 }
 
 func (f *partitionFetcher) FetchMessage(ctx context.Context) (kafkago.Message, error) {
-	for {
-		r, err := f.Fetch(ctx)
-		if err != nil || r.Revoked == nil {
-			return r.Message, err
-		}
-	}
+	r, err := f.Fetch(ctx)
+	return r.Message, err
 }
+
+func (f *partitionFetcher) Revocations() <-chan kafka.Revocation { return f.revoked }
 
 func (f *partitionFetcher) CommitMessages(_ context.Context, msgs ...kafkago.Message) error {
 	f.mu.Lock()
@@ -124,15 +118,23 @@ func (f *partitionFetcher) Resume(_ string, p int) {
 	f.resumes++
 }
 
-func (f *partitionFetcher) revoke(topic string, ps ...int) {
+// revoke starts a generation without partitions ps, and returns once the
+// pipeline took the revocation (failing t if it does not within 10 s).
+func (f *partitionFetcher) revoke(t *testing.T, topic string, ps ...int) {
+	t.Helper()
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	var r []kafka.TopicPartition
+	f.gen++
+	r := kafka.Revocation{Generation: f.gen}
 	for _, p := range ps {
 		f.owned[p] = false
-		r = append(r, kafka.TopicPartition{Topic: topic, Partition: p})
+		r.Partitions = append(r.Partitions, kafka.TopicPartition{Topic: topic, Partition: p})
 	}
-	f.pending = append(f.pending, r)
+	f.mu.Unlock()
+	select {
+	case f.revoked <- r:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pipeline did not take a revocation within 10s")
+	}
 }
 
 func (f *partitionFetcher) snapshot() (fetched []int64, paused []bool, committed map[int]int64) {
@@ -247,7 +249,7 @@ func TestRevocationAbandonsExactlyTheRevokedPartitions(t *testing.T) {
 	stop := start(t, p)
 
 	eventually(t, "both stuck documents retried", func() bool { return es.sent(lost) >= 3 && es.sent(kept) >= 3 })
-	f.revoke("orders", 0)
+	f.revoke(t, "orders", 0)
 	eventually(t, "the revoked partition's batch abandoned", func() bool { return p.Stats().Abandoned > 0 })
 	// The kept one is retried on; the lost one's batch, which retries at
 	// the same pace, has long seen the revocation ten retries later.

@@ -257,6 +257,7 @@ func (p *Pipeline) dispatch(intake, work context.Context, fetched <-chan kafka.F
 		}
 		in.take(b, m)
 	}
+	revocations := in.revocations()
 	var held *hold // the partition over its bound that has been longest, while one is
 	defer func() { p.reportHold(held, nil, in) }()
 	for {
@@ -294,19 +295,22 @@ func (p *Pipeline) dispatch(intake, work context.Context, fetched <-chan kafka.F
 				workers.Wait()
 				return batchErr()
 			}
-			if f.Revoked != nil {
-				if n := in.revoke(b, f.Revoked); n > 0 {
-					p.abandoned.Add(int64(n))
-				}
-				p.log.Info("partitions revoked: dropping what is not committed of them; their new owner reads it again",
-					"partitions", len(f.Revoked), "revoked", fmt.Sprint(f.Revoked))
-				held = p.reportHold(held, l, in)
+			if in.stale(f) {
 				continue
 			}
 			take(f.Message)
 			if held != nil || l.overCount.Load() > 0 {
 				held = p.reportHold(held, l, in)
 			}
+		case r := <-revocations:
+			// Taken even while every worker is busy: the batches it
+			// abandons may be what keeps them busy.
+			if n := in.revoke(b, r); n > 0 {
+				p.abandoned.Add(int64(n))
+			}
+			p.log.Info("partitions revoked: dropping what is not committed of them; their new owner reads it from the last commit",
+				"generation", r.Generation, "revoked", fmt.Sprint(r.Partitions))
+			held = p.reportHold(held, l, in)
 		case <-l.resumed:
 			if !in.holdsAll() {
 				in.resumeReleased()

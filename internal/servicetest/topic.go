@@ -3,6 +3,7 @@ package servicetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -97,7 +98,7 @@ func ReadAll(tb testing.TB, brokers []string, topic string) []kafkago.Message {
 }
 
 // ProduceTo writes msgs to topic, each to the partition its Partition field
-// names (kafka-go's writers otherwise choose), acknowledged by every
+// names (kafka-go's writers otherwise choose; a Topic field is ignored), acknowledged by every
 // replica, in batches of up to 10,000 compressed with lz4. It fails the test
 // if they are not all written within five minutes.
 func ProduceTo(tb testing.TB, brokers []string, topic string, msgs []kafkago.Message) {
@@ -110,7 +111,12 @@ func ProduceTo(tb testing.TB, brokers []string, topic string, msgs []kafkago.Mes
 	defer w.Close()
 	const chunk = 100_000
 	for start := 0; start < len(msgs); start += chunk {
-		if err := w.WriteMessages(ctx, msgs[start:min(start+chunk, len(msgs))]...); err != nil {
+		// The writer names the topic; a message may not name one too.
+		batch := slices.Clone(msgs[start:min(start+chunk, len(msgs))])
+		for i := range batch {
+			batch[i].Topic = ""
+		}
+		if err := w.WriteMessages(ctx, batch...); err != nil {
 			tb.Fatalf("produce to %s: %v", topic, err)
 		}
 	}
