@@ -95,13 +95,13 @@ type GroupMember struct {
 	reader   kafkago.ReaderConfig // of each partition reader, Partition set per reader
 	prefetch int                  // QueueCapacity, split between the partitions
 
-	queue  chan delivery
+	queue chan delivery
 	// revocations is unbuffered: a revocation is handed over before the
 	// generation reads anything; subscribed says someone takes them.
 	revocations chan Revocation
 	subscribed  atomic.Bool
 	cancel      context.CancelFunc // ends run
-	done   chan struct{}      // closed by Close
+	done        chan struct{}      // closed by Close
 	// commitSlot holds one commit at a time: two in flight could land in
 	// either order, and Kafka keeps the last one.
 	commitSlot chan struct{}
