@@ -17,8 +17,9 @@ import (
 	"github.com/orderpipe/orderpipe/internal/ops"
 )
 
-// Fetcher is the consumer-group side of Kafka; *kafkago.Reader with a
-// GroupID and CommitInterval 0 implements it. CommitMessages is called from
+// Fetcher is the consumer-group side of Kafka; kafka.GroupMember implements
+// it (and PartitionFetcher), as does *kafkago.Reader with a GroupID and
+// CommitInterval 0. CommitMessages is called from
 // one goroutine while FetchMessage runs in another.
 type Fetcher interface {
 	FetchMessage(ctx context.Context) (kafkago.Message, error)
@@ -64,10 +65,10 @@ type Config struct {
 	RetryMax     time.Duration
 	// MaxUncommitted bounds, per partition, the messages fetched and not
 	// yet committable: behind one that is not handled, each later message
-	// of its partition waits in the ledger. At the bound the pipeline takes
-	// no more messages (of any partition: the kafka-go Reader reads them
-	// through one queue) until that partition's oldest is handled, and
-	// readiness and the log name the partition.
+	// of its partition waits in the ledger. At the bound the pipeline reads
+	// no more of that partition (of any, when the Fetcher is not a
+	// PartitionFetcher) until half of them are handled, and readiness and
+	// the log name the partition.
 	MaxUncommitted int
 	// ProgressInterval is how often a progress line is logged (0: never).
 	ProgressInterval time.Duration
@@ -103,9 +104,10 @@ type Stats struct {
 	// PeakUncommitted is the most messages one partition had fetched and
 	// not yet committable at once (at most Config.MaxUncommitted).
 	PeakUncommitted int64
-	// Abandoned counts messages whose retries stopped because their
-	// partition was fetched again from its committed offset, so they are
-	// delivered again there.
+	// Abandoned counts messages whose retries stopped, or that were taken
+	// out of a batch not sent yet, because their partition was fetched
+	// again from its committed offset or was revoked: they are delivered
+	// again there, or to the partition's new owner.
 	Abandoned int64
 }
 
