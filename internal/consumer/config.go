@@ -23,7 +23,7 @@ type Config struct {
 	FlushInterval    time.Duration `envconfig:"FLUSH_INTERVAL" default:"5ms" desc:"linger: longest a batch that is not full waits for more messages, from its first one, before it is sent (under load, batches fill while the workers are busy)"`
 	BulkWorkers      int           `envconfig:"BULK_WORKERS" default:"3" desc:"_bulk requests kept in flight at once; batches finish in any order and each partition is committed up to its first unhandled message"`
 	RetryMaxInterval time.Duration `envconfig:"RETRY_MAX_INTERVAL" default:"10s" desc:"longest wait between retries while Elasticsearch is overloaded or down"`
-	MaxUncommitted   int           `envconfig:"MAX_UNCOMMITTED" default:"50000" desc:"most messages of one partition fetched and not yet committable (waiting behind one not handled); at the bound no more are fetched until half are done, and /readyz names the partition; at least (BULK_WORKERS + 1) × BULK_SIZE"`
+	MaxUncommitted   int           `envconfig:"MAX_UNCOMMITTED" default:"50000" desc:"most messages of one partition fetched and not yet committable (waiting behind one not handled); at the bound that partition is paused until half are done, the others go on, and /readyz names the partition; at least (BULK_WORKERS + 1) × BULK_SIZE"`
 	ops.DaemonConfig
 	LagInterval time.Duration `envconfig:"LAG_INTERVAL" default:"5s" desc:"how often consumer lag is read from the brokers"`
 }
@@ -99,8 +99,9 @@ func (c Config) drainTimeout() time.Duration { return c.ShutdownTimeout * 2 / 3 
 // the drain that the final commit does not take.
 func (c Config) closeTimeout() time.Duration { return (c.ShutdownTimeout - c.drainTimeout()) / 2 }
 
-// readerConfig is the group reader's configuration; kafka-go prefetches
-// up to one batch of messages.
-func (c Config) readerConfig(topic string) kafka.GroupReaderConfig {
-	return kafka.GroupReaderConfig{Topic: topic, GroupID: c.Group, SessionTimeout: c.SessionTimeout, QueueCapacity: c.BulkSize}
+// memberConfig is the group member's configuration; it reads ahead about
+// one batch of messages in the queue its partitions share, and as much
+// again split between their prefetches.
+func (c Config) memberConfig(topic string) kafka.GroupMemberConfig {
+	return kafka.GroupMemberConfig{Topic: topic, GroupID: c.Group, SessionTimeout: c.SessionTimeout, QueueCapacity: c.BulkSize}
 }

@@ -1,5 +1,5 @@
 // Package consumer assembles orderpipe's Go consumer from its settings: the
-// Elasticsearch client, the Kafka admin, the group reader, the dead-letter
+// Elasticsearch client, the Kafka admin, the group member, the dead-letter
 // writer, the pipeline and the lag monitor, with their start-up (index
 // template, the index checked against it, dead-letter topic) and shutdown
 // order. cmd/consumer's main and
@@ -88,19 +88,19 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if stopped := c.waitForTopic(ctx); stopped {
 		return nil
 	}
-	reader, err := kafka.NewGroupReader(c.s.Kafka, c.s.Config.readerConfig(c.s.Topic), log)
+	member, err := kafka.NewGroupMember(c.s.Kafka, c.s.Config.memberConfig(c.s.Topic), log)
 	if err != nil {
 		return err
 	}
 	writer, err := kafka.NewDeadLetterWriter(c.s.Kafka, c.s.Writer, c.s.DLQ.Name)
 	if err != nil {
-		reader.Close()
+		member.Close()
 		return err
 	}
 	dlq := &pipeline.KafkaDeadLetters{Writer: writer, Topic: c.s.DLQ.Name}
-	p, err := pipeline.New(c.s.Config.pipelineConfig(), reader, c.es, dlq, c.opt)
+	p, err := pipeline.New(c.s.Config.pipelineConfig(), member, c.es, dlq, c.opt)
 	if err != nil {
-		reader.Close()
+		member.Close()
 		writer.Close()
 		return err
 	}
@@ -136,7 +136,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	default:
 	}
 	closeWithin(closeBudget, log,
-		closer{"leave the consumer group", reader.Close},
+		closer{"leave the consumer group", member.Close},
 		closer{"close the dead-letter writer", writer.Close})
 	s := p.Stats()
 	log.Info("pipeline stopped", "consumed", s.Consumed, "indexed", s.Indexed, "conflicts", s.Conflicts,

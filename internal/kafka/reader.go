@@ -2,79 +2,11 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
-
-// GroupReaderConfig holds what a consumer group member needs besides the
-// connection. Every field is required: the values are the consumer's
-// settings (internal/consumer), with no second defaults here.
-type GroupReaderConfig struct {
-	Topic   string
-	GroupID string
-	// SessionTimeout is how long the group waits for a silent member (one
-	// that was kill -9'd) before handing its partitions to the others.
-	SessionTimeout time.Duration
-	// QueueCapacity bounds how many messages kafka-go prefetches.
-	QueueCapacity int
-}
-
-// NewGroupReader returns a consumer group member that commits only when told
-// to (CommitInterval 0: CommitMessages is synchronous and returns the
-// broker's answer), and starts a new group at the earliest offset so that
-// nothing produced before the first start is skipped.
-func NewGroupReader(cfg Config, rc GroupReaderConfig, log *slog.Logger) (*kafkago.Reader, error) {
-	dialer, err := cfg.Dialer()
-	if err != nil {
-		return nil, err
-	}
-	if err := rc.validate(); err != nil {
-		return nil, err
-	}
-	rcfg := kafkago.ReaderConfig{
-		Brokers:           cfg.Brokers,
-		GroupID:           rc.GroupID,
-		Topic:             rc.Topic,
-		Dialer:            dialer,
-		QueueCapacity:     rc.QueueCapacity,
-		MinBytes:          1,
-		MaxBytes:          10 << 20,
-		MaxWait:           250 * time.Millisecond,
-		CommitInterval:    0,
-		StartOffset:       kafkago.FirstOffset,
-		SessionTimeout:    rc.SessionTimeout,
-		HeartbeatInterval: rc.SessionTimeout / 10,
-		RebalanceTimeout:  rc.SessionTimeout * 3,
-		JoinGroupBackoff:  time.Second,
-		// A new partition is picked up without a restart.
-		WatchPartitionChanges:  true,
-		PartitionWatchInterval: 10 * time.Second,
-		ErrorLogger:            newLimitedLogger(log.With("topic", rc.Topic, "group", rc.GroupID), slog.LevelWarn, time.Second),
-	}
-	if err := rcfg.Validate(); err != nil {
-		return nil, fmt.Errorf("configure reader: %w", err)
-	}
-	return kafkago.NewReader(rcfg), nil
-}
-
-// validate names the first field kafka-go would be handed without a value.
-func (rc GroupReaderConfig) validate() error {
-	switch {
-	case rc.Topic == "":
-		return errors.New("configure reader: GroupReaderConfig.Topic is empty")
-	case rc.GroupID == "":
-		return errors.New("configure reader: GroupReaderConfig.GroupID is empty")
-	case rc.SessionTimeout <= 0:
-		return fmt.Errorf("configure reader: GroupReaderConfig.SessionTimeout is %v, must be positive", rc.SessionTimeout)
-	case rc.QueueCapacity <= 0:
-		return fmt.Errorf("configure reader: GroupReaderConfig.QueueCapacity is %d, must be positive", rc.QueueCapacity)
-	}
-	return nil
-}
 
 // GroupLag returns, per partition of topic, how many messages the group has
 // not committed yet: the end offset minus the committed offset (or minus the

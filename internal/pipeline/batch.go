@@ -29,6 +29,9 @@ type entry struct {
 	msg     kafkago.Message
 	ticket  ticket
 	handled bool
+	// acked: its ticket is marked done in the ledger (a ticket is acked
+	// once: its book may have released and compacted it since).
+	acked bool
 	// rejected: Elasticsearch refused it and it was dead-lettered; an
 	// older version of its order must then be indexed instead.
 	rejected bool
@@ -118,8 +121,9 @@ func (p *Pipeline) handle(work context.Context, b *batch, l *ledger) error {
 
 	tickets := make([]ticket, 0, n)
 	for i := range b.entries {
-		if b.entries[i].handled {
-			tickets = append(tickets, b.entries[i].ticket)
+		if e := &b.entries[i]; e.handled && !e.acked {
+			e.acked = true
+			tickets = append(tickets, e.ticket)
 		}
 	}
 	l.ack(tickets)
@@ -168,12 +172,40 @@ func (p *Pipeline) indexLatest(work context.Context, entries []entry, ids []stri
 		})
 	}
 	cur := make([]int, len(ids)) // per order, the position in versions of the one sent
+	settled := make([]bool, len(ids))
+	// settle supersedes the versions below each stand-in that stood, and
+	// acks what is handled, after every bulk request rather than when the
+	// batch ends: while one document retries, the other orders' partitions
+	// commit and flow on.
+	settle := func() {
+		var tickets []ticket
+		for k, id := range ids {
+			vs := versions[id]
+			if w := &entries[vs[cur[k]]]; !settled[k] && w.handled && !w.rejected {
+				settled[k] = true
+				for _, i := range vs[cur[k]+1:] {
+					entries[i].handled = true
+					p.superseded.Add(1)
+					p.metrics.Superseded.Inc()
+				}
+			}
+			for _, i := range vs {
+				if e := &entries[i]; e.handled && !e.acked {
+					e.acked = true
+					tickets = append(tickets, e.ticket)
+				}
+			}
+		}
+		if l := p.ledger.Load(); l != nil {
+			l.ack(tickets)
+		}
+	}
 	pending := make([]int, len(ids))
 	for k, id := range ids {
 		pending[k] = versions[id][0]
 	}
 	for len(pending) > 0 {
-		if err := p.indexAll(work, entries, pending); err != nil || work.Err() != nil {
+		if err := p.indexAll(work, entries, pending, settle); err != nil || work.Err() != nil {
 			return err
 		}
 		pending = pending[:0]
@@ -185,17 +217,6 @@ func (p *Pipeline) indexLatest(work context.Context, entries []entry, ids []stri
 			}
 		}
 	}
-	for k, id := range ids {
-		vs := versions[id]
-		if w := &entries[vs[cur[k]]]; !w.handled || w.rejected {
-			continue
-		}
-		for _, i := range vs[cur[k]+1:] {
-			entries[i].handled = true
-			p.superseded.Add(1)
-			p.metrics.Superseded.Inc()
-		}
-	}
 	return nil
 }
 
@@ -203,7 +224,7 @@ func (p *Pipeline) indexLatest(work context.Context, entries []entry, ids []stri
 // those Elasticsearch did not take, until each is indexed, known newer, or
 // dead-lettered, or until work ends. It returns an error only when a
 // rejected document's dead letter cannot be written for good.
-func (p *Pipeline) indexAll(work context.Context, entries []entry, pending []int) error {
+func (p *Pipeline) indexAll(work context.Context, entries []entry, pending []int, settle func()) error {
 	_, err := p.retry(work, "elasticsearch", func(attempt int) (bool, string, error) {
 		outcomes := p.send(work, entries, pending)
 		if work.Err() != nil {
@@ -213,6 +234,7 @@ func (p *Pipeline) indexAll(work context.Context, entries []entry, pending []int
 			return false, "", nil
 		}
 		retry, cause, reason, err := p.markOutcomes(work, entries, pending, outcomes, true)
+		settle()
 		if err == nil {
 			retry = p.dropSuperseded(entries, retry)
 		}

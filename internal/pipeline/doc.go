@@ -8,8 +8,8 @@
 // the consumer, is never idle while the consumer fetches, decodes or
 // commits:
 //
-//   - fetch (fetch.go): one goroutine moves messages from the reader's own
-//     read-ahead queue into a short one of the pipeline's;
+//   - fetch (fetch.go): one goroutine moves messages from the Fetcher's
+//     own read-ahead queue into a short one of the pipeline's;
 //   - dispatch (pipeline.go): messages are gathered into batches of at most
 //     BulkSize messages or BulkBytes, each recorded in the ledger in fetch
 //     order; a batch goes to a worker as soon as one of Workers is free and
@@ -26,20 +26,24 @@
 //     end of the contiguous done prefix (the idea of kafka-connect-
 //     elasticsearch's AsyncOffsetTracker).
 //
-// When every worker is busy and the next batch is full, fetching waits: a
-// slow Elasticsearch pushes back on Kafka. What the pipeline holds is
-// bounded in messages and bytes: the two read-ahead queues (kafka-go's, of
-// QueueCapacity messages, and the pipeline's, of at most 256), Workers + 1
-// batches of at most BulkSize messages and about BulkBytes each, and the
-// ledger. The ledger keeps a few bytes per message that is fetched and not
-// yet committable, and one message that never finishes (a document retried
-// for ever) makes every later message of its partition such a message; so
-// a partition with MaxUncommitted of them is held back: the dispatcher
-// takes no more messages until half of them are released, and readiness
-// and the log say "partition 3 held back: 50000 messages waiting behind
-// offset 1234 since 12:00:01". kafka-go's Reader feeds every partition
-// through one queue and cannot pause one, so the whole fetch waits; the
-// messages stay in Kafka meanwhile.
+// When every worker is busy and the next batch is full, fetching waits:
+// a slow Elasticsearch pushes back on Kafka. What the pipeline holds is
+// bounded in messages and bytes: the Fetcher's read-ahead
+// (kafka.GroupMember's shared queue and its per-partition prefetch), the
+// pipeline's queue of at most 256, Workers + 1 batches of at most BulkSize
+// messages and about BulkBytes each, and the ledger. The ledger keeps a few
+// bytes per message that is fetched and not yet committable, and one
+// message that never finishes (a document retried for ever) makes every
+// later message of its partition such a message; so a partition with
+// MaxUncommitted of them is held back until half of them are released,
+// and readiness and the log say "partition 3 held back: 50000 messages
+// waiting behind offset 1234 since 12:00:01". With a PartitionFetcher
+// (hold.go), which kafka.GroupMember is, that partition alone is paused:
+// its messages already on their way (the read-ahead, at most) are parked
+// untracked and go first when it resumes, the rest stays in Kafka, and the
+// other partitions flow on. With any other Fetcher the whole fetch waits.
+// A batch acks what it handled after each bulk request, not when it ends,
+// so the stuck document's batch holds back only its own partition.
 //
 // # Acknowledgement rules
 //
@@ -83,18 +87,31 @@
 //
 // # Rebalances
 //
-// The kafka-go reader does not say when partitions are revoked. What it
-// does guarantee is enough: a partition handed back to this member is read
-// again from its committed offset, which the ledger sees as a fetch at an
-// offset it already tracked, and then opens a new book for the partition,
-// so batches still in flight from before can no longer move its commit;
-// their documents that Elasticsearch did not take are not retried (they
-// are delivered again in the new book), and the old book no longer holds
-// back the fetch. The
-// in-flight batches of a partition that moved to another member finish, and
-// their commit (the broker accepts it from any member of the generation)
-// covers only what they handled: it never passes an unhandled message, at
-// worst it moves the new owner's commit back and causes re-delivery.
+// kafka.GroupMember says which partitions a new generation of the group
+// took away from this member, before that generation reads anything
+// (PartitionFetcher.Revocations). The pipeline then drops those
+// partitions' books at once: what it had fetched of them and not sent is
+// taken out of the batch being gathered, what is still on its way (read by
+// an older generation) is dropped on arrival, their batches in flight stop
+// retrying (counted in Stats.Abandoned), and nothing more of them is
+// committed; the new owner reads them from the last commit. The member
+// itself commits only the partitions the current generation assigns to it.
+// A revocation is taken even while every worker is busy, since the batches
+// it abandons may be what keeps them busy.
+//
+// Every new generation reads the partitions it assigns from their
+// committed offsets, including those this member keeps, and so does any
+// rebalance with a Fetcher that does not report revocations (a kafka-go
+// Reader). The ledger sees that as a fetch at an offset it already
+// tracked, and then opens a new book for the partition, so batches still in
+// flight from before can no longer move its commit; their documents that
+// Elasticsearch did not take are not retried (they are delivered again in
+// the new book), and the old book no longer holds back the fetch. With such
+// a Fetcher, the in-flight batches of a partition that moved to another
+// member finish, and their commit (the broker accepts it from any member of
+// the generation) covers only what they handled: it never passes an
+// unhandled message, at worst it moves the new owner's commit back and
+// causes re-delivery.
 //
 // Delivery is therefore at least once: after a crash or a rebalance, messages
 // since the last commit are delivered again. That is harmless because the

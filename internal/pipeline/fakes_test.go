@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -147,6 +148,9 @@ type fakeES struct {
 	// gate, if set, is called on entry with no lock held, so it can hold
 	// back one request while others go through.
 	gate func(ctx context.Context, docs []elastic.Doc)
+	// forget keeps no documents of the calls (sent then counts nothing),
+	// for a test of a million messages.
+	forget bool
 }
 
 func newFakeES() *fakeES { return &fakeES{docs: map[string]int{}} }
@@ -171,7 +175,11 @@ func (f *fakeES) Bulk(ctx context.Context, docs []elastic.Doc) ([]elastic.Outcom
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	call := len(f.calls)
-	f.calls = append(f.calls, append([]elastic.Doc(nil), docs...))
+	if f.forget {
+		f.calls = append(f.calls, nil)
+	} else {
+		f.calls = append(f.calls, append([]elastic.Doc(nil), docs...))
+	}
 	if f.reqErr != nil {
 		if err := f.reqErr(call); err != nil {
 			return nil, err
@@ -336,15 +344,15 @@ func header(m kafkago.Message, key string) string {
 	return ""
 }
 
-// stick makes Elasticsearch answer every request for document id with a
-// retryable 429 until the returned func is called.
-func (f *fakeES) stick(id string) (unstick func()) {
+// stick makes Elasticsearch answer every request for the documents ids
+// with a retryable 429 until the returned func is called.
+func (f *fakeES) stick(ids ...string) (unstick func()) {
 	var mu sync.Mutex
 	stuck := true
 	f.override = func(_ int, d elastic.Doc) (elastic.Outcome, bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		if stuck && d.ID == id {
+		if stuck && slices.Contains(ids, d.ID) {
 			return elastic.Outcome{Result: elastic.Retry, Status: 429, Reason: "es_rejected_execution_exception: stuck for the test"}, true
 		}
 		return elastic.Outcome{}, false

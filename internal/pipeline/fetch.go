@@ -7,10 +7,11 @@ import (
 	"io"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/orderpipe/orderpipe/internal/kafka"
 )
 
-// fetchLoop fetches messages into out, ahead of the batches in flight,
+// fetchLoop fetches messages (from a PartitionFetcher, with their
+// generation) into out, ahead of the batches in flight,
 // until ctx ends (nil) or the reader is closed (an error). It closes out
 // when it returns.
 //
@@ -28,13 +29,20 @@ import (
 // attempts); after fetchErrorsBeforePause errors in a row without a message
 // the loop pauses RetryInitial between fetches, far more errors than a
 // failover queues.
-func (p *Pipeline) fetchLoop(ctx context.Context, out chan<- kafkago.Message) error {
+func (p *Pipeline) fetchLoop(ctx context.Context, out chan<- kafka.Fetched) error {
 	defer close(out)
+	fetch := func(ctx context.Context) (kafka.Fetched, error) {
+		m, err := p.fetch.FetchMessage(ctx)
+		return kafka.Fetched{Message: m}, err
+	}
+	if pf, ok := p.fetch.(PartitionFetcher); ok {
+		fetch = pf.Fetch
+	}
 	var failing bool
 	var lastLog time.Time
 	var suppressed, streak int
 	for {
-		m, err := p.fetch.FetchMessage(ctx)
+		m, err := fetch(ctx)
 		switch {
 		case err == nil:
 			streak = 0

@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -126,26 +125,12 @@ func (l *ledger) leaveBound(b *book) {
 
 // superseded reports whether t's book is no longer its partition's
 // current one: the partition was fetched again from its committed offset,
-// so t's message is delivered again there, and retrying it here only
-// holds a worker.
+// so t's message is delivered again there, or it was revoked, so its new
+// owner reads it again; either way retrying it here only holds a worker.
 func (l *ledger) superseded(t ticket) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.books[t.b.tp] != t.b
-}
-
-// hold describes a partition over its bound: the first one, if any.
-type hold struct {
-	topic        string
-	partition    int
-	waiting      int   // messages tracked and not released
-	behindOffset int64 // the oldest of them, not handled yet
-	since        time.Time
-}
-
-func (h hold) String() string {
-	return fmt.Sprintf("partition %d held back: %d messages waiting behind offset %d since %s",
-		h.partition, h.waiting, h.behindOffset, h.since.Format(time.TimeOnly))
 }
 
 // holdBack returns the book over its bound that has been so longest.
@@ -252,5 +237,38 @@ func (l *ledger) committed(ps []commitPoint) {
 	defer l.mu.Unlock()
 	for _, p := range ps {
 		p.b.committed = max(p.b.committed, p.msg.Offset+1)
+	}
+}
+
+// isOver reports whether b is over its bound.
+func (l *ledger) isOver(b *book) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, over := l.over[b]
+	return over
+}
+
+// continues reports whether a message at offset follows b in its
+// partition: b is still the partition's current book and the offset is
+// past the last it tracked (not the partition read again from its
+// committed offset).
+func (l *ledger) continues(b *book, offset int64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.books[b.tp] == b && offset > b.last
+}
+
+// revoke drops the books of partitions this member no longer owns: their
+// in-flight messages are superseded (not retried, never committed from
+// here; the new owner reads them from the last commit), and they no longer
+// hold back the fetch.
+func (l *ledger) revoke(tps []topicPartition) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, tp := range tps {
+		if b := l.books[tp]; b != nil {
+			l.leaveBound(b)
+			delete(l.books, tp)
+		}
 	}
 }

@@ -13,11 +13,13 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/orderpipe/orderpipe/internal/elastic"
+	"github.com/orderpipe/orderpipe/internal/kafka"
 	"github.com/orderpipe/orderpipe/internal/ops"
 )
 
-// Fetcher is the consumer-group side of Kafka; *kafkago.Reader with a
-// GroupID and CommitInterval 0 implements it. CommitMessages is called from
+// Fetcher is the consumer-group side of Kafka; kafka.GroupMember implements
+// it (and PartitionFetcher), as does *kafkago.Reader with a GroupID and
+// CommitInterval 0. CommitMessages is called from
 // one goroutine while FetchMessage runs in another.
 type Fetcher interface {
 	FetchMessage(ctx context.Context) (kafkago.Message, error)
@@ -63,10 +65,10 @@ type Config struct {
 	RetryMax     time.Duration
 	// MaxUncommitted bounds, per partition, the messages fetched and not
 	// yet committable: behind one that is not handled, each later message
-	// of its partition waits in the ledger. At the bound the pipeline takes
-	// no more messages (of any partition: the kafka-go Reader reads them
-	// through one queue) until that partition's oldest is handled, and
-	// readiness and the log name the partition.
+	// of its partition waits in the ledger. At the bound the pipeline reads
+	// no more of that partition (of any, when the Fetcher is not a
+	// PartitionFetcher) until half of them are handled, and readiness and
+	// the log name the partition.
 	MaxUncommitted int
 	// ProgressInterval is how often a progress line is logged (0: never).
 	ProgressInterval time.Duration
@@ -102,9 +104,10 @@ type Stats struct {
 	// PeakUncommitted is the most messages one partition had fetched and
 	// not yet committable at once (at most Config.MaxUncommitted).
 	PeakUncommitted int64
-	// Abandoned counts messages whose retries stopped because their
-	// partition was fetched again from its committed offset, so they are
-	// delivered again there.
+	// Abandoned counts messages whose retries stopped, or that were taken
+	// out of a batch not sent yet, because their partition was fetched
+	// again from its committed offset or was revoked: they are delivered
+	// again there, or to the partition's new owner.
 	Abandoned int64
 }
 
@@ -199,7 +202,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.ledger.Store(l)
 	// The reader keeps its own read-ahead queue; this one only decouples
 	// fetching from dispatching, so it need not hold a batch.
-	fetched := make(chan kafkago.Message, min(p.cfg.BulkSize, 256))
+	fetched := make(chan kafka.Fetched, min(p.cfg.BulkSize, 256))
 	commitStop, stopCommitter := context.WithCancel(context.Background())
 	defer stopCommitter()
 
@@ -210,7 +213,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.cfg.ProgressInterval > 0 {
 		g.Go(func() error { p.logProgress(intake); return nil })
 	}
-	batchErr := p.dispatch(intake, work, fetched, l, stopIntake)
+	batchErr := p.dispatch(intake, work, fetched, newPartitionHolds(p.fetch, l), l, stopIntake)
 	stopIntake(nil)
 	// Every batch has returned, so the committer's last round sees all
 	// that was handled.
@@ -232,7 +235,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // has returned, with the errors of every batch that could not be handled
 // (after the first it sends no more; the others were already in flight and
 // may hold earlier offsets, so all are named).
-func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Message, l *ledger, stop context.CancelCauseFunc) error {
+func (p *Pipeline) dispatch(intake, work context.Context, fetched <-chan kafka.Fetched, in *partitionHolds, l *ledger, stop context.CancelCauseFunc) error {
 	slots := make(chan struct{}, p.cfg.Workers)
 	var workers sync.WaitGroup
 	var errMu sync.Mutex
@@ -249,13 +252,31 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 	linger.Stop()
 	defer linger.Stop()
 	lingered := false
-	var held *hold // the partition over its bound, while one is
-	defer func() { p.reportHold(held, nil) }()
+	take := func(m kafkago.Message) {
+		if len(b.entries) == 0 {
+			linger.Reset(p.cfg.FlushInterval)
+			lingered = false
+		}
+		in.take(b, m)
+	}
+	revocations := in.revocations()
+	var held *hold // the partition over its bound that has been longest, while one is
+	defer func() { p.reportHold(held, nil, in) }()
 	for {
 		full := len(b.entries) >= p.cfg.BulkSize || b.bytes >= p.cfg.BulkBytes
-		var recv <-chan kafkago.Message
-		if !full && held == nil {
-			recv = in
+		stopped := held != nil && in.holdsAll()
+		if !full && !stopped {
+			// Parked messages of a partition let through go before
+			// anything fetched after them.
+			if m, ok := in.next(); ok {
+				take(m)
+				held = p.reportHold(held, l, in)
+				continue
+			}
+		}
+		var recv <-chan kafka.Fetched
+		if !full && !stopped {
+			recv = fetched
 		}
 		var acquire chan<- struct{}
 		if len(b.entries) > 0 && (full || lingered) {
@@ -271,21 +292,32 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 			// owner of its partitions fetches it again.
 			workers.Wait()
 			return batchErr()
-		case m, ok := <-recv:
+		case f, ok := <-recv:
 			if !ok {
 				workers.Wait()
 				return batchErr()
 			}
-			if len(b.entries) == 0 {
-				linger.Reset(p.cfg.FlushInterval)
-				lingered = false
+			if in.stale(f) {
+				continue
 			}
-			b.add(m, l.track(&m))
+			take(f.Message)
 			if held != nil || l.overCount.Load() > 0 {
-				held = p.reportHold(held, l)
+				held = p.reportHold(held, l, in)
 			}
+		case r := <-revocations:
+			// Taken even while every worker is busy: the batches it
+			// abandons may be what keeps them busy.
+			if n := in.revoke(b, r); n > 0 {
+				p.abandoned.Add(int64(n))
+			}
+			p.log.Info("partitions revoked: dropping what is not committed of them; their new owner reads it from the last commit",
+				"generation", r.Generation, "revoked", fmt.Sprint(r.Partitions))
+			held = p.reportHold(held, l, in)
 		case <-l.resumed:
-			held = p.reportHold(held, l)
+			if !in.holdsAll() {
+				in.resumeReleased()
+			}
+			held = p.reportHold(held, l, in)
 		case <-lingerDone:
 			lingered = true
 		case acquire <- struct{}{}:
@@ -306,26 +338,4 @@ func (p *Pipeline) dispatch(intake, work context.Context, in <-chan kafkago.Mess
 			}()
 		}
 	}
-}
-
-// reportHold asks the ledger whether a partition is over its bound (none
-// when l is nil) and, when that changed since was, says so in the log and
-// in readiness. It returns the hold now in force.
-func (p *Pipeline) reportHold(was *hold, l *ledger) *hold {
-	var now *hold
-	if l != nil {
-		if h, ok := l.holdBack(); ok {
-			now = &h
-		}
-	}
-	switch {
-	case now != nil && (was == nil || now.topic != was.topic || now.partition != was.partition || !now.since.Equal(was.since)):
-		p.log.Warn(now.String()+"; taking no more messages until it is handled", "topic", now.topic, "partition", now.partition,
-			"offset", now.behindOffset, "waiting", now.waiting, "bound", p.cfg.MaxUncommitted)
-		p.health.Set("held-back", now.String())
-	case now == nil && was != nil:
-		p.log.Info("partition flowing again", "topic", was.topic, "partition", was.partition, "held_for", p.now().Sub(was.since).Round(time.Millisecond).String())
-		p.health.Set("held-back", "")
-	}
-	return now
 }

@@ -73,7 +73,7 @@ func startSecured(t *testing.T, index func(servicetest.SecureES) string) *secure
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader, err := kafka.NewGroupReader(r.kafka, kafka.GroupReaderConfig{Topic: r.topic, GroupID: r.group, SessionTimeout: 6 * time.Second, QueueCapacity: 100}, log)
+	reader, err := kafka.NewGroupMember(r.kafka, kafka.GroupMemberConfig{Topic: r.topic, GroupID: r.group, SessionTimeout: 6 * time.Second, QueueCapacity: 100}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

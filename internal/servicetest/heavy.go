@@ -15,3 +15,14 @@ func Heavy(tb testing.TB) {
 		tb.Skip("heavy fault run: skipped under -race; " + HeavyTarget + " (part of make test) runs it without -race")
 	}
 }
+
+// Scaled returns full without -race and underRace under it: for a test
+// whose size is the claim (a million messages, say) and that still proves
+// its point at a fraction of it, so that the -race suite runs it too, at a
+// size the race detector's slowdown leaves affordable.
+func Scaled(full, underRace int) int {
+	if raceEnabled {
+		return underRace
+	}
+	return full
+}

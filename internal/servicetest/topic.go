@@ -3,6 +3,7 @@ package servicetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,4 +95,29 @@ func ReadAll(tb testing.TB, brokers []string, topic string) []kafkago.Message {
 		r.Close()
 	}
 	return all
+}
+
+// ProduceTo writes msgs to topic, each to the partition its Partition field
+// names (kafka-go's writers otherwise choose; a Topic field is ignored), acknowledged by every
+// replica, in batches of up to 10,000 compressed with lz4. It fails the test
+// if they are not all written within five minutes.
+func ProduceTo(tb testing.TB, brokers []string, topic string, msgs []kafkago.Message) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	w := &kafkago.Writer{Addr: kafkago.TCP(brokers...), Topic: topic, RequiredAcks: kafkago.RequireAll,
+		Balancer:  kafkago.BalancerFunc(func(m kafkago.Message, _ ...int) int { return m.Partition }),
+		BatchSize: 10_000, BatchBytes: 8 << 20, BatchTimeout: 5 * time.Millisecond, Compression: kafkago.Lz4}
+	defer w.Close()
+	const chunk = 100_000
+	for start := 0; start < len(msgs); start += chunk {
+		// The writer names the topic; a message may not name one too.
+		batch := slices.Clone(msgs[start:min(start+chunk, len(msgs))])
+		for i := range batch {
+			batch[i].Topic = ""
+		}
+		if err := w.WriteMessages(ctx, batch...); err != nil {
+			tb.Fatalf("produce to %s: %v", topic, err)
+		}
+	}
 }
