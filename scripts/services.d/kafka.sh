@@ -62,8 +62,15 @@ kafka_cluster_id() {
   local file="$state/kafka.cluster-id"
   if [ ! -s "$file" ]; then
     # A Kafka Uuid is 16 random bytes in URL-safe base64 without padding;
-    # made here rather than by a JVM that costs a second or two.
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$file"
+    # made here rather than by a JVM that costs a second or two. Like
+    # Kafka's Uuid.randomUuid, refuse one that starts with '-': the storage
+    # tool's argument parser reads it as an option, so 1 format in 64
+    # failed with "--cluster-id: expected one argument".
+    local id=-
+    while [ "${id#-}" != "$id" ]; do
+      id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    done
+    printf '%s' "$id" >"$file"
   fi
   cat "$file"
 }
