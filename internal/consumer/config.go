@@ -100,8 +100,7 @@ func (c Config) drainTimeout() time.Duration { return c.ShutdownTimeout * 2 / 3 
 func (c Config) closeTimeout() time.Duration { return (c.ShutdownTimeout - c.drainTimeout()) / 2 }
 
 // memberConfig is the group member's configuration; it reads ahead about
-// one batch of messages in the queue its partitions share, and as much
-// again split between their prefetches.
+// one batch of messages, split between the prefetches of its partitions.
 func (c Config) memberConfig(topic string) kafka.GroupMemberConfig {
 	return kafka.GroupMemberConfig{Topic: topic, GroupID: c.Group, SessionTimeout: c.SessionTimeout, QueueCapacity: c.BulkSize}
 }
