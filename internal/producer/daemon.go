@@ -171,19 +171,20 @@ func (d *Daemon) reportProgress(done <-chan struct{}, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	last, lastAt := int64(0), time.Now()
-	lastLive, lastExpected := int64(0), 0.0
+	lastLive := int64(0)
 	for {
 		select {
 		case <-done:
 			return
 		case now := <-t.C:
 			s := &d.Producer.Stats
-			produced, live, expected := s.Produced.Load(), s.Live.Load(), s.Expected()
+			produced, live := s.Produced.Load(), s.Live.Load()
+			asked := d.Producer.Asked(lastAt, now)
 			dt := now.Sub(lastAt)
 			achieved := ops.PerSecond(live-lastLive, dt)
 			// The target over the interval, not at its end, to compare
 			// with what was achieved over it (a ramp's end is above both).
-			target := ops.PerSecond(int64(math.Round(expected-lastExpected)), dt)
+			target := ops.PerSecond(int64(math.Round(asked)), dt)
 			d.log.Info("progress",
 				"target_per_s", target, "achieved_per_s", achieved,
 				"rate_per_s", ops.PerSecond(produced-last, dt),
@@ -191,11 +192,11 @@ func (d *Daemon) reportProgress(done <-chan struct{}, every time.Duration) {
 				"possible_duplicates", d.Out.Stats.PossibleDuplicates.Load(), "bytes", s.Bytes.Load(),
 				"orders", s.Orders.Load(), "follow_ups", s.FollowUps.Load(), "malformed", s.Malformed.Load(),
 				"skipped", s.Skipped.Load(), "pending_follow_ups", s.Pending.Load(), "backfill_done", s.BackfillDone.Load())
-			if behind(float64(live-lastLive), expected-lastExpected) {
+			if behind(float64(live-lastLive), asked) {
 				d.log.Warn("kafka is not keeping up with the target rate",
 					"target_per_s", target, "achieved_per_s", achieved, "skipped", s.Skipped.Load())
 			}
-			last, lastAt, lastLive, lastExpected = produced, now, live, expected
+			last, lastAt, lastLive = produced, now, live
 		}
 	}
 }

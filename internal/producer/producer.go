@@ -91,20 +91,9 @@ type Stats struct {
 	Malformed    atomic.Int64 // deliberately malformed messages generated
 	Pending      atomic.Int64 // follow-ups scheduled but not yet due
 	BackfillDone atomic.Bool
-	Live         atomic.Int64  // new orders created live (after the backfill)
-	Skipped      atomic.Int64  // new orders not created because creation fell behind (see Settings.CatchUp)
-	expected     atomic.Uint64 // float64 bits: see Expected
+	Live         atomic.Int64 // new orders created live (after the backfill)
+	Skipped      atomic.Int64 // new orders not created because creation fell behind (see Settings.CatchUp)
 }
-
-// asked adds the orders the shape asked for since the generator's last
-// look. Only the generator writes it.
-func (s *Stats) asked(orders float64) {
-	s.expected.Store(math.Float64bits(math.Float64frombits(s.expected.Load()) + orders))
-}
-
-// Expected is how many live orders the shape has asked for so far: what
-// Live would be if the broker had always kept up.
-func (s *Stats) Expected() float64 { return math.Float64frombits(s.expected.Load()) }
 
 // Observer is told about each batch outcome (for metrics). BatchWritten
 // and Resending are called from every lane's sender, concurrently.
@@ -126,6 +115,31 @@ type Producer struct {
 	obs   Observer
 	now   func() time.Time
 	Stats Stats
+	// liveFrom and liveUntil bound the live phase (Unix ns, 0 while not
+	// yet known), the span in which the shape asks for orders: see Asked.
+	liveFrom, liveUntil atomic.Int64
+}
+
+// Asked is how many live orders the shape asked for between from and to:
+// what Stats.Live would have grown by had Kafka always kept up. It is the
+// shape's integral over the part of the span in the live phase (after the
+// backfill, until the count is reached or the run ends), taken from the
+// clock and not from the generator, so that a generator held back by a
+// stalled broker does not hold back the target with it. 0 at full speed,
+// which has no target.
+func (p *Producer) Asked(from, to time.Time) float64 {
+	ns := p.liveFrom.Load()
+	if ns == 0 {
+		return 0
+	}
+	start := time.Unix(0, ns)
+	if until := p.liveUntil.Load(); until != 0 && to.After(time.Unix(0, until)) {
+		to = time.Unix(0, until)
+	}
+	if from.Before(start) {
+		from = start
+	}
+	return traffic.Asked(p.set.Shape, start, from.Sub(start), to.Sub(start))
 }
 
 // New returns a Producer. obs may be nil.
@@ -328,12 +342,13 @@ func (p *Producer) generate(ctx context.Context, out *output) {
 	p.Stats.BackfillDone.Store(true)
 
 	start := p.now()
+	p.liveFrom.Store(start.UnixNano())
+	defer func() { p.liveUntil.CompareAndSwap(0, p.now().UnixNano()) }()
 	// Without a shape (rate 0) orders are created as fast as Kafka takes
 	// them; with one, rate is its target at t.
 	fullSpeed := p.set.Shape == nil
 	rate := func(t time.Time) float64 { return p.set.Shape.At(t.Sub(start), t) }
 	nextCreate := start
-	lastLook := start
 	var created int64
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -344,13 +359,14 @@ func (p *Producer) generate(ctx context.Context, out *output) {
 		now := p.now()
 		p.drainDue(out, now)
 		countDone := p.set.Count > 0 && created >= p.set.Count
+		if countDone {
+			p.liveUntil.CompareAndSwap(0, now.UnixNano())
+		}
 		if countDone && p.gen.Pending() == 0 {
 			return
 		}
 		if !countDone && !fullSpeed {
 			target := rate(now)
-			p.Stats.asked(target * now.Sub(lastLook).Seconds())
-			lastLook = now
 			if lag := now.Sub(nextCreate); lag > maxLag && !p.set.CatchUp {
 				p.Stats.Skipped.Add(int64(lag.Seconds() * target))
 				nextCreate = now

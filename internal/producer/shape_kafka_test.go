@@ -69,7 +69,7 @@ func TestShapesFollowTheirTargetOnRealKafka(t *testing.T) {
 			var report string
 			failed := false
 			for s, n := range got {
-				want := asked(d.Shape, start, time.Duration(s)*time.Second)
+				want := traffic.Asked(d.Shape, start, time.Duration(s)*time.Second, time.Duration(s+1)*time.Second)
 				report += fmt.Sprintf(" %ds: %d of %.0f;", s, n, want)
 				if math.Abs(float64(n)-want) > 0.25*want+5 {
 					failed = true
@@ -81,14 +81,4 @@ func TestShapesFollowTheirTargetOnRealKafka(t *testing.T) {
 			t.Logf("achieved per second vs target:%s", report)
 		})
 	}
-}
-
-// asked integrates the shape over the second from `from`, in 1 ms steps.
-func asked(shape traffic.Shape, start time.Time, from time.Duration) float64 {
-	var sum float64
-	for ms := range 1000 {
-		e := from + time.Duration(ms)*time.Millisecond
-		sum += shape.At(e, start.Add(e)) / 1000
-	}
-	return sum
 }

@@ -3,6 +3,7 @@ package producer
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -100,7 +101,7 @@ func TestAStalledBrokerIsNotMadeUpInABurstUnlessAsked(t *testing.T) {
 			if err := p.Run(ctx); err != nil {
 				t.Fatalf("run: %v", err)
 			}
-			live, expected, skipped := p.Stats.Live.Load(), p.Stats.Expected(), p.Stats.Skipped.Load()
+			live, expected, skipped := p.Stats.Live.Load(), p.Asked(time.Time{}, time.Now()), p.Stats.Skipped.Load()
 			t.Logf("%d created, %.0f asked for, %d skipped", live, expected, skipped)
 			if catchUp {
 				if skipped != 0 || float64(live) < 0.8*expected {
@@ -110,6 +111,40 @@ func TestAStalledBrokerIsNotMadeUpInABurstUnlessAsked(t *testing.T) {
 				t.Errorf("%d created of %.0f asked for, %d skipped: want the stall's orders dropped", live, expected, skipped)
 			}
 		})
+	}
+}
+
+// TestTheTargetKeepsTimeWhileTheBrokerStalls: the target comes from the
+// clock, not from the generator, so while a stalled broker holds creation
+// back the target goes on and the shortfall shows (a target taken from the
+// generator stood still with it: the progress line said 0 of 0 through a
+// 20 s kill -STOP of Kafka, and the warning came only afterwards).
+func TestTheTargetKeepsTimeWhileTheBrokerStalls(t *testing.T) {
+	t.Parallel()
+	w := &stallingWriter{stall: 3 * time.Second}
+	cfg := generator.DefaultConfig()
+	cfg.Seed, cfg.LifecycleShare = 5, 0
+	p := newTestProducer(t, cfg, Settings{Rate: 200, BatchSize: 20}, w)
+	ctx, cancel := context.WithTimeout(context.Background(), 3500*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	// A window inside the stall: creation has filled its batches and
+	// waits by then.
+	time.Sleep(time.Second)
+	from, liveFrom := time.Now(), p.Stats.Live.Load()
+	time.Sleep(time.Second)
+	to, liveTo := time.Now(), p.Stats.Live.Load()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	asked, created := p.Asked(from, to), float64(liveTo-liveFrom)
+	t.Logf("within the stall: %.0f asked for, %.0f created", asked, created)
+	if want := 200 * to.Sub(from).Seconds(); math.Abs(asked-want) > 0.05*want {
+		t.Errorf("%.0f orders asked for over %v at 200/s, want %.0f", asked, to.Sub(from), want)
+	}
+	if !behind(created, asked) {
+		t.Errorf("%.0f created of %.0f asked for within the stall: not reported as behind", created, asked)
 	}
 }
 

@@ -176,3 +176,25 @@ var weekMean = func() float64 {
 	}
 	return sum / (7 * perDay)
 }()
+
+// Asked is how many orders s asks for between elapsed from and to of a run
+// that started at start: its rate integrated over the span (midpoint rule,
+// steps of 10 ms, or more for a long span: at most 10,000 looks at s).
+// It is what a broker that always kept up would have been sent, so it can
+// be compared with what was created, whatever held the creation back.
+func Asked(s Shape, start time.Time, from, to time.Duration) float64 {
+	if s == nil || to <= from {
+		return 0
+	}
+	n := max(int64((to-from)/askedStep), 1)
+	n = min(n, 10_000)
+	step := (to - from) / time.Duration(n)
+	var sum float64
+	for i := range n {
+		mid := from + time.Duration(i)*step + step/2
+		sum += s.At(mid, start.Add(mid))
+	}
+	return sum * step.Seconds()
+}
+
+const askedStep = 10 * time.Millisecond

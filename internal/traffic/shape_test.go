@@ -146,3 +146,30 @@ func TestConfigBuildsEachShapeAndNamesABadSetting(t *testing.T) {
 		t.Errorf("steps = %v", got)
 	}
 }
+
+func TestAsked(t *testing.T) {
+	start := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	steps := Steps{Levels: []Level{{Rate: 100, Hold: 2 * time.Second}, {Rate: 300, Hold: 2 * time.Second}}, Repeat: true}
+	for _, c := range []struct {
+		name     string
+		shape    Shape
+		from, to time.Duration
+		want     float64
+	}{
+		{"constant, 10 s", Constant{Rate: 200}, 0, 10 * time.Second, 2000},
+		{"constant, a span later in the run", Constant{Rate: 200}, time.Hour, time.Hour + 500*time.Millisecond, 100},
+		{"ramp from 0 to 100 over 10 s", Ramp{From: 0, To: 100, Over: 10 * time.Second}, 0, 10 * time.Second, 500},
+		{"ramp, held after its end", Ramp{From: 0, To: 100, Over: 10 * time.Second}, 10 * time.Second, 20 * time.Second, 1000},
+		{"steps across an edge", steps, time.Second, 3 * time.Second, 400},
+		{"a long span, capped steps", Constant{Rate: 5}, 0, 48 * time.Hour, 5 * 48 * 3600},
+		{"an empty span", Constant{Rate: 200}, time.Second, time.Second, 0},
+		{"a reversed span", Constant{Rate: 200}, 2 * time.Second, time.Second, 0},
+		{"no shape", nil, 0, time.Second, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Asked(c.shape, start, c.from, c.to); math.Abs(got-c.want) > 1e-6*c.want+1e-9 {
+				t.Errorf("Asked = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
