@@ -22,6 +22,10 @@ type KafkaWriter struct {
 	ready *ops.Readiness
 	obs   Observer
 	Stats WriterStats
+	// retrying counts the WriteAll calls (one per lane) resending now:
+	// the lanes share a broker, so they fail together, and the writer is
+	// ready again, with one line saying so, only when the last is through.
+	retrying atomic.Int64
 }
 
 // WriterStats are a KafkaWriter's running totals, safe to read while it
@@ -52,7 +56,10 @@ func NewKafkaWriter(w kafka.MessageWriter, log *slog.Logger, ready *ops.Readines
 func (k *KafkaWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) ([]kafkago.Message, error) {
 	retried := false
 	acked, err := kafka.WriteAll(ctx, k.w, msgs, func(r kafka.Resend) {
-		retried = true
+		if !retried {
+			retried = true
+			k.retrying.Add(1)
+		}
 		k.Stats.Failed.Add(int64(r.Messages))
 		k.Stats.PossibleDuplicates.Add(int64(r.MayDuplicate))
 		k.obs.Resending(r.Messages, r.MayDuplicate)
@@ -62,7 +69,7 @@ func (k *KafkaWriter) WriteAll(ctx context.Context, msgs []kafkago.Message) ([]k
 		k.log.Warn("kafka write failed, retrying", "messages", r.Messages, "may_duplicate", r.MayDuplicate,
 			"retry_in", r.Wait.String(), "error", r.Err.Error())
 	})
-	if retried && err == nil {
+	if retried && k.retrying.Add(-1) == 0 && err == nil {
 		if k.ready != nil {
 			k.ready.Ready()
 		}

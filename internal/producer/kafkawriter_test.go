@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/orderpipe/orderpipe/internal/ops"
+	"github.com/orderpipe/orderpipe/internal/servicetest"
 )
 
 // partitionWriter is a kafka.MessageWriter whose answers fail the messages
@@ -92,6 +95,75 @@ func TestKafkaWriterCountsResendsAndWhatTheyMayDuplicate(t *testing.T) {
 				t.Errorf("%d retry warnings for %d failed attempts:\n%s", retries, len(tc.answers), logs.String())
 			}
 		})
+	}
+}
+
+// gatedWriter fails the first attempt of each call, once every call has
+// made one, as a broker that all the lanes reach at once and that refuses
+// them all; later attempts wait for release, so a test can look at the
+// writer while some calls are still failing.
+type gatedWriter struct {
+	calls   sync.WaitGroup // Done at each call's first attempt
+	release chan struct{}
+	mu      sync.Mutex
+	seen    map[string]bool
+}
+
+func (w *gatedWriter) WriteMessages(_ context.Context, msgs ...kafkago.Message) error {
+	key := string(msgs[0].Key)
+	w.mu.Lock()
+	first := !w.seen[key]
+	w.seen[key] = true
+	w.mu.Unlock()
+	if first {
+		w.calls.Done()
+		w.calls.Wait()
+		return kafkago.NotLeaderForPartition
+	}
+	<-w.release
+	return nil
+}
+
+// Lanes fail together and recover one by one: the writer stays not ready
+// until the last of them is through, and says it recovered once.
+func TestKafkaWriterRecoversOnceWhenEveryLaneIs(t *testing.T) {
+	const lanes = 6
+	var logs servicetest.SyncBuffer
+	ready := ops.NewReadiness("starting")
+	ready.Ready()
+	w := &gatedWriter{release: make(chan struct{}), seen: map[string]bool{}}
+	w.calls.Add(lanes)
+	k := NewKafkaWriter(w, slog.New(slog.NewJSONHandler(&logs, nil)), ready, nil)
+	var done sync.WaitGroup
+	for lane := range lanes {
+		done.Go(func() {
+			msgs := []kafkago.Message{{Key: []byte(fmt.Sprint("lane", lane)), Value: []byte("0")}}
+			if acked, err := k.WriteAll(context.Background(), msgs); err != nil || len(acked) != 1 {
+				t.Errorf("lane %d: %d acknowledged, %v", lane, len(acked), err)
+			}
+		})
+	}
+	w.calls.Wait()
+	for range lanes - 1 {
+		w.release <- struct{}{}
+	}
+	// Five lanes through, one still resending.
+	for k.retrying.Load() != 1 {
+		runtime.Gosched()
+	}
+	if r := ready.Reason(); !strings.Contains(r, "kafka write failing") {
+		t.Errorf("readiness %q while a lane still fails, want the kafka write failure", r)
+	}
+	if n := strings.Count(logs.String(), "kafka writes recovered"); n != 0 {
+		t.Errorf("%d recovery lines while a lane still fails, want none", n)
+	}
+	w.release <- struct{}{}
+	done.Wait()
+	if r := ready.Reason(); r != "" {
+		t.Errorf("readiness %q after every lane recovered, want ready", r)
+	}
+	if n := strings.Count(logs.String(), "kafka writes recovered"); n != 1 {
+		t.Errorf("%d recovery lines for %d lanes recovering, want 1:\n%s", n, lanes, logs.String())
 	}
 }
 
